@@ -1,0 +1,84 @@
+/**
+ * An in-memory transport pair: what one side sends, the other receives, asynchronously
+ * and in order, as a socket would deliver it.
+ */
+import { ConnectionClosedError } from './errors.js';
+import type { Transport, TransportReceiver } from './transport.js';
+
+class MemoryTransport implements Transport {
+  peer: MemoryTransport | undefined;
+  readonly remoteAddress: string;
+  #receiver: TransportReceiver | undefined;
+  #queue: Uint8Array[] = [];
+  #closed = false;
+  #closeError: Error | undefined;
+  #closeDelivered = false;
+
+  constructor(remoteAddress: string) {
+    this.remoteAddress = remoteAddress;
+  }
+
+  send(data: Uint8Array): void {
+    if (this.#closed) throw new ConnectionClosedError('transport is closed');
+    const peer = this.peer;
+    // Deliver on a later tick so that a send never re-enters the sender's stack.
+    queueMicrotask(() => peer?.deliver(data));
+  }
+
+  start(receiver: TransportReceiver): void {
+    if (this.#receiver) throw new Error('transport already started');
+    this.#receiver = receiver;
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const data of queued) receiver.onMessage(data);
+    if (this.#closed) this.#deliverClose();
+  }
+
+  close(error?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeError = error;
+    const peer = this.peer;
+    queueMicrotask(() => {
+      this.#deliverClose();
+      peer?.remoteClosed(
+        error === undefined
+          ? undefined
+          : new ConnectionClosedError('peer failed', { cause: error }),
+      );
+    });
+  }
+
+  deliver(data: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#receiver) this.#receiver.onMessage(data);
+    else this.#queue.push(data);
+  }
+
+  remoteClosed(error?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeError = error;
+    this.#deliverClose();
+  }
+
+  #deliverClose(): void {
+    if (this.#closeDelivered || !this.#receiver) return;
+    this.#closeDelivered = true;
+    this.#receiver.onClose(this.#closeError);
+  }
+}
+
+/**
+ * Creates two connected in-memory transports.
+ * @returns `[a, b]`: what `a` sends `b` receives and the other way round.
+ * @example
+ * const [a, b] = memoryTransportPair();
+ */
+export function memoryTransportPair(): [Transport, Transport] {
+  const a = new MemoryTransport('memory:b');
+  const b = new MemoryTransport('memory:a');
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}

@@ -1,0 +1,25 @@
+/**
+ * The message transport the RPC engine runs over. It is deliberately small so that a TCP
+ * stream, a secure channel, a MessagePort, a WebSocket or an in-memory pair can all
+ * provide it. Other packages satisfy this shape structurally, without importing it.
+ */
+
+/** Receives what a transport delivers. Installed once with {@link Transport.start}. */
+export interface TransportReceiver {
+  /** One whole message, in order. The receiver owns `data` from now on. */
+  onMessage(data: Uint8Array): void;
+  /** The transport closed; `error` is set when it failed rather than closed cleanly. */
+  onClose(error?: Error): void;
+}
+
+/** A bidirectional, ordered, reliable message transport. */
+export interface Transport {
+  /** Sends one whole message. The transport owns `data` from now on. */
+  send(data: Uint8Array): void;
+  /** Starts delivery; messages that arrived before this call are delivered first. */
+  start(receiver: TransportReceiver): void;
+  /** Closes the transport; `error` says why when it is not a clean close. Idempotent. */
+  close(error?: Error): void;
+  /** Where the peer is, for logs and credentials (`ip:port`, a path, or a label). */
+  readonly remoteAddress?: string | undefined;
+}
