@@ -1,5 +1,15 @@
 /**
  * @keyway/secure — the security layer: Noise XX channel, OpenSSH-format identities, key
- * databases and authenticators. Nothing here is exported until it works and is tested.
+ * databases and authenticators.
  */
-export {};
+export {
+  AuthenticationError,
+  ChannelError,
+  DecryptError,
+  FilePermissionError,
+  HandshakeError,
+  HostKeyError,
+  KeyFormatError,
+  SecureError,
+  type SecureErrorOptions,
+} from './errors.js';

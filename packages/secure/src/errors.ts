@@ -1,0 +1,76 @@
+/**
+ * Error classes of the security layer. Each carries a stable `code`. Messages shown to a
+ * peer about authentication are uniform whatever the reason (no oracle); the precise
+ * reason lives in `reason`, for local logs only.
+ */
+
+/** Options accepted by every security-layer error constructor. */
+export interface SecureErrorOptions {
+  /** The error that caused this one. */
+  cause?: unknown;
+}
+
+/** Base class of every error the security layer throws. `code` is stable across releases. */
+export class SecureError extends Error {
+  /** Stable machine-readable code, `ERR_*`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: SecureErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The Noise handshake failed: bad message, wrong pattern, deadline passed. */
+export class HandshakeError extends SecureError {
+  constructor(message: string, options?: SecureErrorOptions) {
+    super('ERR_HANDSHAKE', message, options);
+  }
+}
+
+/** A frame failed to decrypt or authenticate (bad tag, replay, reorder, truncation). */
+export class DecryptError extends SecureError {
+  constructor(message = 'frame failed authentication', options?: SecureErrorOptions) {
+    super('ERR_DECRYPT', message, options);
+  }
+}
+
+/** A channel-level rule was broken: oversize frame, unknown frame type, EOF without CLOSE. */
+export class ChannelError extends SecureError {
+  constructor(message: string, options?: SecureErrorOptions) {
+    super('ERR_CHANNEL', message, options);
+  }
+}
+
+/** The peer was not allowed in. The message is uniform; `reason` is for local logs. */
+export class AuthenticationError extends SecureError {
+  /** Why authentication failed; never sent to the peer. */
+  readonly reason: string;
+
+  constructor(reason: string, options?: SecureErrorOptions) {
+    super('ERR_AUTHENTICATION', 'authentication failed', options);
+    this.reason = reason;
+  }
+}
+
+/** A key, key file or key database line could not be parsed or decrypted. */
+export class KeyFormatError extends SecureError {
+  constructor(message: string, options?: SecureErrorOptions) {
+    super('ERR_KEY_FORMAT', message, options);
+  }
+}
+
+/** A key file is readable, or a key database writable, by group or others. */
+export class FilePermissionError extends SecureError {
+  constructor(message: string, options?: SecureErrorOptions) {
+    super('ERR_FILE_PERMISSIONS', message, options);
+  }
+}
+
+/** The server's host key is not the one `known_hosts` expects (unknown, changed or revoked). */
+export class HostKeyError extends SecureError {
+  constructor(message: string, options?: SecureErrorOptions) {
+    super('ERR_HOST_KEY', message, options);
+  }
+}
