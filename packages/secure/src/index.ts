@@ -13,3 +13,12 @@ export {
   SecureError,
   type SecureErrorOptions,
 } from './errors.js';
+export {
+  generateIdentity,
+  Identity,
+  type IdentityToOpenSSHOptions,
+  type LoadIdentityOptions,
+  loadIdentity,
+  type OpenSSHKeyFiles,
+} from './identity.js';
+export { type ParsedPublicKey, parsePublicKey } from './openssh/public-key.js';
