@@ -21,4 +21,10 @@ export {
   loadIdentity,
   type OpenSSHKeyFiles,
 } from './identity.js';
+export {
+  KnownHosts,
+  type KnownHostsAddOptions,
+  type KnownHostsCheck,
+  type KnownHostsEntry,
+} from './known-hosts.js';
 export { type ParsedPublicKey, parsePublicKey } from './openssh/public-key.js';

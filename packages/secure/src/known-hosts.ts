@@ -1,0 +1,320 @@
+/**
+ * `known_hosts`: the client's database of server keys, in OpenSSH's line format
+ * (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"): `[@marker] hostpatterns keytype base64 [comment]`,
+ * host patterns with `*`, `?` and `!`, `[host]:port` for ports other than 22, hashed names
+ * `|1|salt|hmac` (HMAC-SHA1 keyed by the salt, as `ssh-keygen -H` writes), `@revoked`
+ * lines, several keys per host. Comments, blank lines and lines we cannot use are kept
+ * as they are on save. DESIGN.md §4.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { matchPatternList } from './cidr.js';
+import { atomicWriteFile, readDatabaseFile } from './file-safety.js';
+import {
+  blobFingerprint,
+  decodeKeyField,
+  ED25519_KEY_TYPE,
+  ed25519Blob,
+  splitFields,
+} from './openssh/public-key.js';
+import { bytesEqual, decodeBase64, encodeBase64 } from './openssh/wire.js';
+
+/** One key line of a known_hosts database. */
+export interface KnownHostsEntry {
+  /** 1-based line number in the file text. */
+  line: number;
+  /** `'revoked'`, `'cert-authority'` (kept, not used), or undefined for a plain line. */
+  marker?: string;
+  /** The host pattern field as written: patterns, `[host]:port`, or `|1|salt|hmac`. */
+  hosts: string;
+  /** True for a hashed (`|1|…`) host field. */
+  hashed: boolean;
+  /** Key type, e.g. `ssh-ed25519`. */
+  keyType: string;
+  /** The Ed25519 key, for `ssh-ed25519` lines. */
+  publicKey?: Uint8Array;
+  /** `SHA256:` fingerprint of the key blob, when it decodes. */
+  fingerprint?: string;
+  /** The comment after the key. */
+  comment: string;
+  /** Why the line can never match, when it cannot. */
+  error?: string;
+}
+
+/** Result of {@link KnownHosts.check}. */
+export interface KnownHostsCheck {
+  /**
+   * `match`: a line lists this key for the host. `revoked`: an `@revoked` line lists this
+   * key (wins over a match). `mismatch`: the host is known with other Ed25519 keys only.
+   * `unknown`: no Ed25519 key is listed for the host.
+   */
+  status: 'match' | 'unknown' | 'mismatch' | 'revoked';
+  /** The deciding line, for every status but `unknown`. */
+  line?: number;
+}
+
+/** Options for {@link KnownHosts.add}. */
+export interface KnownHostsAddOptions {
+  /** Write the host name hashed (`|1|salt|hmac`), as `HashKnownHosts yes`. */
+  hash?: boolean;
+  /** Comment after the key. */
+  comment?: string;
+}
+
+interface Line {
+  raw: string;
+  entry?: Omit<KnownHostsEntry, 'line'> & { keyText?: string };
+}
+
+const HASH_MAGIC = '|1|';
+const MARKERS = new Set(['@revoked', '@cert-authority']);
+
+/** The name OpenSSH looks up: `host`, or `[host]:port` when the port is not 22. */
+export function knownHostsName(host: string, port: number): string {
+  if (typeof host !== 'string' || host === '' || /[\s,]/.test(host)) {
+    throw new TypeError('host must be a non-empty name without spaces or commas');
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError('port must be an integer from 1 to 65535');
+  }
+  const lower = host.toLowerCase();
+  return port === 22 ? lower : `[${lower}]:${port}`;
+}
+
+function hashName(name: string, salt: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac('sha1', salt).update(name).digest());
+}
+
+function hashedField(name: string): string {
+  const salt = new Uint8Array(randomBytes(20));
+  return `${HASH_MAGIC}${encodeBase64(salt)}|${encodeBase64(hashName(name, salt))}`;
+}
+
+function parseLine(raw: string): Line {
+  const text = raw.trim();
+  if (text === '' || text.startsWith('#')) return { raw };
+  const base = { hosts: '', hashed: false, keyType: '', comment: '' };
+  let marker: string | undefined;
+  let fields = splitFields(text, 3);
+  if (text.startsWith('@')) {
+    const withMarker = splitFields(text, 4);
+    marker = withMarker?.[0]?.slice(1);
+    if (withMarker === undefined || !MARKERS.has(withMarker[0] ?? '')) {
+      return { raw, entry: { ...base, marker, error: 'unknown marker or missing fields' } };
+    }
+    fields = withMarker.slice(1);
+  }
+  if (fields === undefined) return { raw, entry: { ...base, error: 'missing fields' } };
+  const [hosts = '', keyType = '', base64 = '', comment = ''] = fields;
+  const entry: Line['entry'] = { hosts, hashed: hosts.startsWith(HASH_MAGIC), keyType, comment };
+  if (marker !== undefined) entry.marker = marker;
+  entry.keyText = text.slice(text.indexOf(keyType, text.indexOf(hosts) + hosts.length));
+  if (entry.hashed) {
+    const parts = hosts.slice(HASH_MAGIC.length).split('|');
+    const salt = decodeBase64(parts[0] ?? '');
+    const mac = decodeBase64(parts[1] ?? '');
+    if (parts.length !== 2 || salt?.length !== 20 || mac?.length !== 20) {
+      entry.error = 'malformed hashed host name';
+    }
+  }
+  const decoded = decodeKeyField(keyType, base64);
+  if ('error' in decoded) {
+    entry.error ??= decoded.error;
+  } else {
+    entry.fingerprint = blobFingerprint(decoded.blob);
+    if (decoded.key !== undefined) entry.publicKey = decoded.key;
+  }
+  return { raw, entry };
+}
+
+function hostMatches(entry: NonNullable<Line['entry']>, name: string): boolean {
+  if (entry.error !== undefined) return false;
+  if (!entry.hashed) return matchPatternList(name, entry.hosts) === 1;
+  const [salt64 = '', mac64 = ''] = entry.hosts.slice(HASH_MAGIC.length).split('|');
+  const salt = decodeBase64(salt64);
+  const mac = decodeBase64(mac64);
+  return salt !== undefined && mac !== undefined && bytesEqual(hashName(name, salt), mac);
+}
+
+function toEntry(line: Line, index: number): KnownHostsEntry {
+  const { keyText: _keyText, ...entry } = line.entry!;
+  const out: KnownHostsEntry = { line: index + 1, ...entry };
+  if (entry.publicKey !== undefined) out.publicKey = new Uint8Array(entry.publicKey);
+  return out;
+}
+
+/**
+ * A known_hosts database. Load one with {@link KnownHosts.load}; check a server's key
+ * with {@link KnownHosts.check}.
+ * @example
+ * const hosts = await KnownHosts.load(`${homedir()}/.keyway/known_hosts`);
+ * hosts.check('db.example.com', 18861, serverKey).status; // 'match' | 'unknown' | …
+ */
+export class KnownHosts {
+  #lines: Line[] = [];
+  #path: string | undefined;
+
+  /**
+   * Reads a known_hosts file; a missing file is an empty database.
+   * @throws {FilePermissionError} when group or others may write the file or its directory.
+   */
+  static async load(path: string): Promise<KnownHosts> {
+    if (typeof path !== 'string') throw new TypeError('path must be a string');
+    const file = await readDatabaseFile(path);
+    const db = KnownHosts.parse(file?.text ?? '');
+    db.#path = path;
+    return db;
+  }
+
+  /** Parses known_hosts text. Never throws for content: unusable lines are kept, inert. */
+  static parse(text: string): KnownHosts {
+    if (typeof text !== 'string') throw new TypeError('text must be a string');
+    const db = new KnownHosts();
+    const raws = text.split(/\r?\n/);
+    if (raws.length > 0 && raws[raws.length - 1] === '') raws.pop();
+    db.#lines = raws.map(parseLine);
+    return db;
+  }
+
+  /** The file this database was loaded from, if any. */
+  get path(): string | undefined {
+    return this.#path;
+  }
+
+  /**
+   * Checks a server's Ed25519 key for `host` at `port`.
+   * @returns the status and the deciding line.
+   */
+  check(host: string, port: number, publicKey: Uint8Array): KnownHostsCheck {
+    if (!(publicKey instanceof Uint8Array)) throw new TypeError('publicKey must be a Uint8Array');
+    const name = knownHostsName(host, port);
+    let match: number | undefined;
+    let mismatch: number | undefined;
+    for (const [index, line] of this.#lines.entries()) {
+      const entry = line.entry;
+      if (entry?.publicKey === undefined || !hostMatches(entry, name)) continue;
+      const same = bytesEqual(entry.publicKey, publicKey);
+      if (entry.marker === 'revoked') {
+        if (same) return { status: 'revoked', line: index + 1 };
+      } else if (entry.marker === undefined) {
+        if (same) match ??= index + 1;
+        else mismatch ??= index + 1;
+      }
+    }
+    if (match !== undefined) return { status: 'match', line: match };
+    if (mismatch !== undefined) return { status: 'mismatch', line: mismatch };
+    return { status: 'unknown' };
+  }
+
+  /** Every key line that applies to `host` at `port` (any key type, markers included). */
+  find(host: string, port: number): KnownHostsEntry[] {
+    const name = knownHostsName(host, port);
+    const out: KnownHostsEntry[] = [];
+    this.#lines.forEach((line, index) => {
+      if (line.entry !== undefined && hostMatches(line.entry, name)) out.push(toEntry(line, index));
+    });
+    return out;
+  }
+
+  /**
+   * Records `publicKey` for `host` at `port` (nothing is added if that line exists).
+   * @returns the line number of the new or existing entry.
+   */
+  add(
+    host: string,
+    port: number,
+    publicKey: Uint8Array,
+    options: KnownHostsAddOptions = {},
+  ): number {
+    const name = knownHostsName(host, port);
+    const blob = ed25519Blob(publicKey);
+    if (
+      /[*?!]/.test(name) ||
+      name.startsWith('|') ||
+      name.startsWith('@') ||
+      name.startsWith('#')
+    ) {
+      throw new TypeError('host must be a name, not a pattern');
+    }
+    const comment = options.comment ?? '';
+    if (typeof comment !== 'string' || /[\r\n]/.test(comment)) {
+      throw new TypeError('comment must be a single-line string');
+    }
+    const existing = this.check(host, port, publicKey);
+    if (existing.status === 'match' && existing.line !== undefined) return existing.line;
+    const hosts = options.hash === true ? hashedField(name) : name;
+    const keyText = `${ED25519_KEY_TYPE} ${encodeBase64(blob)}${comment === '' ? '' : ` ${comment}`}`;
+    this.#lines.push(parseLine(`${hosts} ${keyText}`));
+    return this.#lines.length;
+  }
+
+  /**
+   * Removes the plain (unmarked) lines that apply to `host` at `port`, as
+   * `ssh-keygen -R`; `@revoked` and `@cert-authority` lines stay.
+   * @returns how many lines were removed.
+   */
+  remove(host: string, port: number): number {
+    const name = knownHostsName(host, port);
+    const before = this.#lines.length;
+    this.#lines = this.#lines.filter(
+      (line) =>
+        line.entry === undefined ||
+        line.entry.marker !== undefined ||
+        !hostMatches(line.entry, name),
+    );
+    return before - this.#lines.length;
+  }
+
+  /**
+   * Hashes every plain host name, as `ssh-keygen -H`: a line naming several hosts becomes
+   * one hashed line per host. Lines with wildcards or negations, marker lines and unusable
+   * lines stay as they are (a hash cannot express a pattern).
+   */
+  hash(): void {
+    const out: Line[] = [];
+    for (const line of this.#lines) {
+      const entry = line.entry;
+      const names = entry?.hosts.split(',') ?? [];
+      if (
+        entry === undefined ||
+        entry.error !== undefined ||
+        entry.hashed ||
+        entry.marker !== undefined ||
+        entry.keyText === undefined ||
+        names.some((name) => name === '' || /[*?!]/.test(name))
+      ) {
+        out.push(line);
+        continue;
+      }
+      for (const name of names)
+        out.push(parseLine(`${hashedField(name.toLowerCase())} ${entry.keyText}`));
+    }
+    this.#lines = out;
+  }
+
+  /** Every key line, usable or not (an unusable one carries `error`). */
+  list(): KnownHostsEntry[] {
+    const out: KnownHostsEntry[] = [];
+    this.#lines.forEach((line, index) => {
+      if (line.entry !== undefined) out.push(toEntry(line, index));
+    });
+    return out;
+  }
+
+  /** The file text: unchanged lines byte-for-byte, a newline after each line. */
+  toString(): string {
+    return this.#lines.map((line) => `${line.raw}\n`).join('');
+  }
+
+  /**
+   * Writes the database atomically (temp file + rename), keeping the file's mode and
+   * the previous contents as `<path>.old`. A new file gets mode 0600.
+   * @param path - where to write; default the path it was loaded from.
+   */
+  async save(path?: string): Promise<void> {
+    const target = path ?? this.#path;
+    if (target === undefined)
+      throw new TypeError('save needs a path for a database not loaded from a file');
+    await atomicWriteFile(target, this.toString());
+    this.#path ??= target;
+  }
+}
