@@ -2,6 +2,16 @@
  * @keyway/secure — the security layer: Noise XX channel, OpenSSH-format identities, key
  * databases and authenticators.
  */
+
+export {
+  type AuthorizedKeyMatch,
+  type AuthorizedKeyOptions,
+  type AuthorizedKeyOptionsInput,
+  AuthorizedKeys,
+  type AuthorizedKeysAddOptions,
+  type AuthorizedKeysEntry,
+  type AuthorizeOptions,
+} from './authorized-keys.js';
 export {
   AuthenticationError,
   ChannelError,
