@@ -133,7 +133,7 @@ export function decodePrivateKey(
       throw new KeyFormatError(`kdf rounds ${rounds} outside 1..${maxRounds}`);
     }
     if (salt.length < 1 || salt.length > 1024) throw new KeyFormatError('bad kdf salt length');
-    if (options.passphrase === undefined) {
+    if (options.passphrase === undefined || options.passphrase === '') {
       throw new KeyFormatError('private key is encrypted; a passphrase is required');
     }
     const keyIv = deriveKeyIv(options.passphrase, salt, rounds, cipher.keyLength + cipher.ivLength);
@@ -206,7 +206,8 @@ export function encodePrivateKey(
   options: EncodePrivateKeyOptions = {},
 ): string {
   if (key.seed.length !== 32) throw new RangeError('seed must be 32 bytes');
-  const encrypted = options.passphrase !== undefined;
+  // As ssh-keygen: an empty passphrase means an unencrypted key.
+  const encrypted = options.passphrase !== undefined && options.passphrase !== '';
   const rounds = options.rounds ?? DEFAULT_KDF_ROUNDS;
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 0xffffffff) {
     throw new RangeError('rounds must be an integer from 1');
