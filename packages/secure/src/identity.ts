@@ -85,7 +85,11 @@ export class Identity {
    */
   static fromOpenSSH(text: string, options: LoadIdentityOptions = {}): Identity {
     const decodeOptions: DecodePrivateKeyOptions = {};
-    if (options.passphrase !== undefined) decodeOptions.passphrase = options.passphrase;
+    if (options.passphrase !== undefined) {
+      if (typeof options.passphrase !== 'string')
+        throw new TypeError('passphrase must be a string');
+      decodeOptions.passphrase = options.passphrase;
+    }
     if (options.maxRounds !== undefined) decodeOptions.maxRounds = options.maxRounds;
     const key = decodePrivateKey(text, decodeOptions);
     try {
