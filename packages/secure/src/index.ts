@@ -18,3 +18,18 @@ export {
   SecureError,
   type SecureErrorOptions,
 } from './errors.js';
+export { CipherState } from './noise/cipher-state.js';
+export {
+  type HandshakeResult,
+  HandshakeState,
+  type HandshakeStateOptions,
+  NOISE_MAX_MESSAGE_BYTES,
+} from './noise/handshake-state.js';
+export { type NoiseHashFunction, sha256NoiseHash } from './noise/hash.js';
+export {
+  HANDSHAKE_PATTERNS,
+  type HandshakePattern,
+  type MessageToken,
+  type PreMessageToken,
+} from './noise/patterns.js';
+export { SymmetricState } from './noise/symmetric-state.js';

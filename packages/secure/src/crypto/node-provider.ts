@@ -54,6 +54,12 @@ function rawPublicKey(key: KeyObject): Uint8Array {
   return new Uint8Array(der.subarray(SPKI_X25519_PREFIX.length));
 }
 
+// Buffer's slice() shares memory where Uint8Array's copies; hand out plain views so that
+// callers get Uint8Array semantics.
+function view(buf: Buffer): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
 function checkAead(key: Uint8Array, nonce: Uint8Array): void {
   checkLength(key, AEAD_KEY_BYTES, 'key');
   checkLength(nonce, AEAD_NONCE_BYTES, 'nonce');
@@ -72,10 +78,10 @@ function nodeSealParts(
   if (ad.length > 0) cipher.setAAD(ad, { plaintextLength: 0 });
   const out: Uint8Array[] = [];
   for (const part of parts) {
-    if (part.length > 0) out.push(cipher.update(part));
+    if (part.length > 0) out.push(view(cipher.update(part)));
   }
   cipher.final();
-  out.push(cipher.getAuthTag());
+  out.push(view(cipher.getAuthTag()));
   return out;
 }
 
@@ -95,7 +101,7 @@ export const nodeCryptoProvider: CryptoProvider = Object.freeze({
 
   seal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     const chunks = nodeSealParts(key, nonce, ad, [plaintext]);
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    return chunks.length === 1 ? chunks[0]! : view(Buffer.concat(chunks));
   },
 
   sealParts: nodeSealParts,
@@ -117,7 +123,7 @@ export const nodeCryptoProvider: CryptoProvider = Object.freeze({
       plaintext.fill(0);
       throw new DecryptError('frame failed authentication', { cause });
     }
-    return plaintext;
+    return view(plaintext);
   },
 
   generateKeyPair(): X25519KeyPair {
