@@ -3,6 +3,24 @@
  * databases and authenticators.
  */
 
+export {
+  type ChannelLimits,
+  type ChannelOptions,
+  DEFAULT_CHANNEL_LIMITS,
+  DEFAULT_PREAUTH_CHANNEL_LIMITS,
+  DEFAULT_REKEY_POLICY,
+  type RekeyPolicy,
+} from './channel/channel-options.js';
+export {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_MAX_HANDSHAKE_MESSAGE_BYTES,
+  type HandshakeOptions,
+  type HandshakeOutcome,
+  KEYWAY_PROLOGUE_PREFIX,
+  keywayPrologue,
+  performHandshake,
+} from './channel/perform-handshake.js';
+export { type ChannelReceiver, FrameType, SecureChannel } from './channel/secure-channel.js';
 export { defaultCryptoProvider } from './crypto/default-provider.js';
 export { nobleCryptoProvider } from './crypto/noble-provider.js';
 export { nodeCryptoProvider } from './crypto/node-provider.js';
