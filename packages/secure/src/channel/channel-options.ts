@@ -1,0 +1,91 @@
+/**
+ * Receiver-side limits and rekey policy of the secure channel (DESIGN.md §4), with
+ * frozen documented defaults. Limits before authentication are tighter than after.
+ */
+
+/** Limits the channel enforces on what it receives (and keeps to when it sends). */
+export interface ChannelLimits {
+  /** Largest encrypted frame body accepted, tag included; at most 65535. */
+  readonly maxFrameBytes: number;
+  /** Largest message accepted after reassembly of its frames. */
+  readonly maxMessageBytes: number;
+}
+
+/** Limits while the peer is not yet authenticated: 16 KiB frames, 64 KiB messages. */
+export const DEFAULT_PREAUTH_CHANNEL_LIMITS: ChannelLimits = Object.freeze({
+  maxFrameBytes: 16 * 1024,
+  maxMessageBytes: 64 * 1024,
+});
+
+/** Limits once the peer is authenticated: full 65535-byte frames, 64 MiB messages. */
+export const DEFAULT_CHANNEL_LIMITS: ChannelLimits = Object.freeze({
+  maxFrameBytes: 65535,
+  maxMessageBytes: 64 * 1024 * 1024,
+});
+
+/** When a direction's key is replaced with Noise `Rekey()`: whichever comes first. */
+export interface RekeyPolicy {
+  /** Plaintext bytes sent under one key. Default 1 GiB. */
+  readonly afterBytes: number;
+  /** Frames sent under one key. Default 2^24. */
+  readonly afterFrames: number;
+  /** Milliseconds one key may be used. Default one hour. */
+  readonly afterMs: number;
+}
+
+/** 1 GiB, 2^24 frames or one hour. */
+export const DEFAULT_REKEY_POLICY: RekeyPolicy = Object.freeze({
+  afterBytes: 2 ** 30,
+  afterFrames: 2 ** 24,
+  afterMs: 60 * 60 * 1000,
+});
+
+/** Options of a secure channel. */
+export interface ChannelOptions {
+  /** Limits to start with; {@link DEFAULT_PREAUTH_CHANNEL_LIMITS} when omitted. */
+  limits?: Partial<ChannelLimits>;
+  /** When to rekey; fields default to {@link DEFAULT_REKEY_POLICY}. */
+  rekey?: Partial<RekeyPolicy>;
+  /** Where the peer is, for logs; taken from a `net.Socket` when omitted. */
+  remoteAddress?: string;
+}
+
+/** Smallest meaningful frame limit: one type byte plus the 16-byte tag. */
+export const MIN_FRAME_BYTES = 17;
+
+/**
+ * Merges and validates limits.
+ * @throws {RangeError} when a limit is out of range.
+ */
+export function resolveLimits(
+  base: ChannelLimits,
+  patch: Partial<ChannelLimits> = {},
+): ChannelLimits {
+  const limits = { ...base, ...patch };
+  const { maxFrameBytes, maxMessageBytes } = limits;
+  if (
+    !Number.isInteger(maxFrameBytes) ||
+    maxFrameBytes < MIN_FRAME_BYTES + 1 ||
+    maxFrameBytes > 65535
+  ) {
+    throw new RangeError(`maxFrameBytes must be an integer in ${MIN_FRAME_BYTES + 1}..65535`);
+  }
+  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1) {
+    throw new RangeError('maxMessageBytes must be a positive integer');
+  }
+  return Object.freeze(limits);
+}
+
+/**
+ * Merges and validates a rekey policy.
+ * @throws {RangeError} when a threshold is not a positive number.
+ */
+export function resolveRekeyPolicy(patch: Partial<RekeyPolicy> = {}): RekeyPolicy {
+  const policy = { ...DEFAULT_REKEY_POLICY, ...patch };
+  for (const [name, value] of Object.entries(policy)) {
+    if (typeof value !== 'number' || !(value > 0)) {
+      throw new RangeError(`rekey.${name} must be a positive number`);
+    }
+  }
+  return Object.freeze(policy);
+}

@@ -1,0 +1,111 @@
+/**
+ * A sans-IO reader of `u16be length ‖ body` frames, the framing of both keyway's Noise
+ * handshake messages and its channel frames (DESIGN.md §4; Noise rev 34 §3 caps any
+ * message at 65535 bytes). A frame that lies inside one received chunk is returned as a
+ * view of that chunk, without a copy; only frames split across chunks are joined.
+ */
+import { ChannelError } from '../errors.js';
+
+/** Bytes of the big-endian length prefix of every frame. */
+export const FRAME_HEADER_BYTES = 2;
+
+/** Splits a byte stream into length-prefixed frames, refusing oversize lengths. */
+export class FrameReader {
+  #chunks: Uint8Array[] = [];
+  #offset = 0;
+  #buffered = 0;
+  #maxFrameBytes: number;
+
+  /** @param maxFrameBytes - the largest body length accepted (at most 65535). */
+  constructor(maxFrameBytes: number) {
+    this.#maxFrameBytes = maxFrameBytes;
+  }
+
+  /** The largest body length accepted; a longer length prefix is an error. */
+  get maxFrameBytes(): number {
+    return this.#maxFrameBytes;
+  }
+
+  set maxFrameBytes(value: number) {
+    this.#maxFrameBytes = value;
+  }
+
+  /** Bytes received but not yet returned as frames. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** Appends received bytes. The reader keeps a reference, not a copy. */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+  }
+
+  /**
+   * The next whole frame body, or `undefined` until more bytes arrive.
+   * @throws {ChannelError} when a length prefix exceeds {@link FrameReader.maxFrameBytes}.
+   */
+  next(): Uint8Array | undefined {
+    if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
+    const length = (this.#byteAt(0) << 8) | this.#byteAt(1);
+    if (length > this.#maxFrameBytes) {
+      throw new ChannelError(
+        `frame of ${length} bytes exceeds the limit of ${this.#maxFrameBytes}`,
+      );
+    }
+    if (this.#buffered < FRAME_HEADER_BYTES + length) return undefined;
+    this.#skip(FRAME_HEADER_BYTES);
+    return this.#take(length);
+  }
+
+  #byteAt(index: number): number {
+    let i = this.#offset + index;
+    for (const chunk of this.#chunks) {
+      if (i < chunk.length) return chunk[i]!;
+      i -= chunk.length;
+    }
+    throw new RangeError('index beyond buffered bytes');
+  }
+
+  #skip(n: number): void {
+    this.#buffered -= n;
+    let offset = this.#offset + n;
+    while (offset > 0 && offset >= this.#chunks[0]!.length) {
+      offset -= this.#chunks.shift()!.length;
+      if (this.#chunks.length === 0) break;
+    }
+    this.#offset = offset;
+  }
+
+  #take(n: number): Uint8Array {
+    const first = this.#chunks[0];
+    if (n === 0) return new Uint8Array(0);
+    if (first !== undefined && first.length - this.#offset >= n) {
+      const frame = first.subarray(this.#offset, this.#offset + n);
+      this.#skip(n);
+      return frame;
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[0]!;
+      const count = Math.min(chunk.length - this.#offset, n - filled);
+      out.set(chunk.subarray(this.#offset, this.#offset + count), filled);
+      filled += count;
+      this.#skip(count);
+    }
+    return out;
+  }
+}
+
+/**
+ * Encodes the 2-byte big-endian length prefix of a frame.
+ * @throws {RangeError} when `length` is not an integer in 0..65535.
+ */
+export function frameHeader(length: number): Uint8Array {
+  if (!Number.isInteger(length) || length < 0 || length > 0xffff) {
+    throw new RangeError(`frame length must be 0..65535, got ${length}`);
+  }
+  return Uint8Array.of(length >>> 8, length & 0xff);
+}

@@ -1,0 +1,429 @@
+/**
+ * The secure channel (DESIGN.md §4): after a Noise handshake, every byte on the stream is
+ * a frame `u16be length ‖ ChaChaPoly(type ‖ body)` sealed with the transport CipherState
+ * of its direction and an implicit 64-bit counter nonce (Noise rev 34 §5.1, §11.3 Rekey).
+ * It satisfies @keyway/core's `Transport` shape structurally, without importing it.
+ *
+ * Close rules: a bad tag (which is also what a replayed, reordered or truncated frame
+ * produces), an oversize length, an unknown frame type, an oversize message or EOF without
+ * a CLOSE frame ends the connection with a typed error; nothing after it is parsed.
+ */
+import type { Duplex } from 'node:stream';
+import { AEAD_TAG_BYTES } from '../crypto/provider.js';
+import { ChannelError, DecryptError } from '../errors.js';
+import type { CipherState } from '../noise/cipher-state.js';
+import {
+  type ChannelLimits,
+  type ChannelOptions,
+  DEFAULT_CHANNEL_LIMITS,
+  DEFAULT_PREAUTH_CHANNEL_LIMITS,
+  MIN_FRAME_BYTES,
+  type RekeyPolicy,
+  resolveLimits,
+  resolveRekeyPolicy,
+} from './channel-options.js';
+import { type FrameReader, frameHeader } from './frame-reader.js';
+
+/** The first plaintext byte of every frame. */
+export const FrameType = Object.freeze({
+  /** The last (or only) frame of a message. */
+  DATA: 0,
+  /** A frame of a message whose remaining bytes follow in later frames. */
+  DATA_CONTINUED: 1,
+  /** Keep-alive; carries nothing and needs no answer. */
+  PING: 2,
+  /** The sender switched its key with Noise `Rekey()` after this frame. */
+  REKEY: 3,
+  /** The sender is closing; a one-byte body `1` says it closed because of an error. */
+  CLOSE: 4,
+});
+
+const TYPE_BYTES = [0, 1, 2, 3, 4].map((t) => Uint8Array.of(t));
+const EMPTY = new Uint8Array(0);
+const CLOSE_WITH_ERROR = Uint8Array.of(1);
+
+/** What a channel delivers to; the same shape as core's `TransportReceiver`. */
+export interface ChannelReceiver {
+  /** One whole message, in order. The receiver owns `data`. */
+  onMessage(data: Uint8Array): void;
+  /** The channel closed; `error` is set when it failed rather than closed cleanly. */
+  onClose(error?: Error): void;
+}
+
+/** Internal construction data, passed by the handshake driver. */
+export interface SecureChannelInit {
+  readonly stream: Duplex;
+  readonly send: CipherState;
+  readonly receive: CipherState;
+  readonly handshakeHash: Uint8Array;
+  readonly remoteStatic: Uint8Array;
+  /** Bytes already read from the stream after the handshake, not yet parsed. */
+  readonly reader: FrameReader;
+  /** True when the stream already ended while the handshake was reading. */
+  readonly ended?: boolean;
+  readonly options?: ChannelOptions | undefined;
+}
+
+/**
+ * An encrypted, authenticated message channel over a byte stream. Made by
+ * `performHandshake`; usable wherever @keyway/core wants a `Transport`.
+ */
+export class SecureChannel {
+  readonly #stream: Duplex;
+  readonly #send: CipherState;
+  readonly #receive: CipherState;
+  readonly #handshakeHash: Uint8Array;
+  readonly #remoteStatic: Uint8Array;
+  readonly #reader: FrameReader;
+  readonly #rekey: RekeyPolicy;
+  readonly #remoteAddress: string | undefined;
+  #limits: ChannelLimits;
+  #receiver: ChannelReceiver | undefined;
+  #closed = false;
+  #closeError: Error | undefined;
+  #closeDelivered = false;
+  #partial: Uint8Array[] = [];
+  #partialBytes = 0;
+  #corked = false;
+  #sentBytes = 0;
+  #sentFrames = 0;
+  #keySince = Date.now();
+  #ended = false;
+
+  /** @internal Use `performHandshake` to obtain a channel. */
+  constructor(init: SecureChannelInit) {
+    this.#stream = init.stream;
+    this.#send = init.send;
+    this.#receive = init.receive;
+    this.#handshakeHash = init.handshakeHash.slice();
+    this.#remoteStatic = init.remoteStatic.slice();
+    this.#reader = init.reader;
+    this.#limits = resolveLimits(DEFAULT_PREAUTH_CHANNEL_LIMITS, init.options?.limits);
+    this.#reader.maxFrameBytes = this.#limits.maxFrameBytes;
+    this.#rekey = resolveRekeyPolicy(init.options?.rekey);
+    this.#remoteAddress = init.options?.remoteAddress ?? addressOf(init.stream);
+    this.#ended = init.ended === true;
+    // Nothing is parsed before start(): the stream stays paused, so an unread peer can
+    // only fill the socket buffers, not our memory.
+    this.#stream.pause();
+    this.#stream.on('data', this.#onData);
+    this.#stream.on('end', this.#onEnd);
+    this.#stream.on('error', this.#onError);
+    this.#stream.on('close', this.#onStreamClose);
+  }
+
+  /** Where the peer is (`ip:port` for TCP), for logs and credentials. */
+  get remoteAddress(): string | undefined {
+    return this.#remoteAddress;
+  }
+
+  /** The Noise handshake hash: a unique, secret-derived id of this session (channel binding). */
+  get handshakeHash(): Uint8Array {
+    return this.#handshakeHash.slice();
+  }
+
+  /** The peer's static X25519 public key, as proven in the handshake. */
+  get remoteStatic(): Uint8Array {
+    return this.#remoteStatic.slice();
+  }
+
+  /** The limits currently enforced. */
+  get limits(): ChannelLimits {
+    return this.#limits;
+  }
+
+  /** True once the channel is closed, by either side or by an error. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True when the stream's write buffer is full; wait with {@link SecureChannel.drained}. */
+  get writableNeedDrain(): boolean {
+    return this.#stream.writableNeedDrain;
+  }
+
+  /** Resolves once the stream's write buffer has drained (at once when it is not full). */
+  drained(): Promise<void> {
+    if (!this.#stream.writableNeedDrain || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#stream.off('drain', done);
+        this.#stream.off('close', done);
+        resolve();
+      };
+      this.#stream.on('drain', done);
+      this.#stream.on('close', done);
+    });
+  }
+
+  /**
+   * Changes the limits, typically to raise them once the peer is authenticated. Both
+   * sides should raise them; messages we send are framed to our own limits.
+   * @param limits - fields to change; with no argument, {@link DEFAULT_CHANNEL_LIMITS}.
+   * @throws {RangeError} when a limit is out of range.
+   */
+  setLimits(limits: Partial<ChannelLimits> = DEFAULT_CHANNEL_LIMITS): void {
+    this.#limits = resolveLimits(this.#limits, limits);
+    this.#reader.maxFrameBytes = this.#limits.maxFrameBytes;
+  }
+
+  /**
+   * Sends one message, split across frames when larger than one frame.
+   * @param data - the message; the channel may keep a reference until it is written.
+   * @throws {ChannelError} when the channel is closed.
+   * @throws {RangeError} when `data` exceeds `limits.maxMessageBytes`.
+   */
+  send(data: Uint8Array): void {
+    if (this.#closed) throw new ChannelError('channel is closed');
+    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+    if (data.length > this.#limits.maxMessageBytes) {
+      throw new RangeError(
+        `message of ${data.length} bytes exceeds maxMessageBytes ${this.#limits.maxMessageBytes}`,
+      );
+    }
+    this.#cork();
+    const chunk = this.#limits.maxFrameBytes - AEAD_TAG_BYTES - 1;
+    let offset = 0;
+    do {
+      const end = Math.min(offset + chunk, data.length);
+      const last = end === data.length;
+      this.#writeFrame(
+        last ? FrameType.DATA : FrameType.DATA_CONTINUED,
+        data.subarray(offset, end),
+      );
+      offset = end;
+    } while (offset < data.length);
+  }
+
+  /** Sends a keep-alive frame. */
+  ping(): void {
+    if (this.#closed) throw new ChannelError('channel is closed');
+    this.#cork();
+    this.#writeFrame(FrameType.PING, EMPTY);
+  }
+
+  /**
+   * Starts delivery. Messages that arrived earlier are delivered first, then a close that
+   * already happened.
+   * @throws {ChannelError} when called twice.
+   */
+  start(receiver: ChannelReceiver): void {
+    if (this.#receiver) throw new ChannelError('channel already started');
+    this.#receiver = receiver;
+    this.#pump();
+    if (this.#closed) {
+      this.#deliverClose();
+      return;
+    }
+    if (this.#ended) {
+      this.#fail(new ChannelError('connection ended without CLOSE'));
+      return;
+    }
+    this.#stream.resume();
+  }
+
+  /**
+   * Closes the channel: sends CLOSE, ends the stream and tells the receiver. Idempotent.
+   * @param error - why, when this is not a clean close; the peer only learns that it
+   * was an error, never the text.
+   */
+  close(error?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeError = error;
+    try {
+      this.#cork();
+      this.#writeFrame(FrameType.CLOSE, error === undefined ? EMPTY : CLOSE_WITH_ERROR);
+      this.#stream.end();
+    } catch {
+      this.#stream.destroy();
+    }
+    this.#wipe();
+    queueMicrotask(() => this.#deliverClose());
+  }
+
+  #cork(): void {
+    if (this.#corked) return;
+    // Every frame written in this tick leaves in one writev.
+    this.#corked = true;
+    this.#stream.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      this.#stream.uncork();
+    });
+  }
+
+  #writeFrame(type: number, body: Uint8Array): void {
+    if (
+      type !== FrameType.CLOSE &&
+      (this.#sentBytes >= this.#rekey.afterBytes ||
+        this.#sentFrames >= this.#rekey.afterFrames ||
+        Date.now() - this.#keySince >= this.#rekey.afterMs)
+    ) {
+      this.#seal(FrameType.REKEY, EMPTY);
+      this.#send.rekey();
+      this.#sentBytes = 0;
+      this.#sentFrames = 0;
+      this.#keySince = Date.now();
+    }
+    this.#seal(type, body);
+    this.#sentBytes += body.length;
+    this.#sentFrames++;
+  }
+
+  #seal(type: number, body: Uint8Array): void {
+    const sealed = this.#send.encryptPartsWithAd(EMPTY, [TYPE_BYTES[type]!, body]);
+    this.#stream.write(frameHeader(1 + body.length + AEAD_TAG_BYTES));
+    for (const chunk of sealed) this.#stream.write(chunk);
+  }
+
+  readonly #onData = (chunk: Uint8Array): void => {
+    if (this.#closed) return;
+    this.#reader.push(chunk);
+    if (this.#receiver) this.#pump();
+    else this.#stream.pause();
+  };
+
+  readonly #onEnd = (): void => {
+    this.#ended = true;
+    if (this.#closed || !this.#receiver) return;
+    this.#pump();
+    if (!this.#closed) this.#fail(new ChannelError('connection ended without CLOSE'));
+  };
+
+  readonly #onError = (cause: Error): void => {
+    if (this.#closed) return;
+    this.#fail(new ChannelError('connection failed', { cause }));
+  };
+
+  readonly #onStreamClose = (): void => {
+    if (this.#closed) return;
+    // A reset or destroy with no 'end': the peer never said CLOSE.
+    this.#ended = true;
+    if (this.#receiver) {
+      this.#pump();
+      if (!this.#closed) this.#fail(new ChannelError('connection ended without CLOSE'));
+    }
+  };
+
+  /** Parses and delivers every whole frame buffered, until closed. */
+  #pump(): void {
+    while (!this.#closed) {
+      let frame: Uint8Array | undefined;
+      try {
+        frame = this.#reader.next();
+      } catch (error) {
+        this.#fail(error as Error);
+        return;
+      }
+      if (frame === undefined) return;
+      if (frame.length < MIN_FRAME_BYTES) {
+        this.#fail(
+          new ChannelError(`frame of ${frame.length} bytes is shorter than a type and a tag`),
+        );
+        return;
+      }
+      let plaintext: Uint8Array;
+      try {
+        plaintext = this.#receive.decryptWithAd(EMPTY, frame);
+      } catch (cause) {
+        this.#fail(
+          cause instanceof DecryptError
+            ? cause
+            : new DecryptError('frame failed authentication', { cause }),
+        );
+        return;
+      }
+      this.#handle(plaintext[0]!, plaintext.subarray(1));
+    }
+  }
+
+  #handle(type: number, body: Uint8Array): void {
+    switch (type) {
+      case FrameType.DATA: {
+        if (this.#partial.length === 0) {
+          this.#receiver!.onMessage(body);
+          return;
+        }
+        if (!this.#addPartial(body)) return;
+        const message = concat(this.#partial, this.#partialBytes);
+        this.#partial = [];
+        this.#partialBytes = 0;
+        this.#receiver!.onMessage(message);
+        return;
+      }
+      case FrameType.DATA_CONTINUED:
+        this.#addPartial(body);
+        return;
+      case FrameType.PING:
+        return;
+      case FrameType.REKEY:
+        this.#receive.rekey();
+        return;
+      case FrameType.CLOSE:
+        this.#closed = true;
+        this.#closeError =
+          body.length > 0
+            ? new ChannelError('peer closed the channel because of an error')
+            : undefined;
+        this.#stream.end();
+        this.#wipe();
+        this.#deliverClose();
+        return;
+      default:
+        this.#fail(new ChannelError(`unknown frame type ${type}`));
+    }
+  }
+
+  #addPartial(body: Uint8Array): boolean {
+    this.#partialBytes += body.length;
+    if (this.#partialBytes > this.#limits.maxMessageBytes) {
+      this.#fail(
+        new ChannelError(`message exceeds maxMessageBytes ${this.#limits.maxMessageBytes}`),
+      );
+      return false;
+    }
+    this.#partial.push(body);
+    return true;
+  }
+
+  #fail(error: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeError = error;
+    this.#stream.destroy();
+    this.#wipe();
+    this.#deliverClose();
+  }
+
+  #wipe(): void {
+    this.#send.destroy();
+    this.#receive.destroy();
+    this.#partial = [];
+  }
+
+  #deliverClose(): void {
+    if (this.#closeDelivered || !this.#receiver) return;
+    this.#closeDelivered = true;
+    this.#receiver.onClose(this.#closeError);
+  }
+}
+
+function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+function addressOf(stream: Duplex): string | undefined {
+  const socket = stream as Duplex & { remoteAddress?: unknown; remotePort?: unknown };
+  if (typeof socket.remoteAddress !== 'string') return undefined;
+  const host = socket.remoteAddress.includes(':')
+    ? `[${socket.remoteAddress}]`
+    : socket.remoteAddress;
+  return typeof socket.remotePort === 'number' ? `${host}:${socket.remotePort}` : host;
+}

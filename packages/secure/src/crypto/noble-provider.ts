@@ -1,0 +1,123 @@
+/**
+ * The @noble/* crypto provider: pure-JS ChaCha20-Poly1305 (RFC 8439), X25519 (RFC 7748),
+ * SHA-256 and HMAC-SHA256. The portable reference backend, cross-tested against
+ * `node:crypto`.
+ */
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { x25519 } from '@noble/curves/ed25519.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { DecryptError, HandshakeError } from '../errors.js';
+import {
+  AEAD_KEY_BYTES,
+  AEAD_NONCE_BYTES,
+  AEAD_TAG_BYTES,
+  type CryptoProvider,
+  checkLength,
+  isAllZero,
+  noiseHkdf,
+  X25519_KEY_BYTES,
+  type X25519KeyPair,
+} from './provider.js';
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+function checkAead(key: Uint8Array, nonce: Uint8Array): void {
+  checkLength(key, AEAD_KEY_BYTES, 'key');
+  checkLength(nonce, AEAD_NONCE_BYTES, 'nonce');
+}
+
+function nobleSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  plaintext: Uint8Array,
+): Uint8Array {
+  checkAead(key, nonce);
+  return chacha20poly1305(key, nonce, ad).encrypt(plaintext);
+}
+
+function publicKeyOf(secretKey: Uint8Array): Uint8Array {
+  checkLength(secretKey, X25519_KEY_BYTES, 'secretKey');
+  return x25519.getPublicKey(secretKey);
+}
+
+function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
+  const h = hmac.create(sha256, key);
+  for (const part of parts) h.update(part);
+  return h.digest();
+}
+
+/** The @noble/* implementation of {@link CryptoProvider}. */
+export const nobleCryptoProvider: CryptoProvider = Object.freeze({
+  name: 'noble',
+
+  seal: nobleSeal,
+
+  sealParts(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    ad: Uint8Array,
+    parts: readonly Uint8Array[],
+  ): Uint8Array[] {
+    return [nobleSeal(key, nonce, ad, concat(parts))];
+  },
+
+  open(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array {
+    checkAead(key, nonce);
+    if (sealed.length < AEAD_TAG_BYTES) throw new DecryptError('ciphertext shorter than a tag');
+    try {
+      return chacha20poly1305(key, nonce, ad).decrypt(sealed);
+    } catch (cause) {
+      throw new DecryptError('frame failed authentication', { cause });
+    }
+  },
+
+  generateKeyPair(): X25519KeyPair {
+    const secretKey = randomBytes(X25519_KEY_BYTES);
+    return { secretKey, publicKey: publicKeyOf(secretKey) };
+  },
+
+  publicKeyOf: publicKeyOf,
+
+  dh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+    checkLength(secretKey, X25519_KEY_BYTES, 'secretKey');
+    checkLength(publicKey, X25519_KEY_BYTES, 'publicKey');
+    let shared: Uint8Array;
+    try {
+      shared = x25519.getSharedSecret(secretKey, publicKey);
+    } catch (cause) {
+      throw new HandshakeError('X25519 produced no shared secret (low-order key)', { cause });
+    }
+    if (isAllZero(shared)) throw new HandshakeError('X25519 shared secret is all zeros');
+    return shared;
+  },
+
+  sha256(parts: readonly Uint8Array[]): Uint8Array {
+    const h = sha256.create();
+    for (const part of parts) h.update(part);
+    return h.digest();
+  },
+
+  hmacSha256: hmacSha256,
+
+  hkdf(chainingKey: Uint8Array, inputKeyMaterial: Uint8Array, count: 2 | 3): Uint8Array[] {
+    return noiseHkdf((k, p) => hmacSha256(k, p), chainingKey, inputKeyMaterial, count);
+  },
+
+  randomBytes(n: number): Uint8Array {
+    return randomBytes(n);
+  },
+});

@@ -1,0 +1,128 @@
+/**
+ * Noise CipherState (rev 34 §5.1) over ChaCha20-Poly1305 (§12.3): a key and a 64-bit
+ * counter nonce. The nonce advances only after a message is sealed, or opened with a tag
+ * that verifies, and the state refuses to run once the counter reaches 2^64-1, which is
+ * reserved for `Rekey()`.
+ */
+import {
+  AEAD_KEY_BYTES,
+  AEAD_NONCE_BYTES,
+  type CryptoProvider,
+  checkLength,
+} from '../crypto/provider.js';
+import { ChannelError } from '../errors.js';
+
+/** The reserved nonce 2^64-1: never used for a message, only by `Rekey()` (§4.2). */
+export const MAX_NONCE = 0xffff_ffff_ffff_ffffn;
+
+const EMPTY = new Uint8Array(0);
+const ZEROS_32 = new Uint8Array(32);
+
+/** Noise CipherState: `k` and `n`, with EncryptWithAd / DecryptWithAd / Rekey. */
+export class CipherState {
+  readonly #provider: CryptoProvider;
+  #k: Uint8Array | undefined;
+  #n = 0n;
+  // Noise's ChaChaPoly nonce: 32 bits of zeros then the 64-bit counter, little-endian.
+  readonly #nonce = new Uint8Array(AEAD_NONCE_BYTES);
+  readonly #nonceView = new DataView(this.#nonce.buffer);
+
+  /**
+   * @param provider - the crypto provider that runs ChaCha20-Poly1305.
+   * @param key - an initial 32-byte key (`InitializeKey`), or none.
+   */
+  constructor(provider: CryptoProvider, key?: Uint8Array) {
+    this.#provider = provider;
+    if (key !== undefined) this.initializeKey(key);
+  }
+
+  /** `InitializeKey(key)`: sets the key and resets the nonce to zero. */
+  initializeKey(key: Uint8Array | undefined): void {
+    if (key !== undefined) checkLength(key, AEAD_KEY_BYTES, 'key');
+    this.#k = key?.slice();
+    this.#n = 0n;
+  }
+
+  /** `HasKey()`. */
+  hasKey(): boolean {
+    return this.#k !== undefined;
+  }
+
+  /** `SetNonce(nonce)`: for tests and out-of-order transports; keyway never calls it. */
+  setNonce(nonce: bigint): void {
+    if (nonce < 0n || nonce > MAX_NONCE) throw new RangeError('nonce must be a 64-bit counter');
+    this.#n = nonce;
+  }
+
+  /** The counter the next message will use. */
+  get nonce(): bigint {
+    return this.#n;
+  }
+
+  /**
+   * `EncryptWithAd(ad, plaintext)`.
+   * @returns ciphertext and tag; the plaintext itself when no key is set.
+   * @throws {ChannelError} when the nonce space is exhausted.
+   */
+  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const k = this.#k;
+    if (k === undefined) return plaintext;
+    const sealed = this.#provider.seal(k, this.#useNonce(), ad, plaintext);
+    this.#n++;
+    return sealed;
+  }
+
+  /**
+   * Vectored `EncryptWithAd`: seals the concatenation of `parts` and returns chunks ready
+   * for `writev`, so a frame's header and body are never joined into one buffer.
+   * @throws {ChannelError} when no key is set or the nonce space is exhausted.
+   */
+  encryptPartsWithAd(ad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array[] {
+    const k = this.#k;
+    if (k === undefined) throw new ChannelError('cipher state has no key');
+    const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, parts);
+    this.#n++;
+    return sealed;
+  }
+
+  /**
+   * `DecryptWithAd(ad, ciphertext)`. The nonce advances only once the tag verifies, so a
+   * forged frame does not desynchronise the counter.
+   * @returns the plaintext; the ciphertext itself when no key is set.
+   * @throws {DecryptError} when the tag does not verify.
+   * @throws {ChannelError} when the nonce space is exhausted.
+   */
+  decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+    const k = this.#k;
+    if (k === undefined) return ciphertext;
+    const plaintext = this.#provider.open(k, this.#useNonce(), ad, ciphertext);
+    this.#n++;
+    return plaintext;
+  }
+
+  /**
+   * `Rekey()` (§4.2, §11.3): `k = first 32 bytes of ENCRYPT(k, 2^64-1, "", zeros(32))`.
+   * The nonce is not reset.
+   */
+  rekey(): void {
+    const k = this.#k;
+    if (k === undefined) throw new ChannelError('cipher state has no key');
+    this.#nonceView.setBigUint64(4, MAX_NONCE, true);
+    const sealed = this.#provider.seal(k, this.#nonce, EMPTY, ZEROS_32);
+    k.fill(0);
+    this.#k = sealed.slice(0, AEAD_KEY_BYTES);
+  }
+
+  /** Overwrites the key; the state has no key afterwards. */
+  destroy(): void {
+    this.#k?.fill(0);
+    this.#k = undefined;
+  }
+
+  #useNonce(): Uint8Array {
+    if (this.#n >= MAX_NONCE)
+      throw new ChannelError('nonce space exhausted; the channel must close');
+    this.#nonceView.setBigUint64(4, this.#n, true);
+    return this.#nonce;
+  }
+}

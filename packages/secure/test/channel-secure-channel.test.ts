@@ -1,0 +1,230 @@
+/**
+ * The secure channel over loopback TCP: messages of every size both ways on both
+ * providers, queueing before start, close rules, limits before and after authentication,
+ * rekeying, and the handshake driver's ordering guarantees.
+ */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CHANNEL_LIMITS } from '../src/channel/channel-options.js';
+import { keywayPrologue, performHandshake } from '../src/channel/perform-handshake.js';
+import { FrameType } from '../src/channel/secure-channel.js';
+import { nobleCryptoProvider } from '../src/crypto/noble-provider.js';
+import { nodeCryptoProvider } from '../src/crypto/node-provider.js';
+import { AuthenticationError, ChannelError, HandshakeError, HostKeyError } from '../src/errors.js';
+import { PROLOGUE, record, ScriptedPeer, securePair, tcpPair } from './channel-helpers.js';
+
+const bytes = (n: number, seed = 1): Uint8Array => {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
+  return out;
+};
+
+describe.each([nodeCryptoProvider, nobleCryptoProvider])('secure channel on $name', (provider) => {
+  it('agrees on the handshake hash and proves each static key', async () => {
+    const { client, server, clientKey, serverKey } = await securePair({ provider });
+    expect(client.handshakeHash).toEqual(server.handshakeHash);
+    expect(client.channel.handshakeHash).toEqual(client.handshakeHash);
+    expect(client.remoteStatic).toEqual(serverKey.publicKey);
+    expect(server.remoteStatic).toEqual(clientKey.publicKey);
+    expect(server.channel.remoteStatic).toEqual(clientKey.publicKey);
+    expect(client.channel.remoteAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+    client.channel.close();
+    server.channel.close();
+  });
+
+  it('carries messages of every size both ways, in order, split and reassembled', async () => {
+    const { client, server } = await securePair({ provider });
+    client.channel.setLimits();
+    server.channel.setLimits();
+    const sizes = [0, 1, 65535 - 17, 65535 - 16, 200_000, 5];
+    const atServer = record(server.channel, (m) => server.channel.send(m));
+    const atClient = record(client.channel);
+    for (const [i, n] of sizes.entries()) client.channel.send(bytes(n, i));
+    const echoed = await atClient.waitFor(sizes.length);
+    expect(echoed.map((m) => m.length)).toEqual(sizes);
+    // Buffer.equals: a deep toEqual over 200 kB is needlessly slow.
+    for (const [i, n] of sizes.entries()) {
+      expect(Buffer.from(echoed[i]!).equals(bytes(n, i))).toBe(true);
+    }
+    expect(atServer.messages.length).toBe(sizes.length);
+    client.channel.close();
+    expect(await atClient.closed).toBeUndefined();
+    expect(await atServer.closed).toBeUndefined();
+  });
+});
+
+describe('secure channel rules', () => {
+  it('queues messages that arrive before start() and delivers them first', async () => {
+    const { client, server } = await securePair();
+    for (let i = 0; i < 5; i++) server.channel.send(Uint8Array.of(i));
+    server.channel.close();
+    await new Promise((r) => setTimeout(r, 50));
+    const rec = record(client.channel);
+    expect(await rec.closed).toBeUndefined();
+    expect(rec.messages.map((m) => m[0])).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('close() is idempotent, tells both receivers, and refuses later sends', async () => {
+    const { client, server } = await securePair();
+    const a = record(client.channel);
+    const b = record(server.channel);
+    client.channel.close();
+    client.channel.close();
+    expect(await a.closed).toBeUndefined();
+    expect(await b.closed).toBeUndefined();
+    expect(client.channel.closed && server.channel.closed).toBe(true);
+    expect(() => client.channel.send(Uint8Array.of(1))).toThrow(ChannelError);
+  });
+
+  it('close(error) reaches the peer as a ChannelError without the error text', async () => {
+    const { client, server } = await securePair();
+    const a = record(client.channel);
+    const b = record(server.channel);
+    client.channel.close(new Error('secret reason'));
+    expect(await a.closed).toBeInstanceOf(Error);
+    const peerError = await b.closed;
+    expect(peerError).toBeInstanceOf(ChannelError);
+    expect(peerError?.message).not.toContain('secret');
+  });
+
+  it('keeps pre-authentication limits until setLimits() raises them', async () => {
+    const { client, server } = await securePair();
+    expect(client.channel.limits.maxMessageBytes).toBeLessThan(
+      DEFAULT_CHANNEL_LIMITS.maxMessageBytes,
+    );
+    expect(() => client.channel.send(new Uint8Array(64 * 1024 + 1))).toThrow(RangeError);
+    const rec = record(server.channel);
+    client.channel.send(new Uint8Array(64 * 1024)); // at the limit: many 16 KiB frames
+    await rec.waitFor(1);
+    client.channel.setLimits();
+    server.channel.setLimits();
+    client.channel.send(new Uint8Array(1 << 20));
+    expect((await rec.waitFor(2))[1]!.length).toBe(1 << 20);
+    expect(() => client.channel.setLimits({ maxFrameBytes: 70000 })).toThrow(RangeError);
+    client.channel.close();
+  });
+
+  it('rekeys one-way after the frame threshold: REKEY frames at the right places', async () => {
+    const [a, b] = await tcpPair();
+    const peer = new ScriptedPeer(a);
+    const serverKey = nodeCryptoProvider.generateKeyPair();
+    const [outcome] = await Promise.all([
+      performHandshake(b, {
+        role: 'responder',
+        staticKeyPair: serverKey,
+        prologue: PROLOGUE,
+        verifyRemote: () => {},
+        channel: { rekey: { afterFrames: 3 } },
+      }),
+      peer.handshake(),
+    ]);
+    const channel = outcome.channel;
+    record(channel);
+    for (let i = 0; i < 7; i++) channel.send(Uint8Array.of(i));
+    const types: number[] = [];
+    const data: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const frame = (await peer.readFrame())!;
+      types.push(frame.type);
+      if (frame.type === FrameType.REKEY) peer.receive.rekey();
+      else data.push(frame.body[0]!);
+    }
+    const D = FrameType.DATA;
+    const R = FrameType.REKEY;
+    expect(types).toEqual([D, D, D, R, D, D, D, R, D]);
+    expect(data).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    channel.close();
+  });
+
+  it('the initiator checks the responder before sending message 3: a refused server never sees the client key', async () => {
+    const [a, b] = await tcpPair();
+    let serverSawClient = false;
+    const results = await Promise.allSettled([
+      performHandshake(a, {
+        role: 'initiator',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: PROLOGUE,
+        localPayload: new TextEncoder().encode('client identity'),
+        verifyRemote: async () => {
+          await new Promise((r) => setTimeout(r, 10));
+          throw new HostKeyError('unknown host key');
+        },
+      }),
+      performHandshake(b, {
+        role: 'responder',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: PROLOGUE,
+        verifyRemote: () => {
+          serverSawClient = true;
+        },
+      }),
+    ]);
+    expect(results[0].status === 'rejected' && results[0].reason).toBeInstanceOf(HostKeyError);
+    expect(results[1].status === 'rejected' && results[1].reason).toBeInstanceOf(HandshakeError);
+    expect(serverSawClient).toBe(false);
+  });
+
+  it("hands each side the other one's payload, and a responder refusal ends the client channel", async () => {
+    const [a, b] = await tcpPair();
+    const enc = new TextEncoder();
+    const seen: string[] = [];
+    const [client, server] = await Promise.allSettled([
+      performHandshake(a, {
+        role: 'initiator',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: PROLOGUE,
+        localPayload: enc.encode('from client'),
+        verifyRemote: (_k, p) => void seen.push(new TextDecoder().decode(p)),
+      }),
+      performHandshake(b, {
+        role: 'responder',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: PROLOGUE,
+        localPayload: enc.encode('from server'),
+        verifyRemote: (_k, p) => {
+          seen.push(new TextDecoder().decode(p));
+          throw new AuthenticationError('key not in authorized_keys');
+        },
+      }),
+    ]);
+    expect(seen.sort()).toEqual(['from client', 'from server']);
+    expect(server.status === 'rejected' && server.reason).toBeInstanceOf(AuthenticationError);
+    if (client.status !== 'fulfilled') throw new Error('client handshake should complete');
+    expect(await record(client.value.channel).closed).toBeInstanceOf(ChannelError);
+  });
+
+  it('a prologue mismatch (other mode) fails the handshake on both sides', async () => {
+    const [a, b] = await tcpPair();
+    const results = await Promise.allSettled([
+      performHandshake(a, {
+        role: 'initiator',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: keywayPrologue('publickey'),
+        verifyRemote: () => {},
+      }),
+      performHandshake(b, {
+        role: 'responder',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: keywayPrologue('anonymous'),
+        verifyRemote: () => {},
+      }),
+    ]);
+    for (const r of results)
+      expect(r.status === 'rejected' && r.reason).toBeInstanceOf(HandshakeError);
+  });
+
+  it('validates its options at the boundary', async () => {
+    const [a] = await tcpPair();
+    const base = {
+      role: 'initiator' as const,
+      staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+      verifyRemote: () => {},
+    };
+    await expect(performHandshake(a, { ...base, prologue: new Uint8Array(3) })).rejects.toThrow(
+      TypeError,
+    );
+    await expect(
+      performHandshake(a, { ...base, prologue: PROLOGUE, timeoutMs: 0 }),
+    ).rejects.toThrow(RangeError);
+    a.destroy();
+  });
+});
