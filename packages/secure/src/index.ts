@@ -3,6 +3,33 @@
  * databases and authenticators.
  */
 
+export { type AcceptedConnection, acceptConnection } from './auth/accept.js';
+export {
+  type AnonymousAuthOptions,
+  anonymousAuth,
+  anyOf,
+  compose,
+  ipAllowlist,
+  type PublicKeyAuthOptions,
+  publicKeyAuth,
+} from './auth/authenticators.js';
+export {
+  type ClientHandshakeOptions,
+  type ClientHandshakeResult,
+  clientHandshake,
+  type HostKeyPolicy,
+} from './auth/client.js';
+export type { MessageReceiver, MessageTransport } from './auth/message-reader.js';
+export type { HandshakeSettings } from './auth/server-session.js';
+export type {
+  AuthContext,
+  Authenticator,
+  AuthLogEvent,
+  AuthMethod,
+  AuthResult,
+  AuthStream,
+  Credentials,
+} from './auth/types.js';
 export {
   type AuthorizedKeyMatch,
   type AuthorizedKeyOptions,

@@ -1,0 +1,62 @@
+/**
+ * The last step of accepting a connection: run the server's authenticator chain on the
+ * raw stream, then tell the client the verdict. Only after `OK` is sent does the channel
+ * carry RPC; a refusal sends a bare `FAIL` (no reason) and closes the connection.
+ */
+import type { Duplex } from 'node:stream';
+import { AuthenticationError } from '../errors.js';
+import type { MessageTransport } from './message-reader.js';
+import { sessionOf } from './server-session.js';
+import type { AuthContext, Authenticator, Credentials } from './types.js';
+import { AuthMessage, authMessage } from './wire.js';
+
+/** An authenticated connection, ready for the RPC engine. */
+export interface AcceptedConnection {
+  /** The encrypted message transport, in the shape @keyway/core's `Transport` expects. */
+  readonly transport: MessageTransport;
+  /** What the authenticators proved about the peer. */
+  readonly credentials: Credentials;
+  /** The Noise handshake hash, unique to this connection. */
+  readonly handshakeHash: Uint8Array;
+}
+
+/**
+ * Authenticates a freshly accepted stream with `authenticator`.
+ * @returns the transport to serve RPC over and the peer's credentials
+ * @throws AuthenticationError when refused (the peer saw only `FAIL`), or the
+ *   handshake's own error; in both cases the stream is closed
+ */
+export async function acceptConnection(
+  stream: Duplex,
+  authenticator: Authenticator,
+  context: AuthContext,
+): Promise<AcceptedConnection> {
+  try {
+    const result = await authenticator(stream, context);
+    const session = sessionOf(result.stream);
+    if (!session) {
+      // A chain of only address checks would leave the connection in plain text; keyway
+      // never serves RPC that way.
+      throw new AuthenticationError(
+        'the authenticator chain established no secure channel (add anonymousAuth, publicKeyAuth or passwordAuth)',
+      );
+    }
+    // Raise the limits before OK: the client may send full-size frames right after it.
+    session.channel.setLimits(session.authenticatedLimits);
+    session.reader.send(authMessage(AuthMessage.OK));
+    return {
+      transport: session.reader.handoff(),
+      credentials: result.credentials,
+      handshakeHash: session.handshakeHash,
+    };
+  } catch (error) {
+    const session = sessionOf(stream);
+    if (session) {
+      if (error instanceof AuthenticationError) session.reader.send(authMessage(AuthMessage.FAIL));
+      session.reader.close();
+    } else {
+      stream.destroy();
+    }
+    throw error;
+  }
+}

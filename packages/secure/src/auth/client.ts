@@ -1,0 +1,178 @@
+/**
+ * The client side of keyway's authentication (docs/security.md, "Authentication"): the
+ * Noise XX handshake as initiator, the host-key check against known_hosts after message 2
+ * and before the client reveals its own key in message 3, then the server's verdict.
+ */
+import type { Duplex } from 'node:stream';
+import { x25519 } from '@noble/curves/ed25519.js';
+import type { ChannelLimits, ChannelOptions } from '../channel/channel-options.js';
+import { performHandshake } from '../channel/perform-handshake.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { AuthenticationError, HandshakeError, HostKeyError } from '../errors.js';
+import { ed25519PublicToX25519, type Identity, identityX25519 } from '../identity.js';
+import { type KnownHosts, knownHostsName } from '../known-hosts.js';
+import { ed25519Fingerprint } from '../openssh/public-key.js';
+import { bytesEqual } from '../openssh/wire.js';
+import { MessageReader, type MessageTransport } from './message-reader.js';
+import { KEYWAY_PROLOGUE } from './server-session.js';
+import { AuthMessage, authMessage, decodeServerHello, encodeClientHello } from './wire.js';
+
+/** How the client treats the server's host key. */
+export type HostKeyPolicy = 'strict' | 'accept-new' | 'insecure-any';
+
+/** Options of {@link clientHandshake}. */
+export interface ClientHandshakeOptions {
+  /** The host name or address the client dialled, as known_hosts names it. */
+  host: string;
+  /** The port the client dialled. */
+  port: number;
+  /** The client's key; without one the client is anonymous. */
+  identity?: Identity | undefined;
+  /** The servers' keys this client trusts. Required unless the policy is `insecure-any`. */
+  knownHosts?: KnownHosts | undefined;
+  /**
+   * `strict` (default): an unknown or changed host key is refused. `accept-new`: an
+   * unknown key is recorded in known_hosts (and saved), a changed one refused.
+   * `insecure-any`: any key is accepted — for tests only, as the name says.
+   */
+  hostKeyPolicy?: HostKeyPolicy | undefined;
+  /** The user to log in as (password login). */
+  username?: string | undefined;
+  /** The password, for servers that ask for one (proved with OPAQUE, never sent). */
+  password?: string | undefined;
+  /** The service the client asks for, when the server restricts keys per service. */
+  service?: string | undefined;
+  /** Crypto provider; the fastest available by default. */
+  provider?: CryptoProvider | undefined;
+  /** Deadline of the handshake in ms (default 10 s). */
+  timeoutMs?: number | undefined;
+  /** Channel options (limits before authentication, rekey policy). */
+  channel?: ChannelOptions | undefined;
+  /** Channel limits once the server is authenticated; `DEFAULT_CHANNEL_LIMITS` by default. */
+  authenticatedLimits?: Partial<ChannelLimits> | undefined;
+}
+
+/** An authenticated client connection, ready for the RPC engine. */
+export interface ClientHandshakeResult {
+  /** The encrypted message transport, in the shape @keyway/core's `Transport` expects. */
+  readonly transport: MessageTransport;
+  /** The server's host key as checked against known_hosts. */
+  readonly hostKey: { readonly publicKey: Uint8Array; readonly fingerprint: string };
+  /** The Noise handshake hash, unique to this connection. */
+  readonly handshakeHash: Uint8Array;
+}
+
+async function checkHostKey(hostKey: Uint8Array, options: ClientHandshakeOptions): Promise<void> {
+  const policy = options.hostKeyPolicy ?? 'strict';
+  if (policy === 'insecure-any') return;
+  const knownHosts = options.knownHosts;
+  if (!knownHosts)
+    throw new TypeError('knownHosts is required unless hostKeyPolicy is insecure-any');
+  const name = knownHostsName(options.host, options.port);
+  const fingerprint = ed25519Fingerprint(hostKey);
+  const check = knownHosts.check(options.host, options.port, hostKey);
+  switch (check.status) {
+    case 'match':
+      return;
+    case 'revoked':
+      throw new HostKeyError(
+        `host key ${fingerprint} for ${name} is marked @revoked in known_hosts` +
+          (check.line === undefined ? '' : ` (line ${check.line})`),
+      );
+    case 'mismatch':
+      throw new HostKeyError(
+        `HOST KEY CHANGED for ${name}: the server presented ${fingerprint}, which is not the ` +
+          `key known_hosts holds${check.line === undefined ? '' : ` (line ${check.line})`}. ` +
+          `Someone may be intercepting the connection. If the change is expected, remove the ` +
+          `old key with \`keyway known-hosts remove ${name}\` and connect again.`,
+      );
+    case 'unknown':
+      if (policy === 'accept-new') {
+        knownHosts.add(options.host, options.port, hostKey);
+        await knownHosts.save();
+        return;
+      }
+      throw new HostKeyError(
+        `host ${name} is not in known_hosts (its key is ${fingerprint}). Check the fingerprint ` +
+          `with the server's owner, then add it with \`keyway keyscan ${options.host}:${options.port}\` ` +
+          `or connect once with hostKeyPolicy 'accept-new'.`,
+      );
+  }
+}
+
+/**
+ * Authenticates to a keyway server over `stream` (a connected socket).
+ * @returns the encrypted transport and the server's verified host key
+ * @throws HostKeyError when the host key fails the policy (the client's key was not sent),
+ *   AuthenticationError when the server refuses, HandshakeError on a broken handshake
+ */
+export async function clientHandshake(
+  stream: Duplex,
+  options: ClientHandshakeOptions,
+): Promise<ClientHandshakeResult> {
+  if (typeof options?.host !== 'string' || !Number.isInteger(options.port)) {
+    throw new TypeError('clientHandshake: host (string) and port (integer) are required');
+  }
+  // Without an identity the client still needs a static key for XX; a fresh one per
+  // connection keeps it anonymous and unlinkable.
+  let staticKeyPair: { secretKey: Uint8Array; publicKey: Uint8Array };
+  if (options.identity) {
+    staticKeyPair = identityX25519(options.identity);
+  } else {
+    const secretKey = x25519.utils.randomSecretKey();
+    staticKeyPair = { secretKey, publicKey: x25519.getPublicKey(secretKey) };
+  }
+  let hostKey: Uint8Array | undefined;
+  const result = await performHandshake(stream, {
+    role: 'initiator',
+    staticKeyPair,
+    prologue: KEYWAY_PROLOGUE,
+    localPayload: encodeClientHello({
+      publicKey: options.identity?.publicKey,
+      user: options.username,
+      service: options.service,
+    }),
+    verifyRemote: async (remoteStatic, payload) => {
+      const hello = decodeServerHello(payload);
+      const x = ed25519PublicToX25519(hello.hostKey);
+      if (!bytesEqual(x, remoteStatic)) {
+        throw new HandshakeError('server host key does not match its handshake key');
+      }
+      await checkHostKey(hello.hostKey, options);
+      hostKey = hello.hostKey;
+    },
+    ...(options.provider && { provider: options.provider }),
+    ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    ...(options.channel && { channel: options.channel }),
+  });
+  if (!hostKey) throw new HandshakeError('handshake finished without a server hello');
+  // The server is authenticated now (its key passed the known_hosts check), so the
+  // client may accept full-size frames at once: the server sends them right after OK.
+  result.channel.setLimits(options.authenticatedLimits);
+  const reader = new MessageReader(result.channel);
+  try {
+    for (;;) {
+      const message = await reader.next();
+      switch (message[0]) {
+        case AuthMessage.OK:
+          return {
+            transport: reader.handoff(),
+            hostKey: { publicKey: hostKey, fingerprint: ed25519Fingerprint(hostKey) },
+            handshakeHash: result.handshakeHash,
+          };
+        case AuthMessage.FAIL:
+          throw new AuthenticationError('server refused the login');
+        case AuthMessage.PASSWORD_REQUEST:
+          // Password login (OPAQUE) is answered here once it is built; until then a client
+          // tells the server it has nothing to offer, and the server decides.
+          reader.send(authMessage(AuthMessage.PASSWORD_UNAVAILABLE));
+          break;
+        default:
+          throw new HandshakeError(`unexpected authentication message type ${message[0]}`);
+      }
+    }
+  } catch (error) {
+    reader.close();
+    throw error;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The server side of one connection's authentication: the Noise handshake (run once,
+ * by whichever authenticator first needs it), what the client said about itself, and the
+ * reader of the messages that precede RPC. Authenticators find it by the stream they are
+ * handed, so that `compose` and `anyOf` chains share one handshake.
+ */
+import type { Duplex } from 'node:stream';
+import type { ChannelLimits, ChannelOptions } from '../channel/channel-options.js';
+import { keywayPrologue, performHandshake } from '../channel/perform-handshake.js';
+import type { SecureChannel } from '../channel/secure-channel.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { HandshakeError } from '../errors.js';
+import { ed25519PublicToX25519, type Identity, identityX25519 } from '../identity.js';
+import { bytesEqual } from '../openssh/wire.js';
+import { MessageReader } from './message-reader.js';
+import type { AuthStream } from './types.js';
+import { type ClientHello, decodeClientHello, encodeServerHello } from './wire.js';
+
+/**
+ * The Noise prologue of every keyway connection: `keyway/1\0auth/1`, the protocol and
+ * the authentication exchange both sides run (hello payloads, then auth messages).
+ */
+export const KEYWAY_PROLOGUE: Uint8Array = keywayPrologue('auth/1');
+
+/** One connection's authentication state on the server. */
+export interface ServerSession {
+  readonly channel: SecureChannel;
+  readonly reader: MessageReader;
+  readonly hello: ClientHello;
+  readonly handshakeHash: Uint8Array;
+  readonly hostIdentity: Identity;
+  readonly authenticatedLimits: Partial<ChannelLimits> | undefined;
+}
+
+/** Options for the handshake an authenticator runs when handed a raw stream. */
+export interface HandshakeSettings {
+  /** The server's host key. */
+  identity: Identity;
+  /** Crypto provider; the fastest available by default. */
+  provider?: CryptoProvider | undefined;
+  /** Handshake deadline in ms (default 10 s). */
+  handshakeTimeoutMs?: number | undefined;
+  /** Channel options (limits before authentication, rekey policy). */
+  channel?: ChannelOptions | undefined;
+  /** Channel limits once the client is authenticated; `DEFAULT_CHANNEL_LIMITS` by default. */
+  authenticatedLimits?: Partial<ChannelLimits> | undefined;
+}
+
+const sessions = new WeakMap<object, ServerSession>();
+
+/** The session a stream belongs to, if a handshake already ran on it. */
+export function sessionOf(stream: AuthStream): ServerSession | undefined {
+  return sessions.get(stream);
+}
+
+/**
+ * The channel to continue on: the stream itself once upgraded, or the channel that an
+ * earlier authenticator established over this raw stream.
+ */
+export function currentStream(stream: AuthStream): AuthStream {
+  return sessions.get(stream)?.channel ?? stream;
+}
+
+/**
+ * Returns the session for `stream`, running the Noise XX handshake as responder when the
+ * stream is still a raw byte stream.
+ * @throws HandshakeError when the handshake fails or the client's hello is malformed
+ */
+export async function ensureSession(
+  stream: AuthStream,
+  settings: HandshakeSettings,
+): Promise<ServerSession> {
+  const known = sessions.get(stream);
+  if (known) return known;
+  if (!isDuplex(stream)) {
+    throw new HandshakeError('stream is a channel that keyway did not establish');
+  }
+  let hello: ClientHello | undefined;
+  const result = await performHandshake(stream, {
+    role: 'responder',
+    staticKeyPair: identityX25519(settings.identity),
+    prologue: KEYWAY_PROLOGUE,
+    localPayload: encodeServerHello({ hostKey: settings.identity.publicKey }),
+    verifyRemote: (remoteStatic, payload) => {
+      hello = decodeClientHello(payload);
+      // A client that names a key must hold it: the key's X25519 form is the static key
+      // the handshake just proved.
+      if (hello.publicKey && !bytesEqual(ed25519PublicToX25519(hello.publicKey), remoteStatic)) {
+        throw new HandshakeError('client key does not match its handshake key');
+      }
+    },
+    ...(settings.provider && { provider: settings.provider }),
+    ...(settings.handshakeTimeoutMs !== undefined && { timeoutMs: settings.handshakeTimeoutMs }),
+    ...(settings.channel && { channel: settings.channel }),
+  });
+  if (!hello) throw new HandshakeError('handshake finished without a client hello');
+  const session: ServerSession = {
+    channel: result.channel,
+    reader: new MessageReader(result.channel),
+    hello,
+    handshakeHash: result.handshakeHash,
+    hostIdentity: settings.identity,
+    authenticatedLimits: settings.authenticatedLimits,
+  };
+  sessions.set(stream, session);
+  sessions.set(result.channel, session);
+  return session;
+}
+
+function isDuplex(stream: AuthStream): stream is Duplex {
+  return (
+    typeof (stream as Duplex).pipe === 'function' && typeof (stream as Duplex).write === 'function'
+  );
+}
