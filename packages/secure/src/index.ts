@@ -71,3 +71,11 @@ export {
   serializeServerSetup,
 } from './opaque/server.js';
 export type { KeyPair as OpaqueKeyPair } from './opaque/suite.js';
+export {
+  checkUserName,
+  MAX_USER_BYTES,
+  type PasswordEntry,
+  PasswordFile,
+  PasswordFileError,
+  type RegisterOptions,
+} from './password-file.js';
