@@ -38,6 +38,14 @@ export {
   type ScryptProvider,
 } from './opaque/ksf.js';
 export {
+  type BackoffLimits,
+  DEFAULT_LOGIN_LIMITS,
+  LoginLimiter,
+  type LoginLimiterOptions,
+  type LoginVerdict,
+  sourceKey,
+} from './opaque/login-limiter.js';
+export {
   type CredentialResponse,
   deserializeKE1,
   deserializeKE2,
