@@ -31,7 +31,7 @@ interface Vector {
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const vectorFiles = ['opaque-rfc9807-c1-1.json'];
+const vectorFiles = ['opaque-rfc9807-c1-1.json', 'opaque-cfrg-draft18-real2.json'];
 
 for (const file of vectorFiles) {
   const v = JSON.parse(readFileSync(join(import.meta.dirname, 'vectors', file), 'utf8')) as Vector;
@@ -99,3 +99,35 @@ for (const file of vectorFiles) {
     });
   });
 }
+
+describe('OPAQUE-3DH Fake Test Vector 1 (unknown user)', () => {
+  const v = JSON.parse(
+    readFileSync(join(import.meta.dirname, 'vectors', 'opaque-cfrg-draft18-fake1.json'), 'utf8'),
+  ) as Vector;
+  const i = v.inputs;
+
+  it('reproduces KE2 through the unknown-user path with the given fake record', () => {
+    const server = new OpaqueServer({
+      oprfSeed: hex(i.oprf_seed!),
+      keyPair: { privateKey: hex(i.server_private_key!), publicKey: hex(i.server_public_key!) },
+    });
+    const { ke2, login } = server._startLoginWith(
+      deserializeKE1(hex(i.KE1!)),
+      hex(i.credential_identifier!),
+      undefined,
+      {
+        context: hex(String(v.configuration.Context)),
+        clientIdentity: hex(i.client_identity!),
+        serverIdentity: hex(i.server_identity!),
+      },
+      {
+        maskingNonce: hex(i.masking_nonce!),
+        serverNonce: hex(i.server_nonce!),
+        serverKeyshareSeed: hex(i.server_keyshare_seed!),
+        fakeRecord: { clientPublicKey: hex(i.client_public_key!), maskingKey: hex(i.masking_key!) },
+      },
+    );
+    expect(toHex(serializeKE2(ke2))).toBe(v.outputs.KE2);
+    expect(() => login.finish({ clientMac: new Uint8Array(64) })).toThrow(/authentication failed/);
+  });
+});

@@ -134,6 +134,8 @@ export interface ServerDeterministicInputs {
   maskingNonce?: Uint8Array;
   serverNonce?: Uint8Array;
   serverKeyshareSeed?: Uint8Array;
+  /** The fake record's public key and masking key (RFC 9807 fake-record vectors). */
+  fakeRecord?: { clientPublicKey: Uint8Array; maskingKey: Uint8Array };
 }
 
 /**
@@ -217,8 +219,11 @@ export class OpaqueServer {
     const rec: RegistrationRecord = known
       ? record
       : {
-          clientPublicKey: this.#fakeClientPublicKey,
-          maskingKey: kdfExpand(this.#setup.oprfSeed, concat(id, LABEL_FAKE_MASKING), Nh),
+          clientPublicKey: inputs.fakeRecord?.clientPublicKey ?? this.#fakeClientPublicKey,
+          maskingKey:
+            inputs.fakeRecord?.maskingKey ??
+            kdfExpand(this.#setup.oprfSeed, concat(id, LABEL_FAKE_MASKING), Nh),
+          // RFC 9807 §6.3.2.2 / its reference code: the fake envelope is all zeroes.
           envelope: { nonce: new Uint8Array(Nn), authTag: new Uint8Array(Ne - Nn) },
         };
     if (known) checkElement(rec.clientPublicKey, 'client_public_key');
