@@ -5,8 +5,9 @@
  * the RFC's test vectors only. Parameters travel with each password record so they can be
  * raised later, and are written as a short text form such as `scrypt:N=65536,r=8,p=1`.
  *
- * Salts follow RFC 9807 and opaque-ke: the KSF input is the per-user OPRF output, already
- * unique, so scrypt uses an empty salt and Argon2id the sixteen zero bytes the RFC names.
+ * Salts follow RFC 9807 §7's recommended configurations: the KSF input is the per-user OPRF
+ * output, already unique, so both scrypt and Argon2id use `S = zeroes(16)`; the output
+ * length is `Nh` (64 bytes for this suite).
  */
 import { scrypt as nodeScrypt } from 'node:crypto';
 import { argon2idAsync } from '@noble/hashes/argon2.js';
@@ -82,8 +83,8 @@ export const KSF_LIMITS = Object.freeze({
   argon2MaxP: 16,
 });
 
-const ARGON2_SALT = new Uint8Array(16);
-const EMPTY = new Uint8Array(0);
+/** `zeroes(16)`, RFC 9807 §7's salt for both KSFs. */
+const KSF_SALT = new Uint8Array(16);
 
 function isPositiveInt(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
@@ -162,7 +163,7 @@ function nodeScryptAsync(input: Uint8Array, p: ScryptParams): Promise<Uint8Array
     // node:crypto refuses when 128·N·r exceeds maxmem (32 MiB by default); allow what the
     // checked parameters need, plus slack for its bookkeeping.
     const maxmem = 128 * p.N * p.r * p.p + 2 ** 20;
-    nodeScrypt(input, EMPTY, Nh, { N: p.N, r: p.r, p: p.p, maxmem }, (err, key) => {
+    nodeScrypt(input, KSF_SALT, Nh, { N: p.N, r: p.r, p: p.p, maxmem }, (err, key) => {
       if (err) reject(err);
       else resolve(new Uint8Array(key.buffer, key.byteOffset, key.length));
     });
@@ -188,7 +189,7 @@ export function createKsf(params: KsfParams, options: KsfOptions = {}): KeyStret
       if (provider === 'node') return { stretch: (input) => nodeScryptAsync(input, p) };
       return {
         stretch: (input) =>
-          scryptAsync(input, EMPTY, {
+          scryptAsync(input, KSF_SALT, {
             N: p.N,
             r: p.r,
             p: p.p,
@@ -199,7 +200,7 @@ export function createKsf(params: KsfParams, options: KsfOptions = {}): KeyStret
     case 'argon2id':
       return {
         stretch: (input) =>
-          argon2idAsync(input, ARGON2_SALT, {
+          argon2idAsync(input, KSF_SALT, {
             m: p.m,
             t: p.t,
             p: p.p,
