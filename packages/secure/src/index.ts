@@ -46,6 +46,20 @@ export {
   sourceKey,
 } from './opaque/login-limiter.js';
 export {
+  decodeLoginFinish,
+  decodeLoginResponse,
+  decodeLoginStart,
+  encodeLoginFinish,
+  encodeLoginResponse,
+  encodeLoginStart,
+  LOGIN_MESSAGE_TYPES,
+  type LoginFinish,
+  type LoginResponse,
+  type LoginStart,
+  OPAQUE_CONTEXT_LABEL,
+  opaqueContext,
+} from './opaque/login-messages.js';
+export {
   type CredentialResponse,
   deserializeKE1,
   deserializeKE2,

@@ -293,6 +293,24 @@ export class PasswordFile {
     }
   }
 
+  /**
+   * KSF parameters to announce for an unknown user: the most common ones among the
+   * records (ties: the first seen), or {@link DEFAULT_KSF_PARAMS} for an empty file, so a
+   * reply for a name that does not exist looks like one for a typical user.
+   */
+  fakeKsfParams(): KsfParams {
+    const counts = new Map<string, { params: KsfParams; n: number }>();
+    let best: { params: KsfParams; n: number } | undefined;
+    for (const e of this.#entries.values()) {
+      const key = formatKsfParams(e.ksf);
+      const c = counts.get(key) ?? { params: e.ksf, n: 0 };
+      c.n++;
+      counts.set(key, c);
+      if (best === undefined || c.n > best.n) best = c;
+    }
+    return best?.params ?? DEFAULT_KSF_PARAMS;
+  }
+
   /** Removes `user`; returns whether there was such a user. */
   remove(user: string): boolean {
     return this.#entries.delete(user);
