@@ -30,6 +30,7 @@ import {
   OpaqueServer,
   serializeServerSetup,
 } from '../src/opaque/server.js';
+import { deriveOprfKeyPair, deriveOprfPrivateKey } from '../src/opaque/suite.js';
 
 // Cheap scrypt keeps the suite fast; the default parameters are exercised in ksf tests.
 const ksf: KsfParams = { algorithm: 'scrypt', N: 1024, r: 8, p: 1 };
@@ -256,5 +257,16 @@ describe('message codecs', () => {
         { numRuns: 150 },
       );
     }
+  });
+});
+
+describe('suite shortcuts', () => {
+  it('deriveOprfPrivateKey equals the private half of RFC 9497 DeriveKeyPair', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (seed) => {
+        expect(deriveOprfPrivateKey(seed)).toEqual(deriveOprfKeyPair(seed).privateKey);
+      }),
+      { numRuns: 50 },
+    );
   });
 });

@@ -26,7 +26,7 @@ import {
   concat,
   ctEqual,
   deriveDiffieHellmanKeyPair,
-  deriveOprfKeyPair,
+  deriveOprfPrivateKey,
   type KeyPair,
   kdfExpand,
   kdfExtract,
@@ -172,7 +172,7 @@ export class OpaqueServer {
 
   #oprfKey(credentialIdentifier: Uint8Array): Uint8Array {
     const seed = kdfExpand(this.#setup.oprfSeed, concat(credentialIdentifier, LABEL_OPRF_KEY), Nok);
-    return deriveOprfKeyPair(seed).privateKey;
+    return deriveOprfPrivateKey(seed);
   }
 
   /**

@@ -8,7 +8,7 @@
  */
 
 import { randomBytes as nodeRandomBytes, timingSafeEqual } from 'node:crypto';
-import { ristretto255, ristretto255_oprf } from '@noble/curves/ed25519.js';
+import { ristretto255, ristretto255_hasher, ristretto255_oprf } from '@noble/curves/ed25519.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
@@ -125,6 +125,25 @@ export function deriveOprfKeyPair(seed: Uint8Array): KeyPair {
   return { privateKey: keys.secretKey, publicKey: keys.publicKey };
 }
 
+// RFC 9497 §3.2.1 DeriveKeyPair, modeOPRF context: DST = "DeriveKeyPair" ‖ contextString.
+const DERIVE_KEY_PAIR_DST = utf8('DeriveKeyPairOPRFV1-\x00-ristretto255-SHA512');
+
+/**
+ * The private half of {@link deriveOprfKeyPair} without computing the public key the server
+ * never uses (a base-point multiplication and an encoding, ~1 ms per login in pure JS).
+ * Same algorithm as RFC 9497 §3.2.1; tests check it against the full derivation.
+ */
+export function deriveOprfPrivateKey(seed: Uint8Array): Uint8Array {
+  if (seed.length !== Nseed) throw new RangeError(`seed must be ${Nseed} bytes`);
+  const msg = concat(seed, lengthPrefixed(DERIVE_KEY_PAIR_INFO), Uint8Array.of(0));
+  for (let counter = 0; counter <= 255; counter++) {
+    msg[msg.length - 1] = counter;
+    const sk = ristretto255_hasher.hashToScalar(msg, { DST: DERIVE_KEY_PAIR_DST });
+    if (sk !== 0n) return Fn.toBytes(sk);
+  }
+  throw new RangeError('DeriveKeyPair failed');
+}
+
 /** RFC 9807 §6.4.1 DeriveDiffieHellmanKeyPair(seed): the AKE key pair from Nseed bytes. */
 export function deriveDiffieHellmanKeyPair(seed: Uint8Array): KeyPair {
   const keys = ristretto255_oprf.oprf.deriveKeyPair(seed, DERIVE_DH_KEY_PAIR_INFO);
@@ -150,8 +169,20 @@ export function checkElement(bytes: Uint8Array, field: string): Uint8Array {
 
 /** DiffieHellman(k, B) = SerializeElement(k * B) (RFC 9807 §6.4.1). */
 export function diffieHellman(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
-  const k = Fn.fromBytes(privateKey);
-  return Point.fromBytes(publicKey).multiply(k).toBytes();
+  return Point.fromBytes(publicKey).multiply(Fn.fromBytes(privateKey)).toBytes();
+}
+
+/** Two DiffieHellman results against the same public element, decoding it once. */
+export function diffieHellman2(
+  privateKey1: Uint8Array,
+  privateKey2: Uint8Array,
+  publicKey: Uint8Array,
+): [Uint8Array, Uint8Array] {
+  const B = Point.fromBytes(publicKey);
+  return [
+    B.multiply(Fn.fromBytes(privateKey1)).toBytes(),
+    B.multiply(Fn.fromBytes(privateKey2)).toBytes(),
+  ];
 }
 
 /** The result of the OPRF Blind step: the secret scalar and the element sent to the server. */

@@ -11,6 +11,7 @@ import {
   concat,
   ctEqual,
   diffieHellman,
+  diffieHellman2,
   hash,
   i2osp2,
   kdfExpand,
@@ -86,11 +87,8 @@ export function serverKeys(
   clientPublicKeyshare: Uint8Array,
   clientPublicKey: Uint8Array,
 ) {
-  const ikm = concat(
-    diffieHellman(serverPrivateKeyshare, clientPublicKeyshare),
-    diffieHellman(serverPrivateKey, clientPublicKeyshare),
-    diffieHellman(serverPrivateKeyshare, clientPublicKey),
-  );
+  const [dh1, dh2] = diffieHellman2(serverPrivateKeyshare, serverPrivateKey, clientPublicKeyshare);
+  const ikm = concat(dh1, dh2, diffieHellman(serverPrivateKeyshare, clientPublicKey));
   const { km2, km3, sessionKey, preambleHash } = deriveKeys(ikm, preambleBytes);
   const serverMac = mac(km2, preambleHash);
   const expectedClientMac = mac(km3, hash(concat(preambleBytes, serverMac)));
@@ -109,11 +107,8 @@ export function clientKeys(
   serverPublicKey: Uint8Array,
   serverMac: Uint8Array,
 ) {
-  const ikm = concat(
-    diffieHellman(clientSecret, serverPublicKeyshare),
-    diffieHellman(clientSecret, serverPublicKey),
-    diffieHellman(clientPrivateKey, serverPublicKeyshare),
-  );
+  const [dh1, dh3] = diffieHellman2(clientSecret, clientPrivateKey, serverPublicKeyshare);
+  const ikm = concat(dh1, diffieHellman(clientSecret, serverPublicKey), dh3);
   const { km2, km3, sessionKey, preambleHash } = deriveKeys(ikm, preambleBytes);
   const expectedServerMac = mac(km2, preambleHash);
   if (!ctEqual(serverMac, expectedServerMac)) {
