@@ -12,7 +12,8 @@
  *     @server-key <base64url OPAQUE server public key the records were made with>
  *     <user> <ksf, e.g. scrypt:N=65536,r=8,p=1> <created, ISO 8601 UTC> <base64url record>
  *
- * Like sshd's StrictModes, a file writable by group or others is refused. Saves are atomic
+ * Like sshd's StrictModes, a file writable by group or others, or owned by someone other
+ * than the current user or root, is refused. Saves are atomic
  * (temporary file in the same directory, fsync, rename) with mode 0600.
  */
 import { randomBytes } from 'node:crypto';
@@ -122,7 +123,8 @@ export class PasswordFile {
 
   /**
    * Loads a password file. A missing file is an empty database.
-   * @throws FilePermissionError if the file is writable by group or others, or not a file.
+   * @throws FilePermissionError if the file is writable by group or others, owned by another
+   *   user (not root), or not a regular file.
    * @throws KeyFormatError on any malformed line (with its line number).
    */
   static async load(path: string): Promise<PasswordFile> {
@@ -136,6 +138,10 @@ export class PasswordFile {
       throw cause;
     }
     if (!st.isFile()) throw new FilePermissionError(`${path} is not a regular file`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && Number(st.uid) !== uid && Number(st.uid) !== 0) {
+      throw new FilePermissionError(`${path} is owned by another user; refusing it`);
+    }
     if ((Number(st.mode) & 0o022) !== 0) {
       throw new FilePermissionError(`${path} is writable by group or others; refusing it`);
     }

@@ -45,7 +45,7 @@ async function register(server: OpaqueServer, user: string, password: string, ex
 async function login(
   server: OpaqueServer,
   user: string,
-  password: string,
+  password: string | Uint8Array,
   record: RegistrationRecord | undefined,
   clientOpts: Record<string, Uint8Array> = {},
   serverOpts: Record<string, Uint8Array> = {},
@@ -160,6 +160,14 @@ describe('OPAQUE-3DH round trip', () => {
     const { ke2 } = server.startLogin(ke1, 'alice', record);
     await client.finish(ke2, { ksf });
     await expect(client.finish(ke2, { ksf })).rejects.toThrow(AuthenticationError);
+  });
+
+  it('normalises password text to NFC (composed and decomposed accents match)', async () => {
+    const { record } = await register(server, 'zoe', 'caf\u00e9');
+    await expect(login(server, 'zoe', 'cafe\u0301', record)).resolves.toBeDefined();
+    // Raw bytes are used as given: the decomposed bytes are a different password.
+    const decomposed = new TextEncoder().encode('cafe\u0301');
+    await expect(login(server, 'zoe', decomposed, record)).rejects.toThrow(AuthenticationError);
   });
 
   it('different users get different OPRF keys (same password, different records)', async () => {

@@ -59,8 +59,13 @@ export interface ClientDeterministicInputs {
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
+/**
+ * Password text is NFC-normalised (as RFC 8265's OpaqueString profile does) so that the
+ * same password typed on systems that compose accents differently still matches; bytes are
+ * used exactly as given.
+ */
 function passwordBytes(password: string | Uint8Array): Uint8Array {
-  if (typeof password === 'string') return encoder.encode(password);
+  if (typeof password === 'string') return encoder.encode(password.normalize('NFC'));
   if (password instanceof Uint8Array) return password.slice();
   throw new TypeError('password must be a string or a Uint8Array');
 }
@@ -115,7 +120,7 @@ export class OpaqueClientRegistration {
 
   /**
    * CreateRegistrationRequest: blinds the password.
-   * @param password - UTF-8 text or raw bytes (used as given, no normalisation).
+   * @param password - text (NFC-normalised, then UTF-8) or raw bytes (used as given).
    */
   static start(password: string | Uint8Array): {
     request: RegistrationRequest;
@@ -226,7 +231,7 @@ export class OpaqueClientLogin {
 
   /**
    * GenerateKE1: blinds the password and makes the ephemeral key share.
-   * @param password - UTF-8 text or raw bytes (used as given, no normalisation).
+   * @param password - text (NFC-normalised, then UTF-8) or raw bytes (used as given).
    */
   static start(password: string | Uint8Array): { ke1: KE1; login: OpaqueClientLogin } {
     return startLoginWith(password, {});

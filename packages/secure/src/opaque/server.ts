@@ -226,7 +226,8 @@ export class OpaqueServer {
           // RFC 9807 §6.3.2.2 / its reference code: the fake envelope is all zeroes.
           envelope: { nonce: new Uint8Array(Nn), authTag: new Uint8Array(Ne - Nn) },
         };
-    if (known) checkElement(rec.clientPublicKey, 'client_public_key');
+    // Checked for the fake record too, so both paths do the same work.
+    checkElement(rec.clientPublicKey, 'client_public_key');
 
     // CreateCredentialResponse (§6.3.2.1)
     const oprfKey = this.#oprfKey(id);
