@@ -4,8 +4,11 @@
  * client's cost with the default scrypt KSF on both providers, and the event-loop lag p99
  * on the server's thread while 20 full logins per second run (target < 20 ms).
  *
- * Run after `pnpm build`: `node benchmarks/dist/opaque-login.js` (compiled with tsc), or via
- * `pnpm bench`. Numbers are printed, never asserted.
+ * Run after `pnpm build`, from `benchmarks/`:
+ *   npx tsc --ignoreConfig --module nodenext --moduleResolution nodenext --target es2023 \
+ *     --strict --skipLibCheck --types node --outDir dist src/opaque-login.ts
+ *   node dist/opaque-login.js
+ * Numbers are printed, never asserted.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';

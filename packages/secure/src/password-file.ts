@@ -103,6 +103,19 @@ function unb64(text: string, what: string, line: number): Uint8Array {
   return new Uint8Array(Buffer.from(text, 'base64url'));
 }
 
+/** Makes a rename durable; some file systems refuse fsync on directories, which is fine. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync();
+  } catch {
+    // not supported here; the rename itself is still atomic
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * The password database. Holds entries in insertion order; edits are in memory until
  * `save()`.
@@ -356,6 +369,7 @@ export class PasswordFile {
       await handle.sync();
       await handle.close();
       await rename(tmp, target);
+      await syncDirectory(dirname(target));
     } catch (cause) {
       await handle.close().catch(() => {});
       await unlink(tmp).catch(() => {});
