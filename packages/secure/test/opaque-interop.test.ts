@@ -214,6 +214,31 @@ describe('interop with @serenity-kit/opaque', () => {
     expect(sessionKey).toBe(done!.sessionKey);
   });
 
+  it('their server binds the empty context: any other context fails (why keyway context cannot be used with it)', async () => {
+    const { request, registration } = OpaqueClientRegistration.start('pw');
+    const { registrationResponse } = serenity.server.createRegistrationResponse({
+      serverSetup: theirSetup,
+      userIdentifier: 'frank',
+      registrationRequest: b64(serializeRegistrationRequest(request)),
+    });
+    const { record } = await registration.finish(
+      deserializeRegistrationResponse(unb64(registrationResponse)),
+      { ksf },
+    );
+    const run = async (context: Uint8Array) => {
+      const { ke1, login } = OpaqueClientLogin.start('pw');
+      const { loginResponse } = serenity.server.startLogin({
+        serverSetup: theirSetup,
+        userIdentifier: 'frank',
+        registrationRecord: b64(serializeRegistrationRecord(record)),
+        startLoginRequest: b64(serializeKE1(ke1)),
+      });
+      return login.finish(deserializeKE2(unb64(loginResponse)), { ksf, context });
+    };
+    await expect(run(new Uint8Array(0))).resolves.toBeDefined();
+    await expect(run(enc.encode('keyway/1'))).rejects.toThrow(AuthenticationError);
+  });
+
   it('their client with a wrong password is refused by our server, and vice versa', async () => {
     const { request, registration } = OpaqueClientRegistration.start('right');
     const { record } = await registration.finish(ours.createRegistrationResponse(request, 'dave'), {
