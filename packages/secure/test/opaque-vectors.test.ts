@@ -20,7 +20,7 @@ import {
   serializeRegistrationRequest,
   serializeRegistrationResponse,
 } from '../src/opaque/messages.js';
-import { OpaqueServer } from '../src/opaque/server.js';
+import { OpaqueServer, serverStartLoginWith } from '../src/opaque/server.js';
 
 interface Vector {
   name: string;
@@ -74,7 +74,8 @@ for (const file of vectorFiles) {
       });
       expect(toHex(serializeKE1(ke1))).toBe(o.KE1);
       const record = deserializeRegistrationRecord(hex(o.registration_upload!));
-      const { ke2, login: serverLogin } = server._startLoginWith(
+      const { ke2, login: serverLogin } = serverStartLoginWith(
+        server,
         deserializeKE1(hex(o.KE1!)),
         hex(i.credential_identifier!),
         record,
@@ -111,7 +112,8 @@ describe('OPAQUE-3DH Fake Test Vector 1 (unknown user)', () => {
       oprfSeed: hex(i.oprf_seed!),
       keyPair: { privateKey: hex(i.server_private_key!), publicKey: hex(i.server_public_key!) },
     });
-    const { ke2, login } = server._startLoginWith(
+    const { ke2, login } = serverStartLoginWith(
+      server,
       deserializeKE1(hex(i.KE1!)),
       hex(i.credential_identifier!),
       undefined,

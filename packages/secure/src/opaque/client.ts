@@ -5,7 +5,7 @@
  * whose secrets (password, blind, ephemeral key) live in #private fields and are wiped once
  * the flow finishes or fails.
  */
-import { AuthenticationError } from '../errors.js';
+import { AuthenticationError, SecureError } from '../errors.js';
 import { maskingKeyOf, recover, store, unmask } from './envelope.js';
 import { OpaqueFormatError } from './errors.js';
 import { type KeyStretchingFunction, type KsfOptions, type KsfParams, toKsf } from './ksf.js';
@@ -58,6 +58,18 @@ export interface ClientDeterministicInputs {
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
+
+let newRegistration: (
+  password: Uint8Array,
+  blind: Uint8Array,
+  envelopeNonce: Uint8Array | undefined,
+) => OpaqueClientRegistration;
+let newLogin: (
+  password: Uint8Array,
+  blind: Uint8Array,
+  secret: Uint8Array,
+  ke1: KE1,
+) => OpaqueClientLogin;
 
 /**
  * Password text is NFC-normalised (as RFC 8265's OpaqueString profile does) so that the
@@ -129,9 +141,11 @@ export class OpaqueClientRegistration {
     return startRegistrationWith(password, {});
   }
 
-  /** @internal Used by {@link startRegistrationWith}. */
-  static _create(password: Uint8Array, blind: Uint8Array, envelopeNonce?: Uint8Array) {
-    return new OpaqueClientRegistration(password, blind, envelopeNonce);
+  static {
+    // The only way to build one besides start(): lets the vector hook reach the private
+    // constructor without a public factory.
+    newRegistration = (password, blind, envelopeNonce) =>
+      new OpaqueClientRegistration(password, blind, envelopeNonce);
   }
 
   /**
@@ -145,7 +159,7 @@ export class OpaqueClientRegistration {
     const password = this.#password;
     const blind = this.#blind;
     if (password === undefined || blind === undefined) {
-      throw new OpaqueFormatError('registration already finished');
+      throw new SecureError('ERR_OPAQUE_STATE', 'registration already finished');
     }
     this.#password = undefined;
     this.#blind = undefined;
@@ -192,7 +206,7 @@ export function startRegistrationWith(
 ) {
   const pw = passwordBytes(password);
   const { blind, blindedMessage } = oprfBlind(pw, inputs.blind);
-  const registration = OpaqueClientRegistration._create(pw, blind, inputs.envelopeNonce);
+  const registration = newRegistration(pw, blind, inputs.envelopeNonce);
   return { request: { blindedMessage } as RegistrationRequest, registration };
 }
 
@@ -237,9 +251,9 @@ export class OpaqueClientLogin {
     return startLoginWith(password, {});
   }
 
-  /** @internal Used by {@link startLoginWith}. */
-  static _create(password: Uint8Array, blind: Uint8Array, secret: Uint8Array, ke1: KE1) {
-    return new OpaqueClientLogin(password, blind, secret, ke1);
+  static {
+    newLogin = (password, blind, secret, ke1) =>
+      new OpaqueClientLogin(password, blind, secret, ke1);
   }
 
   /**
@@ -307,5 +321,5 @@ export function startLoginWith(password: string | Uint8Array, inputs: ClientDete
   const clientNonce = inputs.clientNonce ?? random(Nn);
   const keyshare = deriveDiffieHellmanKeyPair(inputs.clientKeyshareSeed ?? random(Nseed));
   const ke1: KE1 = { blindedMessage, clientNonce, clientPublicKeyshare: keyshare.publicKey };
-  return { ke1, login: OpaqueClientLogin._create(pw, blind, keyshare.privateKey, ke1) };
+  return { ke1, login: newLogin(pw, blind, keyshare.privateKey, ke1) };
 }

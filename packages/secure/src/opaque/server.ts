@@ -119,6 +119,25 @@ function identifierBytes(id: string | Uint8Array): Uint8Array {
   throw new TypeError('credentialIdentifier must be a string or a Uint8Array');
 }
 
+type StartLogin = (
+  server: OpaqueServer,
+  ke1: KE1,
+  credentialIdentifier: string | Uint8Array,
+  record: RegistrationRecord | undefined,
+  options: OpaqueServerLoginOptions,
+  inputs: ServerDeterministicInputs,
+) => { ke2: KE2; login: OpaqueServerLogin };
+let startLoginWithImpl: StartLogin;
+let newServerLogin: (mac: Uint8Array, key: Uint8Array, known: boolean) => OpaqueServerLogin;
+
+/**
+ * @internal `startLogin` with fixed nonces, seeds and fake record: reproduces published
+ * vectors. Not exported from the package.
+ */
+export function serverStartLoginWith(...args: Parameters<StartLogin>) {
+  return startLoginWithImpl(...args);
+}
+
 /** Options of {@link OpaqueServer.startLogin}. */
 export interface OpaqueServerLoginOptions {
   /** Application context bound into the transcript; must equal the client's. */
@@ -200,11 +219,15 @@ export class OpaqueServer {
     record: RegistrationRecord | undefined,
     options: OpaqueServerLoginOptions = {},
   ): { ke2: KE2; login: OpaqueServerLogin } {
-    return this._startLoginWith(ke1, credentialIdentifier, record, options, {});
+    return this.#startLogin(ke1, credentialIdentifier, record, options, {});
   }
 
-  /** @internal startLogin with fixed nonces/seeds (vector tests only). */
-  _startLoginWith(
+  static {
+    startLoginWithImpl = (server, ke1, id, record, options, inputs) =>
+      server.#startLogin(ke1, id, record, options, inputs);
+  }
+
+  #startLogin(
     ke1: KE1,
     credentialIdentifier: string | Uint8Array,
     record: RegistrationRecord | undefined,
@@ -264,7 +287,7 @@ export class OpaqueServer {
     const ke2: KE2 = { ...partial, serverMac: keys.serverMac };
     return {
       ke2,
-      login: OpaqueServerLogin._create(keys.expectedClientMac, keys.sessionKey, known),
+      login: newServerLogin(keys.expectedClientMac, keys.sessionKey, known),
     };
   }
 
@@ -290,9 +313,8 @@ export class OpaqueServerLogin {
     this.#known = known;
   }
 
-  /** @internal */
-  static _create(expectedClientMac: Uint8Array, sessionKey: Uint8Array, known: boolean) {
-    return new OpaqueServerLogin(expectedClientMac, sessionKey, known);
+  static {
+    newServerLogin = (mac, key, known) => new OpaqueServerLogin(mac, key, known);
   }
 
   /**
