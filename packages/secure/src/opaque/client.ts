@@ -7,7 +7,6 @@
  */
 import { AuthenticationError, SecureError } from '../errors.js';
 import { maskingKeyOf, recover, store, unmask } from './envelope.js';
-import { OpaqueFormatError } from './errors.js';
 import { type KeyStretchingFunction, type KsfOptions, type KsfParams, toKsf } from './ksf.js';
 import type {
   KE1,
