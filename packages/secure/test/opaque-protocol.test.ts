@@ -278,3 +278,39 @@ describe('suite shortcuts', () => {
     );
   });
 });
+
+describe('properties', () => {
+  const server = new OpaqueServer(generateServerSetup());
+  const identity: KsfParams = { algorithm: 'identity' };
+
+  it('login succeeds exactly when the password matches, for any passwords and context', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 0, maxLength: 64 }),
+        fc.uint8Array({ minLength: 0, maxLength: 64 }),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.boolean(),
+        async (pw, other, context, useSame) => {
+          const guess = useSame ? pw : other;
+          const { request, registration } = OpaqueClientRegistration.start(pw);
+          const { record } = await registration.finish(
+            server.createRegistrationResponse(request, 'p'),
+            { ksf: identity },
+          );
+          const { ke1, login: client } = OpaqueClientLogin.start(guess);
+          const { ke2, login: srv } = server.startLogin(ke1, 'p', record, { context });
+          const same = Buffer.from(pw).equals(Buffer.from(guess));
+          try {
+            const r = await client.finish(ke2, { ksf: identity, context });
+            expect(srv.finish(r.ke3).sessionKey).toEqual(r.sessionKey);
+            expect(same).toBe(true);
+          } catch (e) {
+            expect(e).toBeInstanceOf(AuthenticationError);
+            expect(same).toBe(false);
+          }
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+});
