@@ -76,8 +76,8 @@ const MAX_FILE_BYTES = 64 * 1024 * 1024;
 const encoder = new TextEncoder();
 
 /**
- * Checks a user name: 1..255 UTF-8 bytes, no whitespace or control characters, not
- * starting with `#` or `@` (which the file format reserves).
+ * Checks a user name: 1..255 UTF-8 bytes, in Unicode NFC, no whitespace, control or
+ * format characters, not starting with `#` or `@` (which the file format reserves).
  * @throws TypeError or RangeError naming the problem.
  */
 export function checkUserName(user: string): string {
@@ -86,10 +86,16 @@ export function checkUserName(user: string): string {
   if (bytes === 0 || bytes > MAX_USER_BYTES) {
     throw new RangeError(`user must be 1..${MAX_USER_BYTES} UTF-8 bytes`);
   }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
-  if (/[\s\u0000-\u001f\u007f]/u.test(user) || user.startsWith('#') || user.startsWith('@')) {
+  // Invisible format characters (bidi overrides, zero-width joiners) would let two names
+  // look alike in `keyway passwd list`; NFC is required so a name has one byte form.
+  if (
+    /[\s\p{Cc}\p{Cf}]/u.test(user) ||
+    user.startsWith('#') ||
+    user.startsWith('@') ||
+    user.normalize('NFC') !== user
+  ) {
     throw new RangeError(
-      'user must not contain whitespace or control characters, nor start with # or @',
+      'user must be NFC, without whitespace, control or format characters, not starting with # or @',
     );
   }
   return user;

@@ -111,9 +111,30 @@ describe('PasswordFile', () => {
   it('save() without a path is a typed error; bad user names are refused', async () => {
     await expect(new PasswordFile().save()).rejects.toThrow(PasswordFileError);
     const f = new PasswordFile();
-    for (const bad of ['', 'a b', '#x', '@x', 'tab\t', 'x'.repeat(256)]) {
+    for (const bad of [
+      '',
+      'a b',
+      '#x',
+      '@x',
+      'tab\t',
+      'x'.repeat(256),
+      'e\u0301',
+      'a\u202eb',
+      'z\u200dw',
+    ]) {
       await expect(f.register(server, bad, 'pw', { ksf: cheap }), bad).rejects.toThrow();
     }
+  });
+
+  it('accepts non-ASCII NFC user names and keeps them through save/load', async () => {
+    const f = new PasswordFile();
+    await f.register(server, 'jos\u00e9', 'pw', { ksf: cheap });
+    await f.register(server, '\u30e6\u30fc\u30b6', 'pw', { ksf: cheap });
+    expect(
+      PasswordFile.parse(f.toString())
+        .list()
+        .map((e) => e.user),
+    ).toEqual(['jos\u00e9', '\u30e6\u30fc\u30b6']);
   });
 
   it('parses strictly, naming the line', async () => {
