@@ -22,6 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import { FilePermissionError, KeyFormatError, SecureError } from './errors.js';
 import { OpaqueClientRegistration } from './opaque/client.js';
 import {
+  checkKsfParams,
   DEFAULT_KSF_PARAMS,
   formatKsfParams,
   type KsfOptions,
@@ -99,6 +100,14 @@ export function checkUserName(user: string): string {
     );
   }
   return user;
+}
+
+/** Records must use a real KSF; Identity exists for the RFC's test vectors only. */
+function realKsf(params: KsfParams): KsfParams {
+  if (params.algorithm === 'identity') {
+    throw new RangeError('the identity KSF is for test vectors only, not for stored records');
+  }
+  return params;
 }
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
@@ -206,7 +215,7 @@ export class PasswordFile {
       let ksf: KsfParams;
       let record: RegistrationRecord;
       try {
-        ksf = parseKsfParams(ksfText);
+        ksf = realKsf(parseKsfParams(ksfText));
         record = deserializeRegistrationRecord(unb64(recordText, 'record', n));
       } catch (cause) {
         throw new KeyFormatError(`line ${n}: invalid KSF parameters or record`, { cause });
@@ -267,7 +276,7 @@ export class PasswordFile {
     checkUserName(user);
     // Round-trip through the codec: refuses records with bad sizes or invalid elements.
     const checked = deserializeRegistrationRecord(serializeRegistrationRecord(record));
-    const params = parseKsfParams(formatKsfParams(ksf));
+    const params = realKsf(parseKsfParams(formatKsfParams(ksf)));
     if (options.serverPublicKey !== undefined) this.#bindServerKey(options.serverPublicKey);
     const created = options.created ?? new Date();
     if (!(created instanceof Date) || Number.isNaN(created.getTime())) {
@@ -291,7 +300,7 @@ export class PasswordFile {
     options: RegisterOptions = {},
   ): Promise<PasswordEntry> {
     checkUserName(user);
-    const ksf = options.ksf ?? DEFAULT_KSF_PARAMS;
+    const ksf = realKsf(checkKsfParams(options.ksf ?? DEFAULT_KSF_PARAMS));
     this.#bindServerKey(server.publicKey, true);
     const { request, registration } = OpaqueClientRegistration.start(password);
     const response = server.createRegistrationResponse(request, user);

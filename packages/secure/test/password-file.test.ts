@@ -108,6 +108,12 @@ describe('PasswordFile', () => {
     expect(f.has('bob')).toBe(false);
   });
 
+  it('refuses the identity KSF for stored records', async () => {
+    await expect(
+      new PasswordFile().register(server, 'alice', 'pw', { ksf: { algorithm: 'identity' } }),
+    ).rejects.toThrow(/identity KSF/);
+  });
+
   it('save() without a path is a typed error; bad user names are refused', async () => {
     await expect(new PasswordFile().save()).rejects.toThrow(PasswordFileError);
     const f = new PasswordFile();
@@ -148,6 +154,7 @@ describe('PasswordFile', () => {
       `${user} ${ksf} ${created} ${record} extra`,
       `${user} scrypt:N=3,r=8,p=1 ${created} ${record}`,
       `${user} ${ksf} yesterday ${record}`,
+      `${user} identity ${created} ${record}`,
       `${user} ${ksf} ${created} ${record.slice(0, -2)}`,
       `${user} ${ksf} ${created} ${record.replace(/^./, '!')}`,
       `${line}\n${line}`,
