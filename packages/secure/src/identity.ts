@@ -193,6 +193,15 @@ export function identityX25519(identity: Identity): {
 }
 
 /**
+ * The identity's 32-byte Ed25519 seed, as a copy, for deriving keyway-specific secrets
+ * with domain separation (the OPAQUE server setup of `passwordAuth`). Internal: not
+ * exported from the package.
+ */
+export function identitySeed(identity: Identity): Uint8Array {
+  return readSeed(identity).slice();
+}
+
+/**
  * The X25519 public key of an Ed25519 public key (libsodium's
  * `crypto_sign_ed25519_pk_to_curve25519`). Internal: not exported from the package.
  * @throws {KeyFormatError} when the bytes are not a valid Ed25519 point.

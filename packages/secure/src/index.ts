@@ -20,6 +20,7 @@ export {
   type HostKeyPolicy,
 } from './auth/client.js';
 export type { MessageReceiver, MessageTransport } from './auth/message-reader.js';
+export { opaqueServerFor, type PasswordAuthOptions, passwordAuth } from './auth/password.js';
 export type { HandshakeSettings } from './auth/server-session.js';
 export type {
   AuthContext,

@@ -52,7 +52,9 @@ export async function acceptConnection(
   } catch (error) {
     const session = sessionOf(stream);
     if (session) {
-      if (error instanceof AuthenticationError) session.reader.send(authMessage(AuthMessage.FAIL));
+      if (error instanceof AuthenticationError && !session.channel.closed) {
+        session.reader.send(authMessage(AuthMessage.FAIL));
+      }
       session.reader.close();
     } else {
       stream.destroy();

@@ -8,34 +8,9 @@ import type { AuthorizedKeys } from '../authorized-keys.js';
 import { CidrList } from '../cidr.js';
 import { AuthenticationError } from '../errors.js';
 import { ed25519Fingerprint } from '../openssh/public-key.js';
+import { fail, succeed } from './outcome.js';
 import { currentStream, ensureSession, type HandshakeSettings } from './server-session.js';
-import type { AuthContext, Authenticator, AuthLogEvent, AuthMethod, Credentials } from './types.js';
-
-function fail(
-  context: AuthContext,
-  method: AuthMethod,
-  reason: string,
-  extra?: Partial<AuthLogEvent>,
-): never {
-  context.log?.({
-    method,
-    outcome: 'failure',
-    remoteAddress: context.remoteAddress,
-    reason,
-    ...extra,
-  });
-  throw new AuthenticationError(`${method}: ${reason}`);
-}
-
-function succeed(context: AuthContext, method: AuthMethod, extra?: Partial<AuthLogEvent>): void {
-  context.log?.({
-    method,
-    outcome: 'success',
-    remoteAddress: context.remoteAddress,
-    reason: 'accepted',
-    ...extra,
-  });
-}
+import type { Authenticator, Credentials } from './types.js';
 
 /** Options of {@link anonymousAuth}. */
 export type AnonymousAuthOptions = HandshakeSettings;

@@ -14,8 +14,9 @@ import { type KnownHosts, knownHostsName } from '../known-hosts.js';
 import { ed25519Fingerprint } from '../openssh/public-key.js';
 import { bytesEqual } from '../openssh/wire.js';
 import { MessageReader, type MessageTransport } from './message-reader.js';
+import { answerPasswordRequest } from './password.js';
 import { KEYWAY_PROLOGUE } from './server-session.js';
-import { AuthMessage, authMessage, decodeServerHello, encodeClientHello } from './wire.js';
+import { AuthMessage, decodeServerHello, encodeClientHello } from './wire.js';
 
 /** How the client treats the server's host key. */
 export type HostKeyPolicy = 'strict' | 'accept-new' | 'insecure-any';
@@ -163,9 +164,7 @@ export async function clientHandshake(
         case AuthMessage.FAIL:
           throw new AuthenticationError('server refused the login');
         case AuthMessage.PASSWORD_REQUEST:
-          // Password login (OPAQUE) is answered here once it is built; until then a client
-          // tells the server it has nothing to offer, and the server decides.
-          reader.send(authMessage(AuthMessage.PASSWORD_UNAVAILABLE));
+          await answerPasswordRequest(reader, result.handshakeHash, options);
           break;
         default:
           throw new HandshakeError(`unexpected authentication message type ${message[0]}`);

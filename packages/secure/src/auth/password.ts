@@ -1,0 +1,157 @@
+/**
+ * Password login without the classic weakness (DESIGN.md §4): `passwordAuth` runs
+ * OPAQUE-3DH (RFC 9807) inside the Noise channel, after the server has proved its host
+ * key. The server stores only OPAQUE records and never sees the password; the OPAQUE
+ * context is `"keyway/1" ‖ Noise handshake hash`, so a relay between two Noise sessions
+ * fails; unknown users get a fake reply of the same size and work.
+ *
+ * Channel messages (each prefixed by its AuthMessage type byte):
+ *   server → client  PASSWORD_REQUEST
+ *   client → server  PASSWORD_KE1 ‖ LoginStart(user, KE1)   or PASSWORD_UNAVAILABLE
+ *   server → client  PASSWORD_KE2 ‖ LoginResponse(KSF parameters, KE2)
+ *   client → server  PASSWORD_KE3 ‖ LoginFinish(KE3)
+ */
+import { AuthenticationError } from '../errors.js';
+import { type Identity, identitySeed } from '../identity.js';
+import { OpaqueClientLogin } from '../opaque/client.js';
+import { LoginLimiter, type LoginLimiterOptions } from '../opaque/login-limiter.js';
+import {
+  decodeLoginFinish,
+  decodeLoginResponse,
+  decodeLoginStart,
+  encodeLoginFinish,
+  encodeLoginResponse,
+  encodeLoginStart,
+  opaqueContext,
+} from '../opaque/login-messages.js';
+import { deriveServerSetup, OpaqueServer } from '../opaque/server.js';
+import { bytesEqual } from '../openssh/wire.js';
+import type { PasswordFile } from '../password-file.js';
+import type { MessageReader } from './message-reader.js';
+import { fail, succeed } from './outcome.js';
+import { ensureSession, type HandshakeSettings } from './server-session.js';
+import type { Authenticator } from './types.js';
+import { AuthMessage, authMessage } from './wire.js';
+
+/**
+ * The OPAQUE server of a host: its OPRF seed and key pair derived from the host key with
+ * domain separation, so the password file needs no secret of its own and every server
+ * sharing the host key accepts the same records. Register users with it.
+ * @example
+ * await passwords.register(opaqueServerFor(hostKey), 'alice', password);
+ */
+export function opaqueServerFor(identity: Identity): OpaqueServer {
+  return new OpaqueServer(deriveServerSetup(identitySeed(identity)));
+}
+
+/** Options of {@link passwordAuth}. */
+export interface PasswordAuthOptions extends HandshakeSettings {
+  /** The users' OPAQUE records (`keyway passwd add` writes them). */
+  passwords: PasswordFile;
+  /**
+   * Failed-attempt limits per user and per source address, with back-off (sshd's
+   * MaxAuthTries / PerSourcePenalties). A `LoginLimiter` to share one between servers, or
+   * its options; defaults to `DEFAULT_LOGIN_LIMITS`.
+   */
+  limiter?: LoginLimiter | LoginLimiterOptions;
+}
+
+/**
+ * Password login with OPAQUE: the password never leaves the client, the server's file
+ * holds no password and no password hash, and a man in the middle learns nothing.
+ * @throws TypeError when `passwords` is missing, Error when the password file was made
+ *   for another host key (records would never verify)
+ * @example
+ * passwordAuth({ identity: hostKey, passwords: await PasswordFile.load('passwords') })
+ */
+export function passwordAuth(options: PasswordAuthOptions): Authenticator {
+  if (!options?.passwords) throw new TypeError('passwordAuth: passwords is required');
+  const server = opaqueServerFor(options.identity);
+  const bound = options.passwords.serverPublicKey;
+  if (bound !== undefined && !bytesEqual(bound, server.publicKey)) {
+    throw new Error(
+      'passwordAuth: the password file was made for another host key; re-register the users or use the original host key',
+    );
+  }
+  const limiter =
+    options.limiter instanceof LoginLimiter ? options.limiter : new LoginLimiter(options.limiter);
+  const passwords = options.passwords;
+  return async (stream, context) => {
+    const session = await ensureSession(stream, options);
+    const reader = session.reader;
+    const source = context.remoteAddress;
+    reader.send(authMessage(AuthMessage.PASSWORD_REQUEST));
+    const first = await reader.next();
+    if (first[0] === AuthMessage.PASSWORD_UNAVAILABLE) {
+      fail(context, 'password', 'client has no password');
+    }
+    if (first[0] !== AuthMessage.PASSWORD_KE1) fail(context, 'password', 'unexpected message');
+    let start: ReturnType<typeof decodeLoginStart>;
+    try {
+      start = decodeLoginStart(first.subarray(1));
+    } catch {
+      fail(context, 'password', 'malformed KE1');
+    }
+    const user = start.user;
+    const verdict = limiter.check(user, source);
+    if (!verdict.allowed) fail(context, 'password', `rate limited (${verdict.reason})`, { user });
+    const entry = passwords.get(user);
+    const context3dh = opaqueContext(session.handshakeHash);
+    const { ke2, login } = server.startLogin(start.ke1, user, entry?.record, {
+      context: context3dh,
+    });
+    const ksf = entry?.ksf ?? passwords.fakeKsfParams();
+    reader.send(authMessage(AuthMessage.PASSWORD_KE2, encodeLoginResponse({ ksf, ke2 })));
+    let reason: string;
+    try {
+      const finish = await reader.next();
+      if (finish[0] !== AuthMessage.PASSWORD_KE3)
+        throw new AuthenticationError('unexpected message');
+      login.finish(decodeLoginFinish(finish.subarray(1)).ke3);
+      if (!entry) throw new AuthenticationError('unknown user');
+      limiter.recordSuccess(user, source);
+      succeed(context, 'password', { user });
+      return {
+        stream: session.channel,
+        credentials: { user, remoteAddress: source, methods: ['password'] },
+      };
+    } catch (error) {
+      // A wrong password is usually seen first by the client, which then hangs up: a
+      // closed channel here counts as a failed attempt too.
+      reason =
+        error instanceof AuthenticationError
+          ? error.reason
+          : `no valid KE3 (${(error as Error).message})`;
+    }
+    limiter.recordFailure(user, source);
+    fail(context, 'password', entry ? reason : 'unknown user', { user });
+  };
+}
+
+/**
+ * The client's half: answers a PASSWORD_REQUEST with OPAQUE, or with PASSWORD_UNAVAILABLE
+ * when it has no password.
+ * @throws AuthenticationError when the password is wrong, the user unknown, or a relay sits
+ *   between client and server (the server's MAC fails to verify)
+ */
+export async function answerPasswordRequest(
+  reader: MessageReader,
+  handshakeHash: Uint8Array,
+  credentials: { username?: string | undefined; password?: string | undefined },
+): Promise<void> {
+  const { username, password } = credentials;
+  if (username === undefined || password === undefined) {
+    reader.send(authMessage(AuthMessage.PASSWORD_UNAVAILABLE));
+    return;
+  }
+  const { ke1, login } = OpaqueClientLogin.start(password);
+  reader.send(authMessage(AuthMessage.PASSWORD_KE1, encodeLoginStart({ user: username, ke1 })));
+  const reply = await reader.next();
+  if (reply[0] === AuthMessage.FAIL) throw new AuthenticationError('server refused the login');
+  if (reply[0] !== AuthMessage.PASSWORD_KE2) {
+    throw new AuthenticationError(`unexpected message ${reply[0]} during password login`);
+  }
+  const { ksf, ke2 } = decodeLoginResponse(reply.subarray(1));
+  const { ke3 } = await login.finish(ke2, { ksf, context: opaqueContext(handshakeHash) });
+  reader.send(authMessage(AuthMessage.PASSWORD_KE3, encodeLoginFinish({ ke3 })));
+}
