@@ -280,8 +280,13 @@ export class AuthorizedKeys {
     check: AuthorizeOptions = {},
   ): Promise<{ match?: AuthorizedKeyMatch; refusals: Array<{ line: number; reason: string }> }> {
     if (!(publicKey instanceof Uint8Array)) throw new TypeError('publicKey must be a Uint8Array');
-    if (check.now !== undefined && !(check.now instanceof Date))
-      throw new TypeError('now must be a Date');
+    // An invalid Date compares false with everything and would never expire a key.
+    if (
+      check.now !== undefined &&
+      (!(check.now instanceof Date) || Number.isNaN(check.now.getTime()))
+    ) {
+      throw new TypeError('now must be a valid Date');
+    }
     await this.#refresh();
     const refusals: Array<{ line: number; reason: string }> = [];
     for (const [index, line] of this.#lines.entries()) {

@@ -28,8 +28,8 @@ function checkOwner(path: string, stats: Stats): void {
 }
 
 /**
- * Refuses a private key file that group or others may read or write, or that someone else
- * owns, as `ssh` does.
+ * Refuses a private key file that group or others may read or write, as `ssh` does. (Who
+ * owns it does not matter: only its owner, or root, can read a 0600 file.)
  * @throws {FilePermissionError} when the mode has any of 0o077 set.
  */
 export function assertPrivateKeyFileSafe(path: string, stats: Stats): void {
@@ -40,7 +40,6 @@ export function assertPrivateKeyFileSafe(path: string, stats: Stats): void {
         'it must not be accessible by others (chmod 600)',
     );
   }
-  checkOwner(path, stats);
 }
 
 /**

@@ -6,7 +6,9 @@
  * lines, several keys per host. Comments, blank lines and lines we cannot use are kept
  * as they are on save. DESIGN.md §4.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha1 } from '@noble/hashes/legacy.js';
 import { matchPatternList } from './cidr.js';
 import { atomicWriteFile, readDatabaseFile } from './file-safety.js';
 import {
@@ -62,7 +64,38 @@ export interface KnownHostsAddOptions {
 
 interface Line {
   raw: string;
-  entry?: Omit<KnownHostsEntry, 'line'> & { keyText?: string };
+  entry?: Omit<KnownHostsEntry, 'line'> & { keyText?: string; hashedName?: HashedName };
+}
+
+type Sha1 = ReturnType<typeof sha1.create>;
+
+/**
+ * A `|1|salt|hmac` host name. Every lookup computes one HMAC per hashed line, so the
+ * HMAC key pads are hashed once, on first use, and cloned per lookup (about 4x faster
+ * than a fresh HMAC each time).
+ */
+class HashedName {
+  readonly #salt: Uint8Array;
+  readonly #mac: Uint8Array;
+  #inner: Sha1 | undefined;
+  #outer: Sha1 | undefined;
+
+  constructor(salt: Uint8Array, mac: Uint8Array) {
+    this.#salt = salt;
+    this.#mac = mac;
+  }
+
+  matches(name: Uint8Array): boolean {
+    if (this.#inner === undefined || this.#outer === undefined) {
+      // RFC 2104 with a key (the 20-byte salt) shorter than SHA-1's 64-byte block.
+      const pad = new Uint8Array(64);
+      pad.set(this.#salt);
+      this.#inner = sha1.create().update(pad.map((b) => b ^ 0x36));
+      this.#outer = sha1.create().update(pad.map((b) => b ^ 0x5c));
+    }
+    const innerDigest = this.#inner.clone().update(name).digest();
+    return bytesEqual(this.#outer.clone().update(innerDigest).digest(), this.#mac);
+  }
 }
 
 const HASH_MAGIC = '|1|';
@@ -81,7 +114,7 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 function hashName(name: string, salt: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac('sha1', salt).update(name).digest());
+  return hmac(sha1, salt, new TextEncoder().encode(name));
 }
 
 function hashedField(name: string): string {
@@ -114,6 +147,8 @@ function parseLine(raw: string): Line {
     const mac = decodeBase64(parts[1] ?? '');
     if (parts.length !== 2 || salt?.length !== 20 || mac?.length !== 20) {
       entry.error = 'malformed hashed host name';
+    } else {
+      entry.hashedName = new HashedName(salt, mac);
     }
   }
   const decoded = decodeKeyField(keyType, base64);
@@ -126,17 +161,25 @@ function parseLine(raw: string): Line {
   return { raw, entry };
 }
 
-function hostMatches(entry: NonNullable<Line['entry']>, name: string): boolean {
+/** A looked-up name, with its UTF-8 bytes encoded once for all hashed lines. */
+interface Lookup {
+  name: string;
+  bytes: Uint8Array;
+}
+
+function lookup(host: string, port: number): Lookup {
+  const name = knownHostsName(host, port);
+  return { name, bytes: new TextEncoder().encode(name) };
+}
+
+function hostMatches(entry: NonNullable<Line['entry']>, name: Lookup): boolean {
   if (entry.error !== undefined) return false;
-  if (!entry.hashed) return matchPatternList(name, entry.hosts) === 1;
-  const [salt64 = '', mac64 = ''] = entry.hosts.slice(HASH_MAGIC.length).split('|');
-  const salt = decodeBase64(salt64);
-  const mac = decodeBase64(mac64);
-  return salt !== undefined && mac !== undefined && bytesEqual(hashName(name, salt), mac);
+  if (!entry.hashed) return matchPatternList(name.name, entry.hosts) === 1;
+  return entry.hashedName?.matches(name.bytes) === true;
 }
 
 function toEntry(line: Line, index: number): KnownHostsEntry {
-  const { keyText: _keyText, ...entry } = line.entry!;
+  const { keyText: _keyText, hashedName: _hashedName, ...entry } = line.entry!;
   const out: KnownHostsEntry = { line: index + 1, ...entry };
   if (entry.publicKey !== undefined) out.publicKey = new Uint8Array(entry.publicKey);
   return out;
@@ -186,7 +229,7 @@ export class KnownHosts {
    */
   check(host: string, port: number, publicKey: Uint8Array): KnownHostsCheck {
     if (!(publicKey instanceof Uint8Array)) throw new TypeError('publicKey must be a Uint8Array');
-    const name = knownHostsName(host, port);
+    const name = lookup(host, port);
     let match: number | undefined;
     let mismatch: number | undefined;
     for (const [index, line] of this.#lines.entries()) {
@@ -207,7 +250,7 @@ export class KnownHosts {
 
   /** Every key line that applies to `host` at `port` (any key type, markers included). */
   find(host: string, port: number): KnownHostsEntry[] {
-    const name = knownHostsName(host, port);
+    const name = lookup(host, port);
     const out: KnownHostsEntry[] = [];
     this.#lines.forEach((line, index) => {
       if (line.entry !== undefined && hostMatches(line.entry, name)) out.push(toEntry(line, index));
@@ -253,7 +296,7 @@ export class KnownHosts {
    * @returns how many lines were removed.
    */
   remove(host: string, port: number): number {
-    const name = knownHostsName(host, port);
+    const name = lookup(host, port);
     const before = this.#lines.length;
     this.#lines = this.#lines.filter(
       (line) =>

@@ -67,6 +67,12 @@ describe('AuthorizedKeys.authorize', () => {
     ).toBeUndefined();
   });
 
+  it('refuses an invalid now instead of never expiring keys', async () => {
+    await expect(
+      db.authorize(carol.publicKey, { service: 'calc', now: new Date('garbage') }),
+    ).rejects.toThrow(TypeError);
+  });
+
   it('honours keyway-services and fails closed without a service name', async () => {
     const now = new Date('2026-01-01T00:00:00Z');
     expect(
