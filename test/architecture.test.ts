@@ -52,9 +52,13 @@ function sourceFiles(dir: string): string[] {
 /** Bare module specifiers imported by a source file (static, dynamic and re-exports). */
 function importedModules(text: string): string[] {
   const specs: string[] = [];
-  const pattern = /(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g;
+  // Static imports and re-exports (`import x from 'm'`, `export { y } from 'm'`), bare
+  // imports (`import 'm'`) and dynamic imports (`import('m')`); string literals elsewhere
+  // that merely contain the word `from` are not imports.
+  const pattern =
+    /^\s*(?:import|export)\b[^;'"]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/gm;
   for (const m of text.matchAll(pattern)) {
-    const spec = m[1];
+    const spec = m[1] ?? m[2] ?? m[3];
     if (spec !== undefined && !spec.startsWith('.') && !spec.startsWith('node:')) specs.push(spec);
   }
   return specs;
