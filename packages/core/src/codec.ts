@@ -36,7 +36,8 @@ export class Codec {
       structuredClone: false,
       moreTypes: false,
       bundleStrings: false,
-      copyBuffers: true,
+      // Binary values are copied once, when values are rebuilt (serialize.ts).
+      copyBuffers: false,
       useBigIntExtension: true,
       int64AsType: 'bigint',
       encodeUndefinedAsNil: false,

@@ -181,7 +181,9 @@ export function fromWire(raw: unknown, host: RefHost): unknown {
     for (const [key, value] of raw as Map<string, unknown>) out[key] = fromWire(value, host);
     return out;
   }
-  if (raw instanceof Uint8Array || raw instanceof Date) return raw;
+  // A fresh Uint8Array of its own memory: never a view into the message or Node's pool.
+  if (raw instanceof Uint8Array) return new Uint8Array(raw);
+  if (raw instanceof Date) return raw;
   if (!Array.isArray(raw)) throw new ProtocolError('unexpected value on the wire');
   switch (raw[0]) {
     case TAG_ARRAY: {
@@ -207,7 +209,7 @@ export function fromWire(raw: unknown, host: RefHost): unknown {
       const [, name, bytes] = raw as [number, unknown, unknown];
       if (!(bytes instanceof Uint8Array) || typeof name !== 'string')
         throw new ProtocolError('malformed typed array');
-      const copy = bytes.slice().buffer;
+      const copy = new Uint8Array(bytes).buffer;
       if (name === 'ArrayBuffer') return copy;
       const make = Object.hasOwn(TYPED_ARRAYS, name) ? TYPED_ARRAYS[name] : undefined;
       if (make === undefined) throw new ProtocolError('unknown typed array');

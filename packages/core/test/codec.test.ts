@@ -117,7 +117,8 @@ describe('codec', () => {
 
 function toPlain(value: unknown): unknown {
   if (value instanceof Map) {
-    const out: Record<string, unknown> = {};
+    // Null prototype: a "__proto__" key must stay a key here too.
+    const out = Object.create(null) as Record<string, unknown>;
     for (const [k, v] of value) out[k as string] = toPlain(v);
     return out;
   }

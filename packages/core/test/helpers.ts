@@ -1,5 +1,11 @@
 import { once } from 'node:events';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { MessageChannel } from 'node:worker_threads';
+import { type Connection, type ConnectionOptions, connectTransport } from '../src/connection.js';
+import { duplexTransport } from '../src/duplex-transport.js';
+import { memoryTransportPair } from '../src/memory-transport.js';
+import { messagePortTransport } from '../src/message-port-transport.js';
+import type { Transport } from '../src/transport.js';
 
 /** A connected pair of TCP sockets on 127.0.0.1 (port 0), and a way to close the listener. */
 export async function tcpPair(): Promise<{ client: Socket; server: Socket; listener: Server }> {
@@ -27,4 +33,32 @@ export async function waitFor(predicate: () => boolean, ms = 2000): Promise<void
     if (Date.now() > end) throw new Error('condition not reached in time');
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** The transports every conformance test runs over. */
+export const TRANSPORTS = ['memory', 'tcp', 'message-port'] as const;
+export type TransportKind = (typeof TRANSPORTS)[number];
+
+export async function transportPair(kind: TransportKind): Promise<[Transport, Transport]> {
+  if (kind === 'memory') return memoryTransportPair();
+  if (kind === 'message-port') {
+    const { port1, port2 } = new MessageChannel();
+    return [messagePortTransport(port1, 'port:b'), messagePortTransport(port2, 'port:a')];
+  }
+  const { client, server } = await tcpPair();
+  return [duplexTransport(server), duplexTransport(client)];
+}
+
+/** A server and a client connection over the given transport. */
+export async function connectionPair(
+  kind: TransportKind,
+  serverOptions: ConnectionOptions = {},
+  clientOptions: ConnectionOptions = {},
+): Promise<{ server: Connection; client: Connection }> {
+  const [a, b] = await transportPair(kind);
+  const [server, client] = await Promise.all([
+    connectTransport(a, serverOptions),
+    connectTransport(b, clientOptions),
+  ]);
+  return { server, client };
 }
