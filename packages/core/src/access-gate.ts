@@ -68,8 +68,9 @@ const CHAIN_STOPS = new Set<object | null>([
 const boundMethods = new WeakMap<object, Map<string, unknown>>();
 
 function deny(op: Operation, name: string | undefined, why: string): never {
-  const what = name === undefined ? '' : ` "${name}"`;
-  throw new AccessDeniedError(`${OPERATION_NAMES[op]}${what} denied: ${why}`);
+  // String() rather than a template: a symbol sent as a name must not crash the message.
+  const what = name === undefined ? '' : ` "${String(name).slice(0, 100)}"`;
+  throw new AccessDeniedError(`${OPERATION_NAMES[op] ?? 'operation'}${what} denied: ${why}`);
 }
 
 /** Whether a name may ever be reached by a peer. */
