@@ -6,6 +6,8 @@ import type { Remote } from '../src/remote.js';
 import { byRef, Service } from '../src/service.js';
 import { connectionPair } from './helpers.js';
 
+const SYMBOL_KEY: unique symbol = Symbol('s');
+
 class Base {
   inherited() {
     return 'inherited';
@@ -15,7 +17,7 @@ class Thing extends Base {
   #hidden = 'hash';
   _private = 'underscore';
   field = 'own field';
-  [Symbol.for('s')] = 'symbol';
+  [SYMBOL_KEY] = 'symbol';
   disposed = false;
   method() {
     return 'method';
@@ -74,7 +76,7 @@ describe('the access gate, operation by operation', () => {
     ]) {
       expect(() => access(Operation.Get, t, name, ALL), name).toThrow(AccessDeniedError);
     }
-    expect(() => access(Operation.Get, t, Symbol.for('s') as unknown as string, ALL)).toThrow(
+    expect(() => access(Operation.Get, t, SYMBOL_KEY as unknown as string, ALL)).toThrow(
       AccessDeniedError,
     );
   });
@@ -199,7 +201,9 @@ describe('the access gate over the wire', () => {
     expect(await thing.field).toBe('own field');
     await deleteRemote(thing.field);
     expect(Object.hasOwn((server.service as Api).thing, 'field')).toBe(false);
-    await expect(setRemote(thing.__proto__, {})).rejects.toBeInstanceOf(AccessDeniedError);
+    await expect(
+      setRemote((thing as unknown as Record<string, unknown>).__proto__, {}),
+    ).rejects.toBeInstanceOf(AccessDeniedError);
   });
 
   it('a remote object stub is never thenable; awaiting it asks nothing of the peer', async () => {
