@@ -143,7 +143,8 @@ export class Connection {
   #credentials: unknown;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
-  #flushQueued = false;
+  #flushImmediate = false;
+  #flushTimer: NodeJS.Timeout | undefined;
   #service: object | undefined;
   #resolveClosed!: (error: Error | undefined) => void;
 
@@ -166,7 +167,7 @@ export class Connection {
         send: (bytes) => this.#transport.send(bytes),
         close: (error) => this.#transport.close(error),
         armTimer: (deadline) => this.#arm(deadline),
-        scheduleFlush: () => this.#queueFlush(),
+        scheduleFlush: (urgent) => this.#queueFlush(urgent),
       },
       settings,
     );
@@ -278,6 +279,8 @@ export class Connection {
     this.#session.closed_(error);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     const root = this.#service;
     const onDisconnect = (root as Partial<Service> | undefined)?.onDisconnect;
     if (root !== undefined && typeof onDisconnect === 'function') {
@@ -306,17 +309,28 @@ export class Connection {
     this.#timer.unref();
   }
 
-  #queueFlush(): void {
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    setImmediate(() => {
-      this.#flushQueued = false;
+  #queueFlush(urgent: boolean): void {
+    if (urgent) {
+      if (this.#flushImmediate) return;
+      this.#flushImmediate = true;
+      setImmediate(() => {
+        this.#flushImmediate = false;
+        this.#session.flush();
+      });
+      return;
+    }
+    if (this.#flushTimer !== undefined) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
       this.#session.flush();
-    });
+    }, HOUSEKEEPING_DELAY_MS);
+    this.#flushTimer.unref();
   }
 }
 
 const CONSTRUCT = Symbol('keyway.connection');
+// How long lone finishes and releases wait to ride on a request before going alone.
+const HOUSEKEEPING_DELAY_MS = 25;
 const EMPTY_SERVICE = Object.freeze(new Service());
 
 /**

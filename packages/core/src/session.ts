@@ -78,8 +78,12 @@ export interface SessionIO {
   send(bytes: Uint8Array): void;
   close(error: Error | undefined): void;
   armTimer(deadline: number): void;
-  scheduleFlush(): void;
+  /** Flush soon: `urgent` on the next turn of the event loop, else within a short delay. */
+  scheduleFlush(urgent: boolean): void;
 }
+
+/** Queued finishes that force a flush on the next turn instead of waiting to piggyback. */
+const URGENT_HOUSEKEEPING = 128;
 
 interface ImportEntry {
   readonly id: number;
@@ -906,9 +910,11 @@ export class Session implements RefHost, StubHost {
   // ---------------------------------------------------------------- housekeeping, io
 
   #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
+    // Finishes and releases ride on the next request; a lone one waits a little for one.
+    const urgent = this.#finishes.length + this.#releases.length >= URGENT_HOUSEKEEPING;
+    if (this.#flushScheduled && !urgent) return;
     this.#flushScheduled = true;
-    this.#io.scheduleFlush();
+    this.#io.scheduleFlush(urgent);
   }
 
   /** Sends queued finishes and releases that no request carried. */
