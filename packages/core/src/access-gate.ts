@@ -8,8 +8,9 @@
  * of its class chain, stopping at `Object`, `Function`, `Array`, `Promise` and
  * `Service`, plus own properties when the owner opted in (`allowPublicAttrs`, or the
  * object was marked with `byRef`). Never `constructor`, `prototype`, `__proto__`, `then`,
- * the service lifecycle hooks, `_`-prefixed names, symbols or `Object.prototype` and
- * `Function.prototype` members. `#private` fields are unreachable by the language itself.
+ * the service lifecycle hooks, `_`-prefixed names, symbols or `Object.prototype` members;
+ * a function exposes no members at all (no `call`, `bind`, `constructor`), it can only be
+ * called. `#private` fields are unreachable by the language itself.
  */
 import { AccessDeniedError, KeywayError } from './errors.js';
 import { isByRef, Service } from './service.js';
@@ -53,7 +54,6 @@ const DENIED_NAMES = new Set<string>([
   'onConnect',
   'onDisconnect',
   ...Object.getOwnPropertyNames(Object.prototype),
-  ...Object.getOwnPropertyNames(Function.prototype),
 ]);
 
 const CHAIN_STOPS = new Set<object | null>([

@@ -131,6 +131,10 @@ export interface ConnectionStats {
   questions: number;
   /** The peer's calls not yet finished. */
   answers: number;
+  /** Requests this side has sent (calls, gets, iteration batches...). */
+  requestsSent: number;
+  /** Messages this side has sent, of every kind. */
+  messagesSent: number;
 }
 
 /**

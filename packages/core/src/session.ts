@@ -217,6 +217,7 @@ export class Session implements RefHost, StubHost {
   #armedDeadline = Number.POSITIVE_INFINITY;
   #pings = new Map<number, (ms: number) => void>();
   #nextPing = 1;
+  #messagesSent = 0;
   #pendingArgs: Promise<unknown>[] | undefined;
 
   constructor(codec: Codec, io: SessionIO, settings: SessionSettings) {
@@ -942,6 +943,7 @@ export class Session implements RefHost, StubHost {
   }
 
   #sendMessage(message: unknown[]): void {
+    this.#messagesSent++;
     this.#io.send(this.#codec.encode(message));
   }
 
@@ -991,8 +993,17 @@ export class Session implements RefHost, StubHost {
   }
 
   /** Numbers for tests and monitoring. */
-  stats(): { exports: number; imports: number; questions: number; answers: number } {
+  stats(): {
+    exports: number;
+    imports: number;
+    questions: number;
+    answers: number;
+    requestsSent: number;
+    messagesSent: number;
+  } {
     return {
+      requestsSent: this.#nextQid - 1,
+      messagesSent: this.#messagesSent,
       exports: this.#exports.size - (this.#exports.has(0) ? 1 : 0),
       imports: this.#imports.size,
       questions: this.#questions.size,
