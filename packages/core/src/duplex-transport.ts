@@ -34,6 +34,7 @@ class DuplexTransport implements Transport {
   #closed = false;
   #closeError: Error | undefined;
   #closeDelivered = false;
+  #corked = false;
 
   constructor(stream: Duplex, options: DuplexTransportOptions) {
     const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -64,8 +65,19 @@ class DuplexTransport implements Transport {
     const frame = Buffer.allocUnsafe(HEADER_BYTES + data.byteLength);
     frame.writeUInt32BE(data.byteLength, 0);
     frame.set(data, HEADER_BYTES);
+    // Frames written in one turn of the event loop leave in one writev system call.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#stream.cork();
+      process.nextTick(this.#uncork);
+    }
     this.#stream.write(frame);
   }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#stream.uncork();
+  };
 
   start(receiver: TransportReceiver): void {
     if (this.#receiver) throw new Error('transport already started');
