@@ -8,7 +8,7 @@
  */
 import { Packr } from 'msgpackr';
 import { MessageTooLargeError, ProtocolError } from './errors.js';
-import { scanMessage } from './wire-scan.js';
+import { ScanScratch, scanMessage } from './wire-scan.js';
 
 /** Default largest encoded message, in bytes (16 MiB). */
 export const DEFAULT_CODEC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -27,9 +27,11 @@ export interface CodecLimits {
 export class Codec {
   readonly #packr: Packr;
   readonly #limits: CodecLimits;
+  readonly #scratch: ScanScratch;
 
   constructor(limits: CodecLimits) {
     this.#limits = limits;
+    this.#scratch = new ScanScratch(limits.maxDepth);
     this.#packr = new Packr({
       useRecords: false,
       mapsAsObjects: false,
@@ -64,7 +66,7 @@ export class Codec {
   decode(bytes: Uint8Array): unknown {
     if (bytes.byteLength > this.#limits.maxMessageBytes)
       throw new MessageTooLargeError(bytes.byteLength, this.#limits.maxMessageBytes);
-    const reason = scanMessage(bytes, this.#limits.maxDepth);
+    const reason = scanMessage(bytes, this.#scratch);
     if (reason !== undefined) throw new ProtocolError(`malformed message: ${reason}`);
     try {
       return this.#packr.unpack(bytes);

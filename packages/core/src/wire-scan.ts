@@ -13,21 +13,36 @@ const EXT_UNDEFINED = 0;
 const EXT_TIMESTAMP = -1;
 const EXT_BIGINT = 0x42;
 
+/** Reusable stacks for {@link scanMessage}, so that a scan allocates nothing. */
+export class ScanScratch {
+  readonly maxDepth: number;
+  /** Per open container: items still to read. */
+  readonly remaining: Float64Array;
+  /** Per open container: 1 for a map (keys sit at even remaining counts). */
+  readonly isMap: Uint8Array;
+
+  constructor(maxDepth: number) {
+    this.maxDepth = maxDepth;
+    this.remaining = new Float64Array(maxDepth + 1);
+    this.isMap = new Uint8Array(maxDepth + 1);
+  }
+}
+
 /**
  * Checks that `bytes` hold exactly one well-formed msgpack value within the limits.
  * @param bytes The message.
- * @param maxDepth The deepest container nesting allowed (the top-level container is 1).
+ * @param limit The deepest container nesting allowed (the top-level container is 1), or
+ *   scratch stacks made for that depth.
  * @returns `undefined` when the value is acceptable, otherwise a reason for people.
  */
-export function scanMessage(bytes: Uint8Array, maxDepth: number): string | undefined {
+export function scanMessage(bytes: Uint8Array, limit: number | ScanScratch): string | undefined {
+  const scratch = typeof limit === 'number' ? new ScanScratch(limit) : limit;
+  const { maxDepth, remaining, isMap } = scratch;
   const end = bytes.length;
-  // Per open container: items still to read, and whether it is a map (keys at even counts).
-  const remaining = new Float64Array(maxDepth + 1);
-  const isMap = new Uint8Array(maxDepth + 1);
   let depth = 0;
   remaining[0] = 1;
+  isMap[0] = 0;
   let pos = 0;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
   while (true) {
     while (depth > 0 && remaining[depth] === 0) depth--;
@@ -68,13 +83,13 @@ export function scanMessage(bytes: Uint8Array, maxDepth: number): string | undef
         case 0xc5:
         case 0xda:
           if (pos + 2 > end) return 'truncated length';
-          skip = view.getUint16(pos);
+          skip = u16(bytes, pos);
           pos += 2;
           break;
         case 0xc6:
         case 0xdb:
           if (pos + 4 > end) return 'truncated length';
-          skip = view.getUint32(pos);
+          skip = u32(bytes, pos);
           pos += 4;
           break;
         case 0xc7:
@@ -83,13 +98,9 @@ export function scanMessage(bytes: Uint8Array, maxDepth: number): string | undef
           const lengthBytes = token === 0xc7 ? 1 : token === 0xc8 ? 2 : 4;
           if (pos + lengthBytes + 1 > end) return 'truncated extension';
           skip =
-            lengthBytes === 1
-              ? bytes[pos]!
-              : lengthBytes === 2
-                ? view.getUint16(pos)
-                : view.getUint32(pos);
+            lengthBytes === 1 ? bytes[pos]! : lengthBytes === 2 ? u16(bytes, pos) : u32(bytes, pos);
           pos += lengthBytes;
-          const reason = checkExtension(view.getInt8(pos), skip);
+          const reason = checkExtension(i8(bytes, pos), skip);
           if (reason) return reason;
           pos += 1;
           break;
@@ -123,7 +134,7 @@ export function scanMessage(bytes: Uint8Array, maxDepth: number): string | undef
         case 0xd8: {
           const length = 1 << (token - 0xd4);
           if (pos + 1 > end) return 'truncated extension';
-          const reason = checkExtension(view.getInt8(pos), length);
+          const reason = checkExtension(i8(bytes, pos), length);
           if (reason) return reason;
           pos += 1;
           skip = length;
@@ -131,23 +142,23 @@ export function scanMessage(bytes: Uint8Array, maxDepth: number): string | undef
         }
         case 0xdc:
           if (pos + 2 > end) return 'truncated length';
-          items = view.getUint16(pos);
+          items = u16(bytes, pos);
           pos += 2;
           break;
         case 0xdd:
           if (pos + 4 > end) return 'truncated length';
-          items = view.getUint32(pos);
+          items = u32(bytes, pos);
           pos += 4;
           break;
         case 0xde:
           if (pos + 2 > end) return 'truncated length';
-          items = view.getUint16(pos) * 2;
+          items = u16(bytes, pos) * 2;
           pos += 2;
           map = true;
           break;
         default: // 0xdf
           if (pos + 4 > end) return 'truncated length';
-          items = view.getUint32(pos) * 2;
+          items = u32(bytes, pos) * 2;
           pos += 4;
           map = true;
           break;
@@ -172,6 +183,18 @@ export function scanMessage(bytes: Uint8Array, maxDepth: number): string | undef
   }
   if (pos !== end) return 'trailing bytes after the message';
   return undefined;
+}
+
+function u16(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
+}
+
+function u32(b: Uint8Array, at: number): number {
+  return b[at]! * 0x1000000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
+}
+
+function i8(b: Uint8Array, at: number): number {
+  return (b[at]! << 24) >> 24;
 }
 
 function checkExtension(type: number, length: number): string | undefined {
