@@ -8,6 +8,7 @@ export {
   Operation,
 } from './access-gate.js';
 export { type CallContext, currentCall } from './call-context.js';
+export { ClassicService, type ClassicServiceOptions } from './classic-service.js';
 export { DEFAULT_MAX_DEPTH } from './codec.js';
 export {
   Connection,
