@@ -33,9 +33,20 @@ export type Arrived<T> = T extends Leaf | ValueObject
             ? Remote<T>
             : { [K in keyof T]: Arrived<T[K]> };
 
+/** What iterating a stub for `T` yields, if `T` is iterable. */
+type RemoteIteration<T> = T extends AsyncIterable<infer E> | Iterable<infer E>
+  ? AsyncIterable<Arrived<E>>
+  : unknown;
+
+/** What can be done with a result before it arrives (pipelining). */
+type Pipeline<V> = V extends Leaf | ValueObject
+  ? unknown
+  : V extends AnyFunction
+    ? RemoteFunction<V>
+    : RemoteMembers<V> & RemoteIteration<V>;
+
 /** The result of a remote call: a promise for the value and a stub for pipelining. */
-export type RemoteResult<R> = Promise<Arrived<Awaited<R>>> &
-  (Awaited<R> extends Leaf | ValueObject ? unknown : RemoteMembers<Awaited<R>>);
+export type RemoteResult<R> = Promise<Arrived<Awaited<R>>> & Pipeline<Awaited<R>>;
 
 /** A remote function: same parameters, a {@link RemoteResult}. */
 export type RemoteFunction<F> = F extends (...args: infer A) => infer R
@@ -58,4 +69,9 @@ export type RemoteMembers<T> = {
  * const calc = conn.root as Remote<Calculator>;
  * const sum: number = await calc.add(1, 2);
  */
-export type Remote<T> = RemoteMembers<T> & (T extends AnyFunction ? RemoteFunction<T> : unknown);
+export type Remote<T> = RemoteMembers<T> &
+  RemoteIteration<T> &
+  (T extends AnyFunction ? RemoteFunction<T> : unknown) & {
+    /** Releases the remote reference now (`using` calls it). */
+    [Symbol.dispose](): void;
+  };

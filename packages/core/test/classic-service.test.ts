@@ -13,8 +13,10 @@ describe('classic mode', () => {
       credentials: { user: 'alice' },
     });
     const classic = client.root as Remote<ClassicService>;
-    await expect(classic.eval('1 + 1')).rejects.toBeInstanceOf(AccessDeniedError);
-    await expect(classic.import('node:os')).rejects.toBeInstanceOf(AccessDeniedError);
+    await expect(Promise.resolve(classic.eval('1 + 1'))).rejects.toBeInstanceOf(AccessDeniedError);
+    await expect(Promise.resolve(classic.import('node:os'))).rejects.toBeInstanceOf(
+      AccessDeniedError,
+    );
   });
 
   it('when enabled for an authenticated connection: remote import and eval', async () => {

@@ -48,9 +48,10 @@ for (const kind of TRANSPORTS) {
       const pending = [calc.hang(), calc.hang(), calc.hang()];
       await new Promise((r) => setTimeout(r, 10));
       await server.close();
-      for (const p of pending) await expect(p).rejects.toBeInstanceOf(ConnectionClosedError);
+      for (const p of pending)
+        await expect(Promise.resolve(p)).rejects.toBeInstanceOf(ConnectionClosedError);
       await client.closed;
-      await expect(calc.add(1, 1)).rejects.toBeInstanceOf(ConnectionClosedError);
+      await expect(Promise.resolve(calc.add(1, 1))).rejects.toBeInstanceOf(ConnectionClosedError);
       await expect(client.ping()).rejects.toBeInstanceOf(ConnectionClosedError);
     });
   });
@@ -106,8 +107,12 @@ describe('services', () => {
     }
     const { client } = await connectionPair('memory', { service: Hooked });
     const root = client.root as unknown as Record<string, () => Promise<unknown>>;
-    await expect(root.onConnect!()).rejects.toMatchObject({ code: 'ERR_ACCESS_DENIED' });
-    await expect(root.onDisconnect!()).rejects.toMatchObject({ code: 'ERR_ACCESS_DENIED' });
+    await expect(Promise.resolve(root.onConnect!())).rejects.toMatchObject({
+      code: 'ERR_ACCESS_DENIED',
+    });
+    await expect(Promise.resolve(root.onDisconnect!())).rejects.toMatchObject({
+      code: 'ERR_ACCESS_DENIED',
+    });
   });
 });
 

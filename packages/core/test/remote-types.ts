@@ -30,6 +30,12 @@ class Api extends Service {
   onEvent(cb: (x: number) => void): void {
     cb(1);
   }
+  adder(n: number): (x: number) => number {
+    return (x) => x + n;
+  }
+  async *ticks(n: number): AsyncGenerator<number> {
+    for (let i = 0; i < n; i++) yield i;
+  }
 }
 
 declare const conn: Connection;
@@ -57,5 +63,18 @@ export async function checks(): Promise<void> {
   // @ts-expect-error a remote object stub is not thenable
   void api.then;
   await api.onEvent((x: number) => void x);
+  // A function result is callable before it arrives.
+  const fifteen: number = await api.adder(10)(5);
+  // Iterable results work with for await, typed.
+  for await (const tick of api.ticks(3)) {
+    const t: number = tick;
+    void t;
+  }
+  // Stubs are disposable (`using`).
+  {
+    using held = await api.open('y');
+    void held;
+  }
+  void fifteen;
   void [sum, notAwaited, bytes, size, again, level, viaPath, version];
 }

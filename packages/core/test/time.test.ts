@@ -35,7 +35,9 @@ describe('time and failure', () => {
     expect(first, String(first)).toBeInstanceOf(TimeoutError);
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(await withOptions(slow, { timeout: 2_000 }).wait(100)).toBe('done');
-    await expect(withOptions(slow, { timeout: 20 }).forever()).rejects.toBeInstanceOf(TimeoutError);
+    await expect(
+      Promise.resolve(withOptions(slow, { timeout: 20 }).forever()),
+    ).rejects.toBeInstanceOf(TimeoutError);
     // The timed-out call was cancelled on the remote side too.
     await waitFor(() => (server.service as Slow).aborted === 1);
   });
@@ -52,13 +54,13 @@ describe('time and failure', () => {
     const call = withOptions(slow, { signal: controller.signal }).wait(10_000);
     await waitFor(() => (server.service as Slow).started === 1);
     controller.abort(new Error('user gave up'));
-    await expect(call).rejects.toThrow('user gave up');
+    await expect(Promise.resolve(call)).rejects.toThrow('user gave up');
     await waitFor(() => (server.service as Slow).aborted === 1);
     expect(client.stats().questions).toBe(0);
     await waitFor(() => server.stats().answers === 0);
     // An already-aborted signal never sends the call.
     await expect(
-      withOptions(slow, { signal: AbortSignal.abort(new Error('early')) }).wait(1),
+      Promise.resolve(withOptions(slow, { signal: AbortSignal.abort(new Error('early')) }).wait(1)),
     ).rejects.toThrow('early');
     expect((server.service as Slow).started).toBe(1);
   });
@@ -77,7 +79,7 @@ describe('time and failure', () => {
         expect(r.status).toBe('rejected');
         expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ConnectionClosedError);
       }
-      await expect(slow.wait(1)).rejects.toBeInstanceOf(ConnectionClosedError);
+      await expect(Promise.resolve(slow.wait(1))).rejects.toBeInstanceOf(ConnectionClosedError);
       expect(client.isClosed).toBe(true);
     });
   }
