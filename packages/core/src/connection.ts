@@ -21,6 +21,8 @@ import { Session, type SessionSettings } from './session.js';
 import { type CallOptions, type Stub, stubStateOf } from './stub.js';
 import type { Transport } from './transport.js';
 
+let openConnection: (transport: Transport, options: ConnectionOptions) => Promise<Connection>;
+
 /** A service class (one instance per connection) or a shared instance. */
 export type ServiceSpec = (new () => object) | object;
 
@@ -152,9 +154,16 @@ export class Connection {
   #service: object | undefined;
   #resolveClosed!: (error: Error | undefined) => void;
 
-  /** @internal Use {@link connectTransport}. */
-  constructor(transport: Transport, options: ConnectionOptions, token: symbol) {
-    if (token !== CONSTRUCT) throw new TypeError('use connectTransport() to create a Connection');
+  static {
+    // connectTransport() is the only way in; nothing of the engine shows in the typings.
+    openConnection = async (transport, options) => {
+      const connection = new Connection(transport, options);
+      await connection.#open(options);
+      return connection;
+    };
+  }
+
+  private constructor(transport: Transport, options: ConnectionOptions) {
     const settings = settingsFrom(options);
     this.#transport = transport;
     this.#credentials = options.credentials;
@@ -234,8 +243,7 @@ export class Connection {
     return this.#session.stats();
   }
 
-  /** @internal */
-  async open(options: ConnectionOptions): Promise<void> {
+  async #open(options: ConnectionOptions): Promise<void> {
     const session = this.#session;
     this.#transport.start({
       onMessage: (data) => session.receive(data),
@@ -332,7 +340,6 @@ export class Connection {
   }
 }
 
-const CONSTRUCT = Symbol('keyway.connection');
 // How long lone finishes and releases wait to ride on a request before going alone.
 const HOUSEKEEPING_DELAY_MS = 25;
 const EMPTY_SERVICE = Object.freeze(new Service());
@@ -358,9 +365,15 @@ export async function connectTransport(
   transport: Transport,
   options: ConnectionOptions = {},
 ): Promise<Connection> {
-  const connection = new Connection(transport, options, CONSTRUCT);
-  await connection.open(options);
-  return connection;
+  if (
+    typeof transport !== 'object' ||
+    transport === null ||
+    typeof transport.send !== 'function' ||
+    typeof transport.start !== 'function' ||
+    typeof transport.close !== 'function'
+  )
+    throw new TypeError('connectTransport(transport): transport must have send, start and close');
+  return openConnection(transport, options);
 }
 
 function stateOrThrow(stub: unknown, what: string) {

@@ -515,23 +515,31 @@ export class Session implements RefHost, StubHost {
   #settleAnswer(answer: Answer, state: number, value: unknown): void {
     answer.settle(state, value);
     if (answer.cancelled || this.#state === 3) return;
-    if (state === 1) {
-      let wire: unknown;
-      try {
-        wire = toWire(value, this, this.settings.maxDepth - 2);
-      } catch (error) {
-        answer.state = 2;
-        answer.value = error;
-        this.#sendMessage([MSG_REJECT, answer.qid, errorToWire(error, this, 4)]);
-        return;
+    try {
+      if (state === 1) {
+        this.#sendMessage([
+          MSG_RESOLVE,
+          answer.qid,
+          toWire(value, this, this.settings.maxDepth - 2),
+        ]);
+      } else {
+        this.#sendMessage([
+          MSG_REJECT,
+          answer.qid,
+          errorToWire(value, this, this.settings.maxDepth - 2),
+        ]);
       }
-      this.#sendMessage([MSG_RESOLVE, answer.qid, wire]);
-    } else {
-      this.#sendMessage([
-        MSG_REJECT,
-        answer.qid,
-        errorToWire(value, this, this.settings.maxDepth - 2),
-      ]);
+    } catch (error) {
+      // The result could not be sent (unsupported value, too large, a cause that fails to
+      // encode): the caller learns why instead of waiting for its timeout.
+      if (this.#state === 3) return;
+      answer.state = 2;
+      answer.value = error;
+      try {
+        this.#sendMessage([MSG_REJECT, answer.qid, errorToWire(error, this, 0)]);
+      } catch {
+        // Only a closing transport fails a small message; the close settles the caller.
+      }
     }
   }
 

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { AccessDeniedError, KeywayError, RemoteError } from '../src/errors.js';
+import {
+  AccessDeniedError,
+  KeywayError,
+  MessageTooLargeError,
+  RemoteError,
+} from '../src/errors.js';
 import type { Remote } from '../src/remote.js';
 import { Service } from '../src/service.js';
 import { connectionPair } from './helpers.js';
@@ -94,5 +99,24 @@ describe('errors', () => {
     const e2 = await (open.root as unknown as Record<string, () => Promise<unknown>>)
       .notAFunction!().catch((e: unknown) => e);
     expect((e2 as KeywayError).code).toBe('ERR_NOT_CALLABLE');
+  });
+});
+
+describe('results that cannot be sent', () => {
+  it('a result too large or not sendable rejects the caller with the reason', async () => {
+    class Big extends Service {
+      big() {
+        return 'x'.repeat(5_000);
+      }
+      symbol() {
+        return Symbol('no');
+      }
+    }
+    const { client } = await connectionPair('memory', { service: Big, maxMessageBytes: 2_048 });
+    const big = client.root as Remote<Big>;
+    // keyway's own error classes are registered, so this one is rebuilt as itself.
+    await expect(Promise.resolve(big.big())).rejects.toBeInstanceOf(MessageTooLargeError);
+    await expect(Promise.resolve(big.symbol())).rejects.toMatchObject({ remoteName: 'TypeError' });
+    expect(client.isClosed).toBe(false);
   });
 });
