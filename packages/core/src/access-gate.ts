@@ -37,6 +37,12 @@ export interface AccessPolicy {
   allowSetAttrs: boolean;
   /** Allow the peer to delete public own properties. Default `false`. */
   allowDeleteAttrs: boolean;
+  /**
+   * Call `Symbol.dispose` / `Symbol.asyncDispose` of an exported object when the peer
+   * drops its last reference (and on close). Default `false`: an object shared by several
+   * connections must not be disposed because one of them let go.
+   */
+  disposeOnRelease: boolean;
 }
 
 /** Safe defaults: methods and getters only. */
@@ -44,6 +50,7 @@ export const DEFAULT_ACCESS_POLICY: Readonly<AccessPolicy> = Object.freeze({
   allowPublicAttrs: false,
   allowSetAttrs: false,
   allowDeleteAttrs: false,
+  disposeOnRelease: false,
 });
 
 const DENIED_NAMES = new Set<string>([

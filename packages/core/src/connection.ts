@@ -48,6 +48,8 @@ export interface ConnectionOptions {
   allowSetAttrs?: boolean;
   /** Let the peer delete public own properties. Default `false`. */
   allowDeleteAttrs?: boolean;
+  /** Call `Symbol.dispose` of an exported object when the peer releases it. Default `false`. */
+  disposeOnRelease?: boolean;
   /** Send stack traces of thrown errors to the peer. Default `false`. */
   includeRemoteStack?: boolean;
   /** Error classes rebuilt by name when they arrive (keyway's own are always included). */
@@ -113,6 +115,7 @@ function settingsFrom(options: ConnectionOptions): SessionSettings & { maxMessag
     allowPublicAttrs: options.allowPublicAttrs ?? d.allowPublicAttrs,
     allowSetAttrs: options.allowSetAttrs ?? d.allowSetAttrs,
     allowDeleteAttrs: options.allowDeleteAttrs ?? d.allowDeleteAttrs,
+    disposeOnRelease: options.disposeOnRelease ?? d.disposeOnRelease,
     includeRemoteStack: options.includeRemoteStack ?? d.includeRemoteStack,
     iterationBatchSize: positive(
       'iterationBatchSize',

@@ -567,6 +567,7 @@ export class Session implements RefHost, StubHost {
   }
 
   #disposeExport(value: object): void {
+    if (!isIteratorHandle(value) && !this.settings.disposeOnRelease) return;
     try {
       const result = isIteratorHandle(value)
         ? value.close()

@@ -45,7 +45,12 @@ class Thing extends Base {
 }
 
 const P = DEFAULT_ACCESS_POLICY;
-const ALL = { allowPublicAttrs: true, allowSetAttrs: true, allowDeleteAttrs: true };
+const ALL = {
+  allowPublicAttrs: true,
+  allowSetAttrs: true,
+  allowDeleteAttrs: true,
+  disposeOnRelease: true,
+};
 
 describe('the access gate, operation by operation', () => {
   it('get: prototype methods and getters of the class chain; nothing else by default', () => {

@@ -173,3 +173,39 @@ describe('limits on live references and pending calls', () => {
     await client.close();
   });
 });
+
+describe('dispose on release', () => {
+  class Resource {
+    static disposed = 0;
+    ping() {
+      return 'pong';
+    }
+    [Symbol.dispose]() {
+      Resource.disposed++;
+    }
+  }
+  class Pool extends Service {
+    get() {
+      return new Resource();
+    }
+  }
+
+  it('is off by default; with disposeOnRelease the last release disposes the object', async () => {
+    const off = await connectionPair('memory', { service: Pool });
+    const r1 = await (off.client.root as Remote<Pool>).get();
+    release(r1);
+    await waitFor(() => off.server.stats().exports === 0);
+    expect(Resource.disposed).toBe(0);
+    const on = await connectionPair('memory', { service: Pool, disposeOnRelease: true });
+    const r2 = await (on.client.root as Remote<Pool>).get();
+    expect(await r2.ping()).toBe('pong');
+    release(r2);
+    await waitFor(() => Resource.disposed === 1);
+    // On close every remaining export is dropped (and disposed when enabled).
+    await (on.client.root as Remote<Pool>).get();
+    await on.client.close();
+    await on.server.closed;
+    expect(on.server.stats().exports).toBe(0);
+    expect(Resource.disposed).toBe(2);
+  });
+});

@@ -84,3 +84,50 @@ describe('time and failure', () => {
     });
   }
 });
+
+describe('faults', () => {
+  it('a socket reset mid-call settles every call once and empties the tables', async () => {
+    const { tcpPair } = await import('./helpers.js');
+    const { duplexTransport } = await import('../src/duplex-transport.js');
+    const { connectTransport } = await import('../src/connection.js');
+    const { client: clientSocket, server: serverSocket } = await tcpPair();
+    class Holder extends Service {
+      things = [new Slow(), new Slow()];
+      list() {
+        return this.things;
+      }
+      forever() {
+        return new Promise(() => {});
+      }
+    }
+    const [server, client] = await Promise.all([
+      connectTransport(duplexTransport(serverSocket), { service: Holder }),
+      connectTransport(duplexTransport(clientSocket)),
+    ]);
+    const holder = client.root as Remote<Holder>;
+    const list = await holder.list();
+    expect(list).toHaveLength(2);
+    expect(server.stats().exports).toBe(2);
+    let settled = 0;
+    const calls = Array.from({ length: 20 }, () =>
+      Promise.resolve(holder.forever()).finally(() => settled++),
+    );
+    await waitFor(() => server.stats().answers === 20);
+    serverSocket.resetAndDestroy();
+    const results = await Promise.allSettled(calls);
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(settled).toBe(20);
+    await server.closed;
+    await client.closed;
+    expect(server.stats()).toMatchObject({ exports: 0, imports: 0, answers: 0, questions: 0 });
+    expect(client.stats()).toMatchObject({ exports: 0, imports: 0, answers: 0, questions: 0 });
+  });
+
+  it('a peer that never says hello fails the connection after helloTimeout', async () => {
+    const { memoryTransportPair } = await import('../src/memory-transport.js');
+    const { connectTransport } = await import('../src/connection.js');
+    const [a, b] = memoryTransportPair();
+    b.start({ onMessage: () => {}, onClose: () => {} });
+    await expect(connectTransport(a, { helloTimeout: 50 })).rejects.toBeInstanceOf(TimeoutError);
+  });
+});
