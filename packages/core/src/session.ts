@@ -765,8 +765,9 @@ export class Session implements RefHost, StubHost {
       const stub = stubStateOf(holder);
       if (stub !== undefined) {
         const rest = [...stub.path, ...path.slice(i)];
-        const target = options ? stub.withOptions(options) : stub.proxy;
-        return this.request(stubStateOf(target)!, op, args, rest);
+        const target = options ? stubStateOf(stub.withOptions(options))! : stub;
+        // A reference that came home may be a stub of another connection.
+        return (target.host as Session).request(target, op, args, rest);
       }
       const step = path[i]!;
       if (
@@ -781,7 +782,7 @@ export class Session implements RefHost, StubHost {
     const stub = stubStateOf(holder);
     if (stub !== undefined) {
       const target = options ? stubStateOf(stub.withOptions(options))! : stub;
-      return this.request(target, op, args, stub.path);
+      return (target.host as Session).request(target, op, args, stub.path);
     }
     if (op === Operation.Get) {
       const done = new Question(0, undefined);
