@@ -407,6 +407,7 @@ export class Session implements RefHost, StubHost {
       return;
     }
     if (targetKind === TARGET_ANSWER) {
+      if (targetId >= qid) throw new ProtocolError('a request may only pipeline on an earlier one');
       const base = this.#answers.get(targetId);
       if (base === undefined) {
         this.#settleAnswer(

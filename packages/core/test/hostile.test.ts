@@ -60,6 +60,7 @@ describe('a hostile peer closes only its own connection, with ProtocolError', ()
       /not exported/,
     ],
     ['a msgpack record', () => Uint8Array.of(0xd4, 0x72, 0x00), /extension type/],
+    ['a request pipelined on itself', () => raw.pack([1, 3, 3, 1, 3, null, [], 0]), /earlier/],
   ];
   for (const [what, bytes, message] of cases) {
     it(`${what}`, async () => {
