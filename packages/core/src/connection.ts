@@ -232,6 +232,11 @@ export class Connection {
     return this.#closed.then(() => undefined);
   }
 
+  /** Closes the connection (`await using connection = await connectTransport(...)`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /**
    * Measures one round trip to the peer.
    * @returns The round-trip time in milliseconds.

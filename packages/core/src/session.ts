@@ -480,6 +480,11 @@ export class Session implements RefHost, StubHost {
       const stub = stubStateOf(holder);
       if (stub !== undefined) return forward(stub, op, path.slice(i), args);
       holder = access(Operation.Get, holder, path[i], policy);
+      // An async getter in the middle of a path: continue once it settles.
+      if (holder instanceof Promise && i + 1 < path.length) {
+        const rest = path.slice(i + 1);
+        return holder.then((value) => this.#operate(op, value, rest, args));
+      }
     }
     const stub = stubStateOf(holder);
     if (stub !== undefined) return forward(stub, op, path.slice(steps), args);

@@ -185,3 +185,27 @@ describe('promise pipelining', () => {
     expect(wire.flightsWithRequests).toBe(1);
   });
 });
+
+describe('paths through async getters', () => {
+  it('a path continues once an async getter in the middle settles', async () => {
+    class Inner {
+      hello() {
+        return 'hello from inner';
+      }
+    }
+    class Outer extends Service {
+      get later() {
+        return new Promise<Inner>((r) => setTimeout(() => r(new Inner()), 1));
+      }
+    }
+    const [a, b] = memoryTransportPair();
+    const [, client] = await Promise.all([
+      connectTransport(a, { service: Outer }),
+      connectTransport(b),
+    ]);
+    const outer = client.root as unknown as { later: { hello(): Promise<string> } };
+    expect(await outer.later.hello()).toBe('hello from inner');
+    await client[Symbol.asyncDispose]();
+    expect(client.isClosed).toBe(true);
+  });
+});
