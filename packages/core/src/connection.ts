@@ -184,6 +184,7 @@ export class Connection {
         close: (error) => this.#transport.close(error),
         armTimer: (deadline) => this.#arm(deadline),
         scheduleFlush: (urgent) => this.#queueFlush(urgent),
+        now: () => performance.now(),
       },
       settings,
     );
@@ -322,9 +323,9 @@ export class Connection {
       () => {
         this.#timer = undefined;
         this.#timerAt = Number.POSITIVE_INFINITY;
-        this.#session.expire(Date.now());
+        this.#session.expire(performance.now());
       },
-      Math.max(0, deadline - Date.now()),
+      Math.max(0, deadline - performance.now()),
     );
     this.#timer.unref();
   }

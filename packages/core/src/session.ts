@@ -78,6 +78,8 @@ export interface SessionIO {
   send(bytes: Uint8Array): void;
   close(error: Error | undefined): void;
   armTimer(deadline: number): void;
+  /** The current time in milliseconds (the driver's clock; tests may fake it). */
+  now(): number;
   /** Flush soon: `urgent` on the next turn of the event loop, else within a short delay. */
   scheduleFlush(urgent: boolean): void;
 }
@@ -731,7 +733,7 @@ export class Session implements RefHost, StubHost {
     this.#questions.set(qid, question);
     holder.inflight++;
     if (timeout > 0 && Number.isFinite(timeout)) {
-      question.deadline = Date.now() + timeout;
+      question.deadline = this.#io.now() + timeout;
       if (question.deadline < this.#armedDeadline) {
         this.#armedDeadline = question.deadline;
         this.#io.armTimer(question.deadline);
@@ -951,9 +953,9 @@ export class Session implements RefHost, StubHost {
   ping(): Promise<number> {
     if (this.#state === 3) return Promise.reject(this.#closedError());
     const id = this.#nextPing++;
-    const started = performance.now();
+    const started = this.#io.now();
     return new Promise((resolve) => {
-      this.#pings.set(id, () => resolve(performance.now() - started));
+      this.#pings.set(id, () => resolve(this.#io.now() - started));
       this.#sendMessage([MSG_PING, id]);
     });
   }
