@@ -259,9 +259,15 @@ export class Session implements RefHost, StubHost {
     this.#state = 2;
     const buffered = this.#buffered;
     this.#buffered = [];
-    for (const message of buffered) {
-      if (this.#state !== 2) break;
-      this.#dispatch(message);
+    try {
+      for (const message of buffered) {
+        if (this.#state !== 2) break;
+        this.#dispatch(message);
+      }
+    } catch (error) {
+      this.fail(
+        error instanceof ProtocolError ? error : new ProtocolError('bad message', { cause: error }),
+      );
     }
   }
 
@@ -305,7 +311,7 @@ export class Session implements RefHost, StubHost {
         `protocol version mismatch: this side speaks ${PROTOCOL_VERSION}, the peer ${String(version)}`,
         { code: 'ERR_PROTOCOL_VERSION' },
       );
-      this.#sendMessage([MSG_ABORT, error.code, error.message]);
+      // fail() tells the peer why (ABORT with this code) before closing.
       throw error;
     }
     this.#state = 1;

@@ -95,3 +95,19 @@ describe('a hostile peer closes only its own connection, with ProtocolError', ()
     expect(await victim.closed).toBeInstanceOf(ProtocolError);
   });
 });
+
+describe('messages that waited for onConnect', () => {
+  it('a bad request queued before the service was ready still closes with ProtocolError', async () => {
+    const [a, b] = memoryTransportPair();
+    b.start({ onMessage: () => {}, onClose: () => {} });
+    b.send(raw.pack([0, 'keyway-rpc', 1]));
+    b.send(raw.pack([1, 'bad id', 3, 0, 0, ['add'], [], 0]));
+    class SlowStart extends Service {
+      override async onConnect() {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    const victim = await connectTransport(a, { service: SlowStart });
+    expect(await victim.closed).toBeInstanceOf(ProtocolError);
+  });
+});
