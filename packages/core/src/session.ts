@@ -885,8 +885,8 @@ export class Session implements RefHost, StubHost {
 
   promiseOf(state: StubState): Promise<unknown> {
     if (state.kind === STUB_ANSWER && state.path.length === 0) return state.question!.promise();
-    state.pathPromise ??= this.request(state, Operation.Get, null).promise();
-    return state.pathPromise;
+    // Every await of a property path reads it afresh: a cached promise would go stale.
+    return this.request(state, Operation.Get, null).promise();
   }
 
   /** Sends a set or delete for a path stub. */

@@ -99,7 +99,6 @@ export class StubState implements ProxyHandler<typeof TARGET> {
   inflight = 0;
   released = false;
   releaseWanted = false;
-  pathPromise: Promise<unknown> | undefined;
   #children: Map<string, Stub> | undefined;
 
   constructor(

@@ -209,3 +209,26 @@ describe('paths through async getters', () => {
     expect(client.isClosed).toBe(true);
   });
 });
+
+describe('property paths', () => {
+  it('regression: awaiting the same property twice reads it twice (no stale cache)', async () => {
+    class Counter extends Service {
+      #n = 0;
+      get count() {
+        return this.#n;
+      }
+      bump() {
+        return ++this.#n;
+      }
+    }
+    const [a, b] = memoryTransportPair();
+    const [, client] = await Promise.all([
+      connectTransport(a, { service: Counter }),
+      connectTransport(b),
+    ]);
+    const counter = client.root as Remote<Counter>;
+    expect(await counter.count).toBe(0);
+    await counter.bump();
+    expect(await counter.count).toBe(1);
+  });
+});
