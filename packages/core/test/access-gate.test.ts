@@ -226,3 +226,17 @@ describe('the access gate over the wire', () => {
     expect(client.stats().questions).toBe(0);
   });
 });
+
+describe('stubs stay local for conversions', () => {
+  it('String(), template literals, JSON and inspect never send a request', async () => {
+    const { inspect } = await import('node:util');
+    const { client } = await connectionPair('memory', { service: Api });
+    const thing = await (client.root as Remote<Api>).getThing();
+    const before = client.stats().requestsSent;
+    expect(String(thing)).toMatch(/^\[RemoteStub ref#\d+\]$/);
+    expect(`${client.root as object}`).toBe('[RemoteStub ref#0]');
+    expect(JSON.stringify({ thing })).toBe('{}');
+    expect(inspect(thing)).toMatch(/RemoteStub/);
+    expect(client.stats().requestsSent).toBe(before);
+  });
+});
