@@ -230,6 +230,8 @@ export class Session implements RefHost, StubHost {
     this.errorClasses = settings.errorClasses;
     this.#registry = new FinalizationRegistry((entry) => this.#finalized(entry));
     this.rootStub = new StubState(this, STUB_IMPORT, 0, undefined, [], undefined);
+    // The peer's root is import 0 for good: receiving it again yields this same stub.
+    this.#imports.set(0, { id: 0, count: 0, ref: new WeakRef(this.rootStub.proxy), dead: false });
   }
 
   /** Attaches the facade (the session is built before it). */
@@ -1029,7 +1031,7 @@ export class Session implements RefHost, StubHost {
       requestsSent: this.#nextQid - 1,
       messagesSent: this.#messagesSent,
       exports: this.#exports.size - (this.#exports.has(0) ? 1 : 0),
-      imports: this.#imports.size,
+      imports: this.#imports.size - (this.#imports.has(0) ? 1 : 0),
       questions: this.#questions.size,
       answers: this.#answers.size,
     };

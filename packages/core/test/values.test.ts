@@ -184,3 +184,16 @@ for (const kind of TRANSPORTS) {
     });
   });
 }
+
+describe('the root as a value', () => {
+  it('a service that returns itself gives the caller its root stub', async () => {
+    class Self extends Service {
+      me() {
+        return this;
+      }
+    }
+    const { client } = await connectionPair('memory', { service: Self });
+    const me = await (client.root as Remote<Self>).me();
+    expect((me as unknown) === client.root).toBe(true);
+  });
+});
