@@ -5,7 +5,6 @@
  * result, so chains are pipelined. Only path and result stubs are thenable: a stub for a
  * remote object itself answers `undefined` for `then`, so `await` never probes the peer.
  */
-import { inspect } from 'node:util';
 
 /** Per-call options, attached to a stub with `withOptions`. */
 export interface CallOptions {
@@ -78,6 +77,8 @@ export class Question {
 }
 
 const STATE = Symbol('keyway.stub');
+// Node's util.inspect.custom, by its registered name, so the engine imports no Node module.
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 const CHILD_CACHE_LIMIT = 64;
 // One shared target: an arrow function, so stubs are callable and have no `prototype`;
 // util.inspect shows proxies by their target, hence its name.
@@ -168,7 +169,7 @@ export class StubState implements ProxyHandler<typeof RemoteStub> {
       if (key === Symbol.asyncIterator) return () => this.host.iterate(this);
       if (key === Symbol.dispose) return () => this.host.release(this);
       if (key === Symbol.asyncDispose) return async () => this.host.release(this);
-      if (key === inspect.custom) return () => this.host.describe(this);
+      if (key === INSPECT) return () => this.host.describe(this);
       if (key === Symbol.toStringTag) return 'RemoteStub';
       if (key === Symbol.toPrimitive) return () => this.host.describe(this);
       return undefined;
