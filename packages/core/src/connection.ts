@@ -136,6 +136,8 @@ export interface ConnectionStats {
   questions: number;
   /** The peer's calls not yet finished. */
   answers: number;
+  /** The peer's requests being served right now (not yet settled). */
+  serving: number;
   /** Requests this side has sent (calls, gets, iteration batches...). */
   requestsSent: number;
   /** Messages this side has sent, of every kind. */
@@ -231,6 +233,16 @@ export class Connection {
       this.#transport.close();
     }
     return this.#closed.then(() => undefined);
+  }
+
+  /**
+   * Waits until no request of the peer is being served, for a graceful shutdown: stop
+   * accepting connections, `await connection.drain()`, then `close()`.
+   * @returns A promise that resolves when the count of calls being served reaches zero
+   *   (or the connection closed).
+   */
+  drain(): Promise<void> {
+    return this.#session.drain();
   }
 
   /** Closes the connection (`await using connection = await connectTransport(...)`). */

@@ -220,6 +220,9 @@ export class Session implements RefHost, StubHost {
   #pings = new Map<number, (ms: number) => void>();
   #nextPing = 1;
   #messagesSent = 0;
+  /** Peer requests not yet settled, and who waits for that count to reach zero. */
+  #serving = 0;
+  #drainWaiters: (() => void)[] = [];
   #pendingArgs: Promise<unknown>[] | undefined;
 
   constructor(codec: Codec, io: SessionIO, settings: SessionSettings) {
@@ -340,6 +343,12 @@ export class Session implements RefHost, StubHost {
         if (answer !== undefined) {
           this.#answers.delete(answer.qid);
           answer.cancel();
+          if (answer.state === 0) {
+            // A cancelled call no longer counts as served, whatever the method does next;
+            // calls pipelined on it fail now instead of waiting for it.
+            this.#doneServing();
+            answer.settle(2, new KeywayError('ERR_CANCELLED', 'the caller cancelled the call'));
+          }
         }
         return;
       }
@@ -382,6 +391,7 @@ export class Session implements RefHost, StubHost {
       });
     const path = rawPath === null ? EMPTY_PATH : stringPath(rawPath);
     const answer = new Answer(qid, this.#connection);
+    this.#serving++;
     this.#answers.set(qid, answer);
 
     this.#pendingArgs = undefined;
@@ -529,6 +539,7 @@ export class Session implements RefHost, StubHost {
   }
 
   #settleAnswer(answer: Answer, state: number, value: unknown): void {
+    if (answer.state === 0) this.#doneServing();
     answer.settle(state, value);
     if (answer.cancelled || this.#state === 3) return;
     try {
@@ -958,6 +969,22 @@ export class Session implements RefHost, StubHost {
     }
   }
 
+  #doneServing(): void {
+    if (this.#state === 3) return;
+    this.#serving--;
+    if (this.#serving === 0 && this.#drainWaiters.length > 0) {
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Resolves once no request of the peer is being served (at once if none is). */
+  drain(): Promise<void> {
+    if (this.#serving === 0 || this.#state === 3) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
   ping(): Promise<number> {
     if (this.#state === 3) return Promise.reject(this.#closedError());
     const id = this.#nextPing++;
@@ -1006,6 +1033,10 @@ export class Session implements RefHost, StubHost {
     for (const q of questions) this.#settleQuestion(q, false, closedError);
     for (const answer of this.#answers.values()) answer.cancel();
     this.#answers.clear();
+    this.#serving = 0;
+    const drained = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of drained) w();
     for (const [id, entry] of this.#exports) if (id !== 0) this.#disposeExport(entry.value);
     this.#exports.clear();
     this.#exportIds.clear();
@@ -1024,10 +1055,12 @@ export class Session implements RefHost, StubHost {
     imports: number;
     questions: number;
     answers: number;
+    serving: number;
     requestsSent: number;
     messagesSent: number;
   } {
     return {
+      serving: this.#serving,
       requestsSent: this.#nextQid - 1,
       messagesSent: this.#messagesSent,
       exports: this.#exports.size - (this.#exports.has(0) ? 1 : 0),
