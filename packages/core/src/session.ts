@@ -220,6 +220,7 @@ export class Session implements RefHost, StubHost {
   #pings = new Map<number, (ms: number) => void>();
   #nextPing = 1;
   #messagesSent = 0;
+  #exportLog: number[] | undefined;
   /** Peer requests not yet settled, and who waits for that count to reach zero. */
   #serving = 0;
   #drainWaiters: (() => void)[] = [];
@@ -542,6 +543,7 @@ export class Session implements RefHost, StubHost {
     if (answer.state === 0) this.#doneServing();
     answer.settle(state, value);
     if (answer.cancelled || this.#state === 3) return;
+    this.#beginExports();
     try {
       if (state === 1) {
         this.#sendMessage([
@@ -556,7 +558,9 @@ export class Session implements RefHost, StubHost {
           errorToWire(value, this, this.settings.maxDepth - 2),
         ]);
       }
+      this.#commitExports();
     } catch (error) {
+      this.#rollbackExports();
       // The result could not be sent (unsupported value, too large, a cause that fails to
       // encode): the caller learns why instead of waiting for its timeout.
       if (this.#state === 3) return;
@@ -634,6 +638,7 @@ export class Session implements RefHost, StubHost {
     const existing = this.#exportIds.get(value);
     if (existing !== undefined) {
       this.#exports.get(existing)!.refs++;
+      this.#exportLog?.push(existing);
       return existing;
     }
     if (this.#exports.size >= this.settings.maxLiveReferences)
@@ -643,7 +648,33 @@ export class Session implements RefHost, StubHost {
     const id = this.#nextExport++;
     this.#exports.set(id, { value, refs: 1 });
     this.#exportIds.set(value, id);
+    this.#exportLog?.push(id);
     return id;
+  }
+
+  /** Starts noting the exports of one outgoing message, to undo them if it is not sent. */
+  #beginExports(): void {
+    this.#exportLog = [];
+  }
+
+  #commitExports(): void {
+    this.#exportLog = undefined;
+  }
+
+  /** The message was not sent: the peer never learned of these references. */
+  #rollbackExports(): void {
+    const log = this.#exportLog;
+    this.#exportLog = undefined;
+    if (log === undefined) return;
+    for (const id of log) {
+      const entry = this.#exports.get(id);
+      if (entry === undefined || id === 0) continue;
+      entry.refs--;
+      if (entry.refs <= 0) {
+        this.#exports.delete(id);
+        this.#exportIds.delete(entry.value);
+      }
+    }
   }
 
   importRef(id: number): unknown {
@@ -715,6 +746,7 @@ export class Session implements RefHost, StubHost {
       targetKind = TARGET_ANSWER;
       targetId = q.qid;
     }
+    if (options?.signal?.aborted === true) return failed(options.signal.reason);
     if (this.#questions.size >= this.settings.maxPendingCalls)
       return failed(
         new LimitExceededError(`more than ${this.settings.maxPendingCalls} calls pending`),
@@ -723,6 +755,7 @@ export class Session implements RefHost, StubHost {
     const holder = state.base ?? state;
     const question = new Question(qid, holder);
     let wireArgs: unknown[] | null = null;
+    this.#beginExports();
     try {
       if (args !== null) {
         wireArgs = new Array(args.length);
@@ -730,6 +763,7 @@ export class Session implements RefHost, StubHost {
           wireArgs[i] = toWire(args[i], this, this.settings.maxDepth - 3);
       }
     } catch (error) {
+      this.#rollbackExports();
       question.settle(false, error);
       return question;
     }
@@ -744,8 +778,10 @@ export class Session implements RefHost, StubHost {
       wireArgs,
       timeout,
     ];
-    if (this.#finishes.length > 0 || this.#releases.length > 0) {
-      message.push(this.#finishes, this.#releases);
+    const finishes = this.#finishes;
+    const releases = this.#releases;
+    if (finishes.length > 0 || releases.length > 0) {
+      message.push(finishes, releases);
       this.#finishes = [];
       this.#releases = [];
     }
@@ -760,18 +796,21 @@ export class Session implements RefHost, StubHost {
     }
     const signal = options?.signal;
     if (signal !== undefined) {
-      if (signal.aborted) {
-        this.#questions.delete(qid);
-        this.#settleQuestion(question, false, signal.reason);
-        return question;
-      }
       const onAbort = () => this.#cancelQuestion(question, signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
       question.abortCleanup = () => signal.removeEventListener('abort', onAbort);
     }
     try {
       this.#sendMessage(message);
+      this.#commitExports();
     } catch (error) {
+      this.#rollbackExports();
+      // The housekeeping that was to ride along waits for the next message instead.
+      if (message.length > 8) {
+        this.#finishes.push(...finishes);
+        this.#releases.push(...releases);
+        this.#scheduleFlush();
+      }
       this.#questions.delete(qid);
       this.#settleQuestion(question, false, error);
     }
