@@ -8,7 +8,8 @@
  * (the peer's objects we hold, one stub each, released by GC or explicitly).
  */
 import { type AccessPolicy, access, Operation } from './access-gate.js';
-import { type CallContextSource, enterCall } from './call-context.js';
+import { Answer } from './answer.js';
+import { enterCall } from './call-context.js';
 import type { Codec } from './codec.js';
 import type { Connection } from './connection.js';
 import {
@@ -19,6 +20,7 @@ import {
   ProtocolError,
   TimeoutError,
 } from './errors.js';
+import { clampBatch, IteratorHandle, isIteratorHandle, remoteIterator } from './iteration.js';
 import {
   type ErrorClass,
   errorFromWire,
@@ -97,94 +99,6 @@ interface ImportEntry {
 interface ExportEntry {
   readonly value: object;
   refs: number;
-}
-
-/** Callee-side record of one request of the peer. */
-class Answer implements CallContextSource {
-  readonly qid: number;
-  readonly connection: Connection;
-  /** 0 pending, 1 fulfilled, 2 rejected. */
-  state = 0;
-  value: unknown;
-  cancelled = false;
-  waiters: (() => void)[] | undefined;
-  #controller: AbortController | undefined;
-
-  constructor(qid: number, connection: Connection) {
-    this.qid = qid;
-    this.connection = connection;
-  }
-
-  signal(): AbortSignal {
-    this.#controller ??= new AbortController();
-    if (this.cancelled && !this.#controller.signal.aborted)
-      this.#controller.abort(new KeywayError('ERR_CANCELLED', 'the caller cancelled the call'));
-    return this.#controller.signal;
-  }
-
-  cancel(): void {
-    this.cancelled = true;
-    this.#controller?.abort(new KeywayError('ERR_CANCELLED', 'the caller cancelled the call'));
-  }
-
-  settle(state: number, value: unknown): void {
-    this.state = state;
-    this.value = value;
-    const waiters = this.waiters;
-    this.waiters = undefined;
-    if (waiters) for (const w of waiters) w();
-  }
-
-  /** The settled value as a promise for pipelined work. */
-  whenSettled(): Promise<unknown> {
-    if (this.state === 1) return Promise.resolve(this.value);
-    if (this.state === 2) return Promise.reject(this.value);
-    return new Promise((resolve, reject) => {
-      this.waiters ??= [];
-      this.waiters.push(() => (this.state === 1 ? resolve(this.value) : reject(this.value)));
-    });
-  }
-}
-
-/** Pulls batches out of a local iterator for the peer; disposed when released. */
-class IteratorHandle {
-  readonly #iterator: Iterator<unknown> | AsyncIterator<unknown>;
-  #done = false;
-
-  constructor(iterator: Iterator<unknown> | AsyncIterator<unknown>) {
-    this.#iterator = iterator;
-  }
-
-  async pull(max: number): Promise<{ items: unknown[]; done: boolean }> {
-    const items: unknown[] = [];
-    const started = Date.now();
-    while (!this.#done && items.length < max) {
-      let step = this.#iterator.next();
-      if (step instanceof Promise) {
-        step = await step;
-        // A slow source should not hold back items that are ready.
-        if (items.length > 0 && Date.now() - started > 10) {
-          if (step.done === true) this.#done = true;
-          else items.push(step.value);
-          break;
-        }
-      }
-      const result = step as IteratorResult<unknown>;
-      if (result.done === true) this.#done = true;
-      else items.push(result.value);
-    }
-    return { items, done: this.#done };
-  }
-
-  close(): unknown {
-    if (this.#done) return undefined;
-    this.#done = true;
-    return this.#iterator.return?.();
-  }
-}
-
-function isIteratorHandle(value: unknown): value is IteratorHandle {
-  return value instanceof IteratorHandle;
 }
 
 /** The RPC state machine of one connection. */
@@ -1123,10 +1037,6 @@ function failed(error: unknown): Question {
   return question;
 }
 
-function clampBatch(raw: unknown, max: number): number {
-  return typeof raw === 'number' && Number.isInteger(raw) && raw >= 1 ? Math.min(raw, max) : max;
-}
-
 function substitute(args: unknown[], waits: Promise<unknown>[], values: unknown[]): unknown[] {
   return args.map((a) => {
     const i = waits.indexOf(a as Promise<unknown>);
@@ -1145,30 +1055,4 @@ function forward(
   const fullPath = [...stub.path, ...path];
   if (op === Operation.Call) return host.request(stub, op, args, fullPath).promise();
   return host.request(stub, op, op === Operation.Get ? null : args, fullPath).promise();
-}
-
-async function* remoteIterator(
-  session: Session,
-  state: StubState,
-  batch: number,
-): AsyncGenerator<unknown, void, undefined> {
-  let handle: Stub | undefined;
-  try {
-    let record = (await session.request(state, Operation.Iterate, [batch]).promise()) as {
-      items?: unknown;
-      done?: unknown;
-      handle?: unknown;
-    };
-    const h = stubStateOf(record.handle);
-    handle = h?.proxy;
-    while (true) {
-      if (!Array.isArray(record.items)) throw new ProtocolError('malformed iteration batch');
-      for (const item of record.items) yield item;
-      if (record.done === true || h === undefined) return;
-      record = (await session.request(h, Operation.Iterate, [batch]).promise()) as typeof record;
-    }
-  } finally {
-    const h = stubStateOf(handle);
-    if (h !== undefined) h.host.release(h);
-  }
 }

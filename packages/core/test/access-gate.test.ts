@@ -172,6 +172,7 @@ describe('the access gate over the wire', () => {
       >
     ).getThing!.constructor!.constructor!('return 1') as Promise<unknown>;
     await expect(Promise.resolve(viaMethod)).rejects.toBeInstanceOf(AccessDeniedError);
+    // biome-ignore lint/suspicious/noProto: this test is about the __proto__ key itself.
     const viaProto = (client.root as unknown as Record<string, Record<string, unknown>>).__proto__!
       .polluted as Promise<unknown>;
     await expect(Promise.resolve(viaProto)).rejects.toBeInstanceOf(AccessDeniedError);
@@ -213,6 +214,7 @@ describe('the access gate over the wire', () => {
     await deleteRemote(thing.field);
     expect(Object.hasOwn((server.service as Api).thing, 'field')).toBe(false);
     await expect(
+      // biome-ignore lint/suspicious/noProto: this test is about the __proto__ key itself.
       Promise.resolve(setRemote((thing as unknown as Record<string, unknown>).__proto__, {})),
     ).rejects.toBeInstanceOf(AccessDeniedError);
   });
