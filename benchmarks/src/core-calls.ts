@@ -2,7 +2,9 @@
  * Micro-benchmark of the core RPC engine (DESIGN.md §6 "Targets"): calls per second,
  * sequential and with 100 calls in flight, over the in-memory pair and over loopback TCP
  * (length-prefixed framing, no encryption), and CPU time per call with both ends in this
- * one process. Prints numbers; asserts nothing.
+ * one process. Beside it, a baseline measured in the same run: a bare JSON
+ * request/reply over the same transports with no RPC engine (no proxies, gate, tables),
+ * which shows what the engine itself costs. Prints numbers; asserts nothing.
  *
  * Run: `pnpm --filter @keyway/benchmarks build && pnpm --filter @keyway/benchmarks bench:core`
  */
@@ -91,6 +93,38 @@ function row(name: string, r: Result): string {
   return `${name.padEnd(34)} ${rate} calls/s   ${r.cpuMicrosPerCall.toFixed(2).padStart(6)} µs CPU/call`;
 }
 
+/** The floor: JSON `[id, a, b]` → `[id, a + b]` over the same transport, no engine. */
+async function baseline(kind: 'memory' | 'tcp') {
+  const [a, b] = kind === 'memory' ? memoryTransportPair() : (await tcpTransports()).pair;
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  a.start({
+    onMessage: (data) => {
+      const [id, x, y] = JSON.parse(decoder.decode(data)) as [number, number, number];
+      a.send(encoder.encode(JSON.stringify([id, x + y])));
+    },
+    onClose: () => {},
+  });
+  const waiting = new Map<number, (value: number) => void>();
+  b.start({
+    onMessage: (data) => {
+      const [id, sum] = JSON.parse(decoder.decode(data)) as [number, number];
+      const resolve = waiting.get(id);
+      waiting.delete(id);
+      resolve?.(sum);
+    },
+    onClose: () => {},
+  });
+  let nextId = 0;
+  const add = (x: number, y: number) =>
+    new Promise<number>((resolve) => {
+      const id = nextId++;
+      waiting.set(id, resolve);
+      b.send(encoder.encode(JSON.stringify([id, x, y])));
+    });
+  return { add: add as unknown as Calc['add'], close: () => b.close() };
+}
+
 async function main(): Promise<void> {
   const calls = Number(process.env.CORE_BENCH_CALLS ?? 200_000);
   console.log(`keyway core: ${calls} calls of add(a, b) per measurement, Node ${process.version}`);
@@ -102,6 +136,15 @@ async function main(): Promise<void> {
     console.log(row(`${kind}: 100 in flight`, await measure((n) => inFlight(calc, n, 100), calls)));
     await client.close();
     await server.closed;
+    const floor = await baseline(kind);
+    const bare = { add: floor.add } as unknown as Calc;
+    console.log(
+      row(`  baseline ${kind}: sequential`, await measure((n) => sequential(bare, n), calls)),
+    );
+    console.log(
+      row(`  baseline ${kind}: 100 in flight`, await measure((n) => inFlight(bare, n, 100), calls)),
+    );
+    floor.close();
   }
 }
 

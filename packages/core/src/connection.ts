@@ -136,6 +136,8 @@ export interface ConnectionStats {
   questions: number;
   /** The peer's calls not yet finished. */
   answers: number;
+  /** The peer's requests being served right now (not yet settled). */
+  serving: number;
   /** Requests this side has sent (calls, gets, iteration batches...). */
   requestsSent: number;
   /** Messages this side has sent, of every kind. */
@@ -184,6 +186,7 @@ export class Connection {
         close: (error) => this.#transport.close(error),
         armTimer: (deadline) => this.#arm(deadline),
         scheduleFlush: (urgent) => this.#queueFlush(urgent),
+        now: () => performance.now(),
       },
       settings,
     );
@@ -230,6 +233,21 @@ export class Connection {
       this.#transport.close();
     }
     return this.#closed.then(() => undefined);
+  }
+
+  /**
+   * Waits until no request of the peer is being served, for a graceful shutdown: stop
+   * accepting connections, `await connection.drain()`, then `close()`.
+   * @returns A promise that resolves when the count of calls being served reaches zero
+   *   (or the connection closed).
+   */
+  drain(): Promise<void> {
+    return this.#session.drain();
+  }
+
+  /** Closes the connection (`await using connection = await connectTransport(...)`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /**
@@ -317,9 +335,9 @@ export class Connection {
       () => {
         this.#timer = undefined;
         this.#timerAt = Number.POSITIVE_INFINITY;
-        this.#session.expire(Date.now());
+        this.#session.expire(performance.now());
       },
-      Math.max(0, deadline - Date.now()),
+      Math.max(0, deadline - performance.now()),
     );
     this.#timer.unref();
   }

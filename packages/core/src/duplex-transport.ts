@@ -6,7 +6,7 @@
  * byte is buffered.
  */
 import type { Duplex } from 'node:stream';
-import { ConnectionClosedError, MessageTooLargeError } from './errors.js';
+import { ConnectionClosedError, LimitExceededError, MessageTooLargeError } from './errors.js';
 import type { Transport, TransportReceiver } from './transport.js';
 
 /** Options of {@link duplexTransport}. */
@@ -15,7 +15,15 @@ export interface DuplexTransportOptions {
   maxMessageBytes?: number;
   /** Overrides the `remoteAddress` reported (default: `ip:port` of a socket, if any). */
   remoteAddress?: string;
+  /**
+   * Most bytes allowed to wait in the stream's write buffer; above it the peer is not
+   * reading and the transport closes. Default {@link DEFAULT_MAX_BUFFERED_BYTES}.
+   */
+  maxBufferedBytes?: number;
 }
+
+/** Default bound on bytes waiting to be written to a peer that does not read: 64 MiB. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 /** Default largest framed message: 16 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -26,6 +34,7 @@ class DuplexTransport implements Transport {
   readonly remoteAddress: string | undefined;
   readonly #stream: Duplex;
   readonly #max: number;
+  readonly #maxBuffered: number;
   #receiver: TransportReceiver | undefined;
   #early: Uint8Array[] = [];
   #chunks: Buffer[] = [];
@@ -40,8 +49,12 @@ class DuplexTransport implements Transport {
     const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (!Number.isSafeInteger(max) || max < 1 || max > 0xffffffff)
       throw new RangeError('maxMessageBytes must be an integer between 1 and 2^32-1');
+    const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1)
+      throw new RangeError('maxBufferedBytes must be a positive integer');
     this.#stream = stream;
     this.#max = max;
+    this.#maxBuffered = maxBuffered;
     const socketLike = stream as Duplex & { remoteAddress?: string; remotePort?: number };
     this.remoteAddress =
       options.remoteAddress ??
@@ -62,6 +75,13 @@ class DuplexTransport implements Transport {
   send(data: Uint8Array): void {
     if (this.#closed) throw new ConnectionClosedError('transport is closed');
     if (data.byteLength > this.#max) throw new MessageTooLargeError(data.byteLength, this.#max);
+    if (this.#stream.writableLength > this.#maxBuffered) {
+      const error = new LimitExceededError(
+        `more than ${this.#maxBuffered} bytes wait for a peer that does not read`,
+      );
+      this.close(error);
+      throw error;
+    }
     const frame = Buffer.allocUnsafe(HEADER_BYTES + data.byteLength);
     frame.writeUInt32BE(data.byteLength, 0);
     frame.set(data, HEADER_BYTES);

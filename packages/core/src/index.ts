@@ -24,6 +24,7 @@ export {
   withOptions,
 } from './connection.js';
 export {
+  DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_MESSAGE_BYTES,
   type DuplexTransportOptions,
   duplexTransport,

@@ -8,7 +8,8 @@
  * (the peer's objects we hold, one stub each, released by GC or explicitly).
  */
 import { type AccessPolicy, access, Operation } from './access-gate.js';
-import { type CallContextSource, enterCall } from './call-context.js';
+import { Answer } from './answer.js';
+import { enterCall } from './call-context.js';
 import type { Codec } from './codec.js';
 import type { Connection } from './connection.js';
 import {
@@ -19,6 +20,7 @@ import {
   ProtocolError,
   TimeoutError,
 } from './errors.js';
+import { clampBatch, IteratorHandle, isIteratorHandle, remoteIterator } from './iteration.js';
 import {
   type ErrorClass,
   errorFromWire,
@@ -78,6 +80,8 @@ export interface SessionIO {
   send(bytes: Uint8Array): void;
   close(error: Error | undefined): void;
   armTimer(deadline: number): void;
+  /** The current time in milliseconds (the driver's clock; tests may fake it). */
+  now(): number;
   /** Flush soon: `urgent` on the next turn of the event loop, else within a short delay. */
   scheduleFlush(urgent: boolean): void;
 }
@@ -95,94 +99,6 @@ interface ImportEntry {
 interface ExportEntry {
   readonly value: object;
   refs: number;
-}
-
-/** Callee-side record of one request of the peer. */
-class Answer implements CallContextSource {
-  readonly qid: number;
-  readonly connection: Connection;
-  /** 0 pending, 1 fulfilled, 2 rejected. */
-  state = 0;
-  value: unknown;
-  cancelled = false;
-  waiters: (() => void)[] | undefined;
-  #controller: AbortController | undefined;
-
-  constructor(qid: number, connection: Connection) {
-    this.qid = qid;
-    this.connection = connection;
-  }
-
-  signal(): AbortSignal {
-    this.#controller ??= new AbortController();
-    if (this.cancelled && !this.#controller.signal.aborted)
-      this.#controller.abort(new KeywayError('ERR_CANCELLED', 'the caller cancelled the call'));
-    return this.#controller.signal;
-  }
-
-  cancel(): void {
-    this.cancelled = true;
-    this.#controller?.abort(new KeywayError('ERR_CANCELLED', 'the caller cancelled the call'));
-  }
-
-  settle(state: number, value: unknown): void {
-    this.state = state;
-    this.value = value;
-    const waiters = this.waiters;
-    this.waiters = undefined;
-    if (waiters) for (const w of waiters) w();
-  }
-
-  /** The settled value as a promise for pipelined work. */
-  whenSettled(): Promise<unknown> {
-    if (this.state === 1) return Promise.resolve(this.value);
-    if (this.state === 2) return Promise.reject(this.value);
-    return new Promise((resolve, reject) => {
-      this.waiters ??= [];
-      this.waiters.push(() => (this.state === 1 ? resolve(this.value) : reject(this.value)));
-    });
-  }
-}
-
-/** Pulls batches out of a local iterator for the peer; disposed when released. */
-class IteratorHandle {
-  readonly #iterator: Iterator<unknown> | AsyncIterator<unknown>;
-  #done = false;
-
-  constructor(iterator: Iterator<unknown> | AsyncIterator<unknown>) {
-    this.#iterator = iterator;
-  }
-
-  async pull(max: number): Promise<{ items: unknown[]; done: boolean }> {
-    const items: unknown[] = [];
-    const started = Date.now();
-    while (!this.#done && items.length < max) {
-      let step = this.#iterator.next();
-      if (step instanceof Promise) {
-        step = await step;
-        // A slow source should not hold back items that are ready.
-        if (items.length > 0 && Date.now() - started > 10) {
-          if (step.done === true) this.#done = true;
-          else items.push(step.value);
-          break;
-        }
-      }
-      const result = step as IteratorResult<unknown>;
-      if (result.done === true) this.#done = true;
-      else items.push(result.value);
-    }
-    return { items, done: this.#done };
-  }
-
-  close(): unknown {
-    if (this.#done) return undefined;
-    this.#done = true;
-    return this.#iterator.return?.();
-  }
-}
-
-function isIteratorHandle(value: unknown): value is IteratorHandle {
-  return value instanceof IteratorHandle;
 }
 
 /** The RPC state machine of one connection. */
@@ -218,6 +134,10 @@ export class Session implements RefHost, StubHost {
   #pings = new Map<number, (ms: number) => void>();
   #nextPing = 1;
   #messagesSent = 0;
+  #exportLog: number[] | undefined;
+  /** Peer requests not yet settled, and who waits for that count to reach zero. */
+  #serving = 0;
+  #drainWaiters: (() => void)[] = [];
   #pendingArgs: Promise<unknown>[] | undefined;
 
   constructor(codec: Codec, io: SessionIO, settings: SessionSettings) {
@@ -228,6 +148,8 @@ export class Session implements RefHost, StubHost {
     this.errorClasses = settings.errorClasses;
     this.#registry = new FinalizationRegistry((entry) => this.#finalized(entry));
     this.rootStub = new StubState(this, STUB_IMPORT, 0, undefined, [], undefined);
+    // The peer's root is import 0 for good: receiving it again yields this same stub.
+    this.#imports.set(0, { id: 0, count: 0, ref: new WeakRef(this.rootStub.proxy), dead: false });
   }
 
   /** Attaches the facade (the session is built before it). */
@@ -257,9 +179,15 @@ export class Session implements RefHost, StubHost {
     this.#state = 2;
     const buffered = this.#buffered;
     this.#buffered = [];
-    for (const message of buffered) {
-      if (this.#state !== 2) break;
-      this.#dispatch(message);
+    try {
+      for (const message of buffered) {
+        if (this.#state !== 2) break;
+        this.#dispatch(message);
+      }
+    } catch (error) {
+      this.fail(
+        error instanceof ProtocolError ? error : new ProtocolError('bad message', { cause: error }),
+      );
     }
   }
 
@@ -303,7 +231,7 @@ export class Session implements RefHost, StubHost {
         `protocol version mismatch: this side speaks ${PROTOCOL_VERSION}, the peer ${String(version)}`,
         { code: 'ERR_PROTOCOL_VERSION' },
       );
-      this.#sendMessage([MSG_ABORT, error.code, error.message]);
+      // fail() tells the peer why (ABORT with this code) before closing.
       throw error;
     }
     this.#state = 1;
@@ -330,6 +258,12 @@ export class Session implements RefHost, StubHost {
         if (answer !== undefined) {
           this.#answers.delete(answer.qid);
           answer.cancel();
+          if (answer.state === 0) {
+            // A cancelled call no longer counts as served, whatever the method does next;
+            // calls pipelined on it fail now instead of waiting for it.
+            this.#doneServing();
+            answer.settle(2, new KeywayError('ERR_CANCELLED', 'the caller cancelled the call'));
+          }
         }
         return;
       }
@@ -372,6 +306,7 @@ export class Session implements RefHost, StubHost {
       });
     const path = rawPath === null ? EMPTY_PATH : stringPath(rawPath);
     const answer = new Answer(qid, this.#connection);
+    this.#serving++;
     this.#answers.set(qid, answer);
 
     this.#pendingArgs = undefined;
@@ -407,6 +342,7 @@ export class Session implements RefHost, StubHost {
       return;
     }
     if (targetKind === TARGET_ANSWER) {
+      if (targetId >= qid) throw new ProtocolError('a request may only pipeline on an earlier one');
       const base = this.#answers.get(targetId);
       if (base === undefined) {
         this.#settleAnswer(
@@ -479,6 +415,11 @@ export class Session implements RefHost, StubHost {
       const stub = stubStateOf(holder);
       if (stub !== undefined) return forward(stub, op, path.slice(i), args);
       holder = access(Operation.Get, holder, path[i], policy);
+      // An async getter in the middle of a path: continue once it settles.
+      if (holder instanceof Promise && i + 1 < path.length) {
+        const rest = path.slice(i + 1);
+        return holder.then((value) => this.#operate(op, value, rest, args));
+      }
     }
     const stub = stubStateOf(holder);
     if (stub !== undefined) return forward(stub, op, path.slice(steps), args);
@@ -513,8 +454,10 @@ export class Session implements RefHost, StubHost {
   }
 
   #settleAnswer(answer: Answer, state: number, value: unknown): void {
+    if (answer.state === 0) this.#doneServing();
     answer.settle(state, value);
     if (answer.cancelled || this.#state === 3) return;
+    this.#beginExports();
     try {
       if (state === 1) {
         this.#sendMessage([
@@ -529,7 +472,9 @@ export class Session implements RefHost, StubHost {
           errorToWire(value, this, this.settings.maxDepth - 2),
         ]);
       }
+      this.#commitExports();
     } catch (error) {
+      this.#rollbackExports();
       // The result could not be sent (unsupported value, too large, a cause that fails to
       // encode): the caller learns why instead of waiting for its timeout.
       if (this.#state === 3) return;
@@ -607,6 +552,7 @@ export class Session implements RefHost, StubHost {
     const existing = this.#exportIds.get(value);
     if (existing !== undefined) {
       this.#exports.get(existing)!.refs++;
+      this.#exportLog?.push(existing);
       return existing;
     }
     if (this.#exports.size >= this.settings.maxLiveReferences)
@@ -616,7 +562,33 @@ export class Session implements RefHost, StubHost {
     const id = this.#nextExport++;
     this.#exports.set(id, { value, refs: 1 });
     this.#exportIds.set(value, id);
+    this.#exportLog?.push(id);
     return id;
+  }
+
+  /** Starts noting the exports of one outgoing message, to undo them if it is not sent. */
+  #beginExports(): void {
+    this.#exportLog = [];
+  }
+
+  #commitExports(): void {
+    this.#exportLog = undefined;
+  }
+
+  /** The message was not sent: the peer never learned of these references. */
+  #rollbackExports(): void {
+    const log = this.#exportLog;
+    this.#exportLog = undefined;
+    if (log === undefined) return;
+    for (const id of log) {
+      const entry = this.#exports.get(id);
+      if (entry === undefined || id === 0) continue;
+      entry.refs--;
+      if (entry.refs <= 0) {
+        this.#exports.delete(id);
+        this.#exportIds.delete(entry.value);
+      }
+    }
   }
 
   importRef(id: number): unknown {
@@ -688,6 +660,7 @@ export class Session implements RefHost, StubHost {
       targetKind = TARGET_ANSWER;
       targetId = q.qid;
     }
+    if (options?.signal?.aborted === true) return failed(options.signal.reason);
     if (this.#questions.size >= this.settings.maxPendingCalls)
       return failed(
         new LimitExceededError(`more than ${this.settings.maxPendingCalls} calls pending`),
@@ -696,6 +669,7 @@ export class Session implements RefHost, StubHost {
     const holder = state.base ?? state;
     const question = new Question(qid, holder);
     let wireArgs: unknown[] | null = null;
+    this.#beginExports();
     try {
       if (args !== null) {
         wireArgs = new Array(args.length);
@@ -703,6 +677,7 @@ export class Session implements RefHost, StubHost {
           wireArgs[i] = toWire(args[i], this, this.settings.maxDepth - 3);
       }
     } catch (error) {
+      this.#rollbackExports();
       question.settle(false, error);
       return question;
     }
@@ -717,15 +692,17 @@ export class Session implements RefHost, StubHost {
       wireArgs,
       timeout,
     ];
-    if (this.#finishes.length > 0 || this.#releases.length > 0) {
-      message.push(this.#finishes, this.#releases);
+    const finishes = this.#finishes;
+    const releases = this.#releases;
+    if (finishes.length > 0 || releases.length > 0) {
+      message.push(finishes, releases);
       this.#finishes = [];
       this.#releases = [];
     }
     this.#questions.set(qid, question);
     holder.inflight++;
     if (timeout > 0 && Number.isFinite(timeout)) {
-      question.deadline = Date.now() + timeout;
+      question.deadline = this.#io.now() + timeout;
       if (question.deadline < this.#armedDeadline) {
         this.#armedDeadline = question.deadline;
         this.#io.armTimer(question.deadline);
@@ -733,18 +710,21 @@ export class Session implements RefHost, StubHost {
     }
     const signal = options?.signal;
     if (signal !== undefined) {
-      if (signal.aborted) {
-        this.#questions.delete(qid);
-        this.#settleQuestion(question, false, signal.reason);
-        return question;
-      }
       const onAbort = () => this.#cancelQuestion(question, signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
       question.abortCleanup = () => signal.removeEventListener('abort', onAbort);
     }
     try {
       this.#sendMessage(message);
+      this.#commitExports();
     } catch (error) {
+      this.#rollbackExports();
+      // The housekeeping that was to ride along waits for the next message instead.
+      if (message.length > 8) {
+        this.#finishes.push(...finishes);
+        this.#releases.push(...releases);
+        this.#scheduleFlush();
+      }
       this.#questions.delete(qid);
       this.#settleQuestion(question, false, error);
     }
@@ -765,8 +745,9 @@ export class Session implements RefHost, StubHost {
       const stub = stubStateOf(holder);
       if (stub !== undefined) {
         const rest = [...stub.path, ...path.slice(i)];
-        const target = options ? stub.withOptions(options) : stub.proxy;
-        return this.request(stubStateOf(target)!, op, args, rest);
+        const target = options ? stubStateOf(stub.withOptions(options))! : stub;
+        // A reference that came home may be a stub of another connection.
+        return (target.host as Session).request(target, op, args, rest);
       }
       const step = path[i]!;
       if (
@@ -781,7 +762,7 @@ export class Session implements RefHost, StubHost {
     const stub = stubStateOf(holder);
     if (stub !== undefined) {
       const target = options ? stubStateOf(stub.withOptions(options))! : stub;
-      return this.request(target, op, args, stub.path);
+      return (target.host as Session).request(target, op, args, stub.path);
     }
     if (op === Operation.Get) {
       const done = new Question(0, undefined);
@@ -870,8 +851,8 @@ export class Session implements RefHost, StubHost {
 
   promiseOf(state: StubState): Promise<unknown> {
     if (state.kind === STUB_ANSWER && state.path.length === 0) return state.question!.promise();
-    state.pathPromise ??= this.request(state, Operation.Get, null).promise();
-    return state.pathPromise;
+    // Every await of a property path reads it afresh: a cached promise would go stale.
+    return this.request(state, Operation.Get, null).promise();
   }
 
   /** Sends a set or delete for a path stub. */
@@ -941,12 +922,28 @@ export class Session implements RefHost, StubHost {
     }
   }
 
+  #doneServing(): void {
+    if (this.#state === 3) return;
+    this.#serving--;
+    if (this.#serving === 0 && this.#drainWaiters.length > 0) {
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Resolves once no request of the peer is being served (at once if none is). */
+  drain(): Promise<void> {
+    if (this.#serving === 0 || this.#state === 3) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
   ping(): Promise<number> {
     if (this.#state === 3) return Promise.reject(this.#closedError());
     const id = this.#nextPing++;
-    const started = performance.now();
+    const started = this.#io.now();
     return new Promise((resolve) => {
-      this.#pings.set(id, () => resolve(performance.now() - started));
+      this.#pings.set(id, () => resolve(this.#io.now() - started));
       this.#sendMessage([MSG_PING, id]);
     });
   }
@@ -989,6 +986,10 @@ export class Session implements RefHost, StubHost {
     for (const q of questions) this.#settleQuestion(q, false, closedError);
     for (const answer of this.#answers.values()) answer.cancel();
     this.#answers.clear();
+    this.#serving = 0;
+    const drained = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of drained) w();
     for (const [id, entry] of this.#exports) if (id !== 0) this.#disposeExport(entry.value);
     this.#exports.clear();
     this.#exportIds.clear();
@@ -1007,14 +1008,16 @@ export class Session implements RefHost, StubHost {
     imports: number;
     questions: number;
     answers: number;
+    serving: number;
     requestsSent: number;
     messagesSent: number;
   } {
     return {
+      serving: this.#serving,
       requestsSent: this.#nextQid - 1,
       messagesSent: this.#messagesSent,
       exports: this.#exports.size - (this.#exports.has(0) ? 1 : 0),
-      imports: this.#imports.size,
+      imports: this.#imports.size - (this.#imports.has(0) ? 1 : 0),
       questions: this.#questions.size,
       answers: this.#answers.size,
     };
@@ -1032,10 +1035,6 @@ function failed(error: unknown): Question {
   const question = new Question(0, undefined);
   question.settle(false, error);
   return question;
-}
-
-function clampBatch(raw: unknown, max: number): number {
-  return typeof raw === 'number' && Number.isInteger(raw) && raw >= 1 ? Math.min(raw, max) : max;
 }
 
 function substitute(args: unknown[], waits: Promise<unknown>[], values: unknown[]): unknown[] {
@@ -1056,30 +1055,4 @@ function forward(
   const fullPath = [...stub.path, ...path];
   if (op === Operation.Call) return host.request(stub, op, args, fullPath).promise();
   return host.request(stub, op, op === Operation.Get ? null : args, fullPath).promise();
-}
-
-async function* remoteIterator(
-  session: Session,
-  state: StubState,
-  batch: number,
-): AsyncGenerator<unknown, void, undefined> {
-  let handle: Stub | undefined;
-  try {
-    let record = (await session.request(state, Operation.Iterate, [batch]).promise()) as {
-      items?: unknown;
-      done?: unknown;
-      handle?: unknown;
-    };
-    const h = stubStateOf(record.handle);
-    handle = h?.proxy;
-    while (true) {
-      if (!Array.isArray(record.items)) throw new ProtocolError('malformed iteration batch');
-      for (const item of record.items) yield item;
-      if (record.done === true || h === undefined) return;
-      record = (await session.request(h, Operation.Iterate, [batch]).promise()) as typeof record;
-    }
-  } finally {
-    const h = stubStateOf(handle);
-    if (h !== undefined) h.host.release(h);
-  }
 }

@@ -5,7 +5,6 @@
  * result, so chains are pipelined. Only path and result stubs are thenable: a stub for a
  * remote object itself answers `undefined` for `then`, so `await` never probes the peer.
  */
-import { inspect } from 'node:util';
 
 /** Per-call options, attached to a stub with `withOptions`. */
 export interface CallOptions {
@@ -78,15 +77,18 @@ export class Question {
 }
 
 const STATE = Symbol('keyway.stub');
+// Node's util.inspect.custom, by its registered name, so the engine imports no Node module.
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 const CHILD_CACHE_LIMIT = 64;
-// One shared target: an arrow function, so stubs are callable and have no `prototype`.
-const TARGET = () => {};
+// One shared target: an arrow function, so stubs are callable and have no `prototype`;
+// util.inspect shows proxies by their target, hence its name.
+const RemoteStub = () => {};
 
 /** A remote stub as seen by TypeScript before `Remote<T>` gives it a shape. */
 export type Stub = object;
 
 /** The state of one stub; also its Proxy handler (the traps are its methods). */
-export class StubState implements ProxyHandler<typeof TARGET> {
+export class StubState implements ProxyHandler<typeof RemoteStub> {
   readonly host: StubHost;
   readonly kind: number;
   readonly id: number;
@@ -99,7 +101,6 @@ export class StubState implements ProxyHandler<typeof TARGET> {
   inflight = 0;
   released = false;
   releaseWanted = false;
-  pathPromise: Promise<unknown> | undefined;
   #children: Map<string, Stub> | undefined;
 
   constructor(
@@ -118,7 +119,7 @@ export class StubState implements ProxyHandler<typeof TARGET> {
     this.question = question;
     this.path = path;
     this.options = options;
-    this.proxy = new Proxy(TARGET, this);
+    this.proxy = new Proxy(RemoteStub, this);
   }
 
   /** Whether awaiting this stub means anything (a path or a call result). */
@@ -168,8 +169,9 @@ export class StubState implements ProxyHandler<typeof TARGET> {
       if (key === Symbol.asyncIterator) return () => this.host.iterate(this);
       if (key === Symbol.dispose) return () => this.host.release(this);
       if (key === Symbol.asyncDispose) return async () => this.host.release(this);
-      if (key === inspect.custom) return () => this.host.describe(this);
+      if (key === INSPECT) return () => this.host.describe(this);
       if (key === Symbol.toStringTag) return 'RemoteStub';
+      if (key === Symbol.toPrimitive) return () => this.host.describe(this);
       return undefined;
     }
     if (key === 'then') {
@@ -177,11 +179,14 @@ export class StubState implements ProxyHandler<typeof TARGET> {
       return (onOk?: (v: unknown) => unknown, onErr?: (e: unknown) => unknown) =>
         this.host.promiseOf(this).then(onOk, onErr);
     }
-    if (this.thenable && (key === 'catch' || key === 'finally')) {
-      const promise = this.host.promiseOf(this);
-      return key === 'catch' ? promise.catch.bind(promise) : promise.finally.bind(promise);
-    }
-    if (key === 'toJSON') return undefined;
+    if (this.thenable && key === 'catch')
+      return (onErr?: (e: unknown) => unknown) => this.host.promiseOf(this).catch(onErr);
+    if (this.thenable && key === 'finally')
+      return (onFinally?: () => void) => this.host.promiseOf(this).finally(onFinally);
+    // Object.prototype names are never exposed by an owner, so they are answered here:
+    // String(stub) and JSON.stringify(stub) stay local and never send anything.
+    if (key === 'toString') return () => this.host.describe(this);
+    if (key === 'toJSON' || key === 'valueOf') return undefined;
     return this.child(key);
   }
 

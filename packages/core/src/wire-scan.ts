@@ -199,8 +199,11 @@ function i8(b: Uint8Array, at: number): number {
 
 function checkExtension(type: number, length: number): string | undefined {
   if (type === EXT_UNDEFINED) return length === 1 ? undefined : 'bad undefined extension';
+  // msgpackr writes an invalid Date as a 1-byte timestamp; 4, 8 and 12 are the standard.
   if (type === EXT_TIMESTAMP)
-    return length === 4 || length === 8 || length === 12 ? undefined : 'bad timestamp';
+    return length === 1 || length === 4 || length === 8 || length === 12
+      ? undefined
+      : 'bad timestamp';
   if (type === EXT_BIGINT) return length >= 1 && length <= 4096 ? undefined : 'bad big integer';
   return `extension type ${type} is not allowed`;
 }

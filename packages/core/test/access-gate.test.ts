@@ -172,6 +172,7 @@ describe('the access gate over the wire', () => {
       >
     ).getThing!.constructor!.constructor!('return 1') as Promise<unknown>;
     await expect(Promise.resolve(viaMethod)).rejects.toBeInstanceOf(AccessDeniedError);
+    // biome-ignore lint/suspicious/noProto: this test is about the __proto__ key itself.
     const viaProto = (client.root as unknown as Record<string, Record<string, unknown>>).__proto__!
       .polluted as Promise<unknown>;
     await expect(Promise.resolve(viaProto)).rejects.toBeInstanceOf(AccessDeniedError);
@@ -213,6 +214,7 @@ describe('the access gate over the wire', () => {
     await deleteRemote(thing.field);
     expect(Object.hasOwn((server.service as Api).thing, 'field')).toBe(false);
     await expect(
+      // biome-ignore lint/suspicious/noProto: this test is about the __proto__ key itself.
       Promise.resolve(setRemote((thing as unknown as Record<string, unknown>).__proto__, {})),
     ).rejects.toBeInstanceOf(AccessDeniedError);
   });
@@ -224,5 +226,19 @@ describe('the access gate over the wire', () => {
     expect((client.root as unknown as { then?: unknown }).then).toBeUndefined();
     expect((await Promise.resolve(thing)) === thing).toBe(true);
     expect(client.stats().questions).toBe(0);
+  });
+});
+
+describe('stubs stay local for conversions', () => {
+  it('String(), template literals, JSON and inspect never send a request', async () => {
+    const { inspect } = await import('node:util');
+    const { client } = await connectionPair('memory', { service: Api });
+    const thing = await (client.root as Remote<Api>).getThing();
+    const before = client.stats().requestsSent;
+    expect(String(thing)).toMatch(/^\[RemoteStub ref#\d+\]$/);
+    expect(`${client.root as object}`).toBe('[RemoteStub ref#0]');
+    expect(JSON.stringify({ thing })).toBe('{}');
+    expect(inspect(thing)).toMatch(/RemoteStub/);
+    expect(client.stats().requestsSent).toBe(before);
   });
 });

@@ -95,6 +95,14 @@ describe('codec', () => {
     ]);
   });
 
+  it('regression: an invalid Date (a 1-byte timestamp) and extreme dates round-trip', () => {
+    const c = codec();
+    const invalid = c.decode(c.encode(new Date(Number.NaN))) as Date;
+    expect(Number.isNaN(invalid.getTime())).toBe(true);
+    for (const ms of [-8_640_000_000_000_000, 8_640_000_000_000_000, -1, 2 ** 34 * 1000])
+      expect((c.decode(c.encode(new Date(ms))) as Date).getTime()).toBe(ms);
+  });
+
   it('refuses map keys that are not strings, trailing bytes and 0xc1', () => {
     const c = codec();
     expect(() => c.decode(raw.pack(new Map([[1, 2]])))).toThrow(/map key/);

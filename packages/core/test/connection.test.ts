@@ -157,3 +157,20 @@ describe('protocol version', () => {
     await expect(connectTransport(a)).rejects.toBeInstanceOf(ProtocolError);
   });
 });
+
+describe('per-call context', () => {
+  it('currentCall() tells a method which connection (and so which credentials) called it', async () => {
+    const { currentCall } = await import('../src/call-context.js');
+    class Vault extends Service {
+      whoCalls() {
+        return String(currentCall().connection.credentials);
+      }
+    }
+    const shared = new Vault();
+    const alice = await connectionPair('memory', { service: shared, credentials: 'alice' });
+    const bob = await connectionPair('memory', { service: shared, credentials: 'bob' });
+    expect(await (alice.client.root as Remote<Vault>).whoCalls()).toBe('alice');
+    expect(await (bob.client.root as Remote<Vault>).whoCalls()).toBe('bob');
+    expect(() => currentCall()).toThrow(/outside an incoming call/);
+  });
+});

@@ -209,3 +209,26 @@ describe('dispose on release', () => {
     expect(Resource.disposed).toBe(2);
   });
 });
+
+describe('nothing leaks when a message cannot be sent', () => {
+  it('references in arguments of a call too large to send are not left exported', async () => {
+    class Sink extends Service {
+      take(_a: unknown, _b: unknown) {
+        return true;
+      }
+    }
+    const { client } = await connectionPair(
+      'memory',
+      { service: Sink },
+      { maxMessageBytes: 4_096 },
+    );
+    const sink = client.root as Remote<Sink>;
+    const callback = () => 1;
+    await expect(Promise.resolve(sink.take(callback, 'x'.repeat(10_000)))).rejects.toMatchObject({
+      code: 'ERR_MESSAGE_TOO_LARGE',
+    });
+    expect(client.stats().exports).toBe(0);
+    expect(await sink.take(callback, 'small')).toBe(true);
+    expect(client.stats().exports).toBe(1);
+  });
+});

@@ -47,6 +47,33 @@ describe('a hostile peer closes only its own connection, with ProtocolError', ()
     expect(await (bystander.client.root as Remote<Calculator>).add(2, 2)).toBe(4);
   });
 
+  it('any well-formed but arbitrary message: served, refused or closed, never a crash', async () => {
+    const bystander = await connectionPair('memory', { service: Calculator });
+    const field = fc.oneof(
+      fc.integer({ min: -2, max: 12 }),
+      fc.constantFrom('add', 'hang', 'constructor', '__proto__', 'then', 'keyway-rpc'),
+      fc.constant(null),
+      fc.array(fc.oneof(fc.integer({ min: 0, max: 8 }), fc.string({ maxLength: 4 })), {
+        maxLength: 4,
+      }),
+      fc.jsonValue({ maxDepth: 2 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(field, { minLength: 1, maxLength: 10 }), { minLength: 1, maxLength: 4 }),
+        async (messages) => {
+          const { victim, send } = await hostilePeer({ timeout: 100 });
+          for (const m of messages) send(raw.pack(m));
+          await new Promise((r) => setTimeout(r, 0));
+          if (victim.isClosed) expect(await victim.closed).toBeInstanceOf(ProtocolError);
+          await victim.close();
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect(await (bystander.client.root as Remote<Calculator>).add(2, 3)).toBe(5);
+  });
+
   const cases: [string, () => Uint8Array, RegExp][] = [
     ['deep nesting', () => new Uint8Array(10_001).fill(0x91), /nesting deeper/],
     ['an unknown message kind', () => raw.pack([42]), /unknown message kind/],
@@ -60,6 +87,7 @@ describe('a hostile peer closes only its own connection, with ProtocolError', ()
       /not exported/,
     ],
     ['a msgpack record', () => Uint8Array.of(0xd4, 0x72, 0x00), /extension type/],
+    ['a request pipelined on itself', () => raw.pack([1, 3, 3, 1, 3, null, [], 0]), /earlier/],
   ];
   for (const [what, bytes, message] of cases) {
     it(`${what}`, async () => {
@@ -91,6 +119,22 @@ describe('a hostile peer closes only its own connection, with ProtocolError', ()
     const { victim, send } = await hostilePeer();
     send(raw.pack([1, 7, 3, 0, 0, ['hang'], [], 0]));
     send(raw.pack([1, 7, 3, 0, 0, ['hang'], [], 0]));
+    expect(await victim.closed).toBeInstanceOf(ProtocolError);
+  });
+});
+
+describe('messages that waited for onConnect', () => {
+  it('a bad request queued before the service was ready still closes with ProtocolError', async () => {
+    const [a, b] = memoryTransportPair();
+    b.start({ onMessage: () => {}, onClose: () => {} });
+    b.send(raw.pack([0, 'keyway-rpc', 1]));
+    b.send(raw.pack([1, 'bad id', 3, 0, 0, ['add'], [], 0]));
+    class SlowStart extends Service {
+      override async onConnect() {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    const victim = await connectTransport(a, { service: SlowStart });
     expect(await victim.closed).toBeInstanceOf(ProtocolError);
   });
 });

@@ -185,3 +185,50 @@ describe('promise pipelining', () => {
     expect(wire.flightsWithRequests).toBe(1);
   });
 });
+
+describe('paths through async getters', () => {
+  it('a path continues once an async getter in the middle settles', async () => {
+    class Inner {
+      hello() {
+        return 'hello from inner';
+      }
+    }
+    class Outer extends Service {
+      get later() {
+        return new Promise<Inner>((r) => setTimeout(() => r(new Inner()), 1));
+      }
+    }
+    const [a, b] = memoryTransportPair();
+    const [, client] = await Promise.all([
+      connectTransport(a, { service: Outer }),
+      connectTransport(b),
+    ]);
+    const outer = client.root as unknown as { later: { hello(): Promise<string> } };
+    expect(await outer.later.hello()).toBe('hello from inner');
+    await client[Symbol.asyncDispose]();
+    expect(client.isClosed).toBe(true);
+  });
+});
+
+describe('property paths', () => {
+  it('regression: awaiting the same property twice reads it twice (no stale cache)', async () => {
+    class Counter extends Service {
+      #n = 0;
+      get count() {
+        return this.#n;
+      }
+      bump() {
+        return ++this.#n;
+      }
+    }
+    const [a, b] = memoryTransportPair();
+    const [, client] = await Promise.all([
+      connectTransport(a, { service: Counter }),
+      connectTransport(b),
+    ]);
+    const counter = client.root as Remote<Counter>;
+    expect(await counter.count).toBe(0);
+    await counter.bump();
+    expect(await counter.count).toBe(1);
+  });
+});

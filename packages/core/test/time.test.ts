@@ -131,3 +131,30 @@ describe('faults', () => {
     await expect(connectTransport(a, { helloTimeout: 50 })).rejects.toBeInstanceOf(TimeoutError);
   });
 });
+
+describe('drain', () => {
+  it('resolves once every call being served has settled', async () => {
+    const { server, client } = await connectionPair('memory', { service: Slow });
+    const slow = client.root as Remote<Slow>;
+    const calls = [slow.wait(30), slow.wait(60)];
+    await waitFor(() => server.stats().serving === 2);
+    let drained = false;
+    const draining = server.drain().then(() => {
+      drained = true;
+    });
+    await new Promise((r) => setTimeout(r, 40));
+    expect(drained).toBe(false);
+    await draining;
+    expect(server.stats().serving).toBe(0);
+    expect(await Promise.all(calls)).toEqual(['done', 'done']);
+    await server.drain(); // nothing in flight: at once
+    // A cancelled call stops counting as served.
+    const controller = new AbortController();
+    const cancelled = withOptions(slow, { signal: controller.signal }).forever();
+    await waitFor(() => server.stats().serving === 1);
+    controller.abort(new Error('stop'));
+    await expect(Promise.resolve(cancelled)).rejects.toThrow('stop');
+    await server.drain();
+    expect(server.stats().serving).toBe(0);
+  });
+});

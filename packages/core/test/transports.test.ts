@@ -127,3 +127,26 @@ describe('messagePortTransport', () => {
     expect(rb.state.error).toBeInstanceOf(Error);
   });
 });
+
+describe('duplexTransport write bound', () => {
+  it('closes when a peer stops reading and the write buffer passes maxBufferedBytes', async () => {
+    const { client, server } = await tcpPair();
+    server.pause(); // the peer never reads
+    const a = duplexTransport(client, { maxBufferedBytes: 1 << 20 });
+    const ra = receiver();
+    a.start(ra.r);
+    const chunk = new Uint8Array(64 * 1024);
+    let thrown: unknown;
+    for (let i = 0; i < 2_000 && thrown === undefined; i++) {
+      try {
+        a.send(chunk);
+      } catch (error) {
+        thrown = error;
+      }
+      if (i % 16 === 0) await new Promise((r) => setImmediate(r));
+    }
+    expect(thrown).toMatchObject({ code: 'ERR_LIMIT_EXCEEDED' });
+    expect(ra.state.closed).toBe(true);
+    server.destroy();
+  });
+});

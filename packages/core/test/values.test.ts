@@ -83,6 +83,7 @@ for (const kind of TRANSPORTS) {
       const back = (await echo.echo(hostile)) as Record<string, unknown>;
       expect(Object.getPrototypeOf(back)).toBeNull();
       expect(Object.keys(back)).toEqual(['__proto__', 'x']);
+      // biome-ignore lint/suspicious/noProto: this test is about the __proto__ key itself.
       expect(Object.getPrototypeOf(back.__proto__)).toBeNull();
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
       expect(await echo.keys(hostile)).toEqual(['__proto__', 'x']);
@@ -184,3 +185,16 @@ for (const kind of TRANSPORTS) {
     });
   });
 }
+
+describe('the root as a value', () => {
+  it('a service that returns itself gives the caller its root stub', async () => {
+    class Self extends Service {
+      me() {
+        return this;
+      }
+    }
+    const { client } = await connectionPair('memory', { service: Self });
+    const me = await (client.root as Remote<Self>).me();
+    expect((me as unknown) === client.root).toBe(true);
+  });
+});
