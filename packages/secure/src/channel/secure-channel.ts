@@ -95,8 +95,8 @@ export class SecureChannel {
     this.#stream = init.stream;
     this.#send = init.send;
     this.#receive = init.receive;
-    this.#handshakeHash = init.handshakeHash.slice();
-    this.#remoteStatic = init.remoteStatic.slice();
+    this.#handshakeHash = new Uint8Array(init.handshakeHash);
+    this.#remoteStatic = new Uint8Array(init.remoteStatic);
     this.#reader = init.reader;
     this.#limits = resolveLimits(DEFAULT_PREAUTH_CHANNEL_LIMITS, init.options?.limits);
     this.#reader.maxFrameBytes = this.#limits.maxFrameBytes;
@@ -119,12 +119,12 @@ export class SecureChannel {
 
   /** The Noise handshake hash: a unique, secret-derived id of this session (channel binding). */
   get handshakeHash(): Uint8Array {
-    return this.#handshakeHash.slice();
+    return new Uint8Array(this.#handshakeHash);
   }
 
   /** The peer's static X25519 public key, as proven in the handshake. */
   get remoteStatic(): Uint8Array {
-    return this.#remoteStatic.slice();
+    return new Uint8Array(this.#remoteStatic);
   }
 
   /** The limits currently enforced. */
@@ -135,6 +135,11 @@ export class SecureChannel {
   /** True once the channel is closed, by either side or by an error. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Bytes written to the stream and not yet handed to the OS (sender-side backpressure). */
+  get writableLength(): number {
+    return this.#stream.writableLength;
   }
 
   /** True when the stream's write buffer is full; wait with {@link SecureChannel.drained}. */
