@@ -3,13 +3,16 @@
  * providers, queueing before start, close rules, limits before and after authentication,
  * rekeying, and the handshake driver's ordering guarantees.
  */
+import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHANNEL_LIMITS } from '../src/channel/channel-options.js';
+import { FrameReader } from '../src/channel/frame-reader.js';
 import { keywayPrologue, performHandshake } from '../src/channel/perform-handshake.js';
-import { FrameType } from '../src/channel/secure-channel.js';
+import { FrameType, SecureChannel } from '../src/channel/secure-channel.js';
 import { nobleCryptoProvider } from '../src/crypto/noble-provider.js';
 import { nodeCryptoProvider } from '../src/crypto/node-provider.js';
 import { AuthenticationError, ChannelError, HandshakeError, HostKeyError } from '../src/errors.js';
+import { CipherState } from '../src/noise/cipher-state.js';
 import { PROLOGUE, record, ScriptedPeer, securePair, tcpPair } from './channel-helpers.js';
 
 const bytes = (n: number, seed = 1): Uint8Array => {
@@ -53,6 +56,37 @@ describe.each([nodeCryptoProvider, nobleCryptoProvider])('secure channel on $nam
 });
 
 describe('secure channel rules', () => {
+  it('batches every frame sent in one tick into a single writev', async () => {
+    const writes: number[] = [];
+    const stream = new Duplex({
+      read() {},
+      write(_chunk, _enc, cb) {
+        writes.push(1);
+        cb();
+      },
+      writev(chunks, cb) {
+        writes.push(chunks.length);
+        cb();
+      },
+    });
+    const key = new Uint8Array(32).fill(9);
+    const channel = new SecureChannel({
+      stream,
+      send: new CipherState(nodeCryptoProvider, key),
+      receive: new CipherState(nodeCryptoProvider, key),
+      handshakeHash: new Uint8Array(32),
+      remoteStatic: new Uint8Array(32),
+      reader: new FrameReader(65535),
+    });
+    channel.send(Uint8Array.of(1));
+    channel.send(Uint8Array.of(2));
+    channel.send(new Uint8Array(40_000)); // three 16 KiB frames before authentication
+    await new Promise((r) => setImmediate(r));
+    // Five frames, each a header plus its ciphertext pieces, in one writev call.
+    expect(writes.length).toBe(1);
+    expect(writes[0]).toBeGreaterThanOrEqual(10);
+  });
+
   it('queues messages that arrive before start() and delivers them first', async () => {
     const { client, server } = await securePair();
     for (let i = 0; i < 5; i++) server.channel.send(Uint8Array.of(i));

@@ -151,6 +151,22 @@ describe.each(PROVIDERS)('crypto provider $name', (p) => {
   });
 });
 
+describe('node provider key cache', () => {
+  it('a secret-key array rewritten with other bytes is never matched to its old key', () => {
+    const kp = nodeCryptoProvider.generateKeyPair();
+    const before = nodeCryptoProvider.dh(kp.secretKey, X25519_61.bobPublic);
+    kp.secretKey.set(X25519_61.aliceSecret);
+    expect(toHex(nodeCryptoProvider.dh(kp.secretKey, X25519_61.bobPublic))).toBe(
+      toHex(X25519_61.shared),
+    );
+    expect(toHex(before)).not.toBe(toHex(X25519_61.shared));
+    kp.secretKey.fill(0);
+    expect(toHex(nodeCryptoProvider.dh(kp.secretKey, X25519_61.bobPublic))).toBe(
+      toHex(nobleCryptoProvider.dh(kp.secretKey, X25519_61.bobPublic)),
+    );
+  });
+});
+
 describe('the node:crypto and noble providers agree', () => {
   const [node, noble] = PROVIDERS as [CryptoProvider, CryptoProvider];
   const key = fc.uint8Array({ minLength: 32, maxLength: 32 });
