@@ -40,6 +40,8 @@ const CHUNK = 65535 - 17; // one full channel frame per message
 const AHEAD = Number(process.env.BENCH_AHEAD ?? 128 * 1024);
 // Rounds per variant, interleaved; the median is reported (the machine may be shared).
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+// Channel frame size after authentication (BENCH_FRAME to compare; 65535 is the maximum).
+const FRAME_LIMITS = { maxFrameBytes: Number(process.env.BENCH_FRAME ?? 65535) };
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 
 function providerOf(variant: Variant): CryptoProvider {
@@ -61,7 +63,7 @@ async function runReceiver(input: WorkerInput): Promise<void> {
         verifyRemote: () => {},
         provider: providerOf(variant),
       });
-      channel.setLimits();
+      channel.setLimits(FRAME_LIMITS);
       channel.start({
         onMessage: (data) => {
           bytes += data.length;
@@ -126,11 +128,13 @@ async function drainSend(
 
 const ciphers = new Map<Variant, string>();
 
-async function throughput(
-  variant: Variant,
-  server: Pem,
-  serverKey: X25519KeyPair,
-): Promise<number> {
+/** One throughput run: wall-clock rate and CPU spent per 100 MB delivered. */
+interface Run {
+  mbps: number;
+  cpuMsPer100MB: number;
+}
+
+async function throughput(variant: Variant, server: Pem, serverKey: X25519KeyPair): Promise<Run> {
   const worker = new Worker(new URL(import.meta.url), {
     workerData: { variant, server, serverKey },
   });
@@ -142,6 +146,7 @@ async function throughput(
   const { port } = await next();
   const chunk = new Uint8Array(CHUNK).fill(7);
   let start: number;
+  let cpu: NodeJS.CpuUsage;
   let received: Promise<{ bytes?: number }>;
   if (variant === 'tcp' || variant === 'tls-aes' || variant === 'tls-chacha') {
     const socket =
@@ -158,6 +163,7 @@ async function throughput(
     if (variant !== 'tcp') ciphers.set(variant, (socket as TLSSocket).getCipher().name);
     received = next();
     start = performance.now();
+    cpu = process.cpuUsage();
     await drainWrite(socket, chunk, start + SECONDS * 1000);
     socket.end();
   } else {
@@ -170,17 +176,24 @@ async function throughput(
       verifyRemote: () => {},
       provider: providerOf(variant),
     });
-    channel.setLimits();
+    channel.setLimits(FRAME_LIMITS);
     channel.start({ onMessage: () => {}, onClose: () => {} });
     received = next();
     start = performance.now();
+    cpu = process.cpuUsage();
     await drainSend(channel, chunk, start + SECONDS * 1000);
     channel.close();
   }
   const { bytes } = await received;
   const seconds = (performance.now() - start) / 1000;
+  const used = process.cpuUsage(cpu);
   await worker.terminate();
-  return bytes! / 1e6 / seconds;
+  // CPU of both threads (sender and receiver) and the kernel work done on their behalf:
+  // steadier than wall-clock throughput on a shared machine.
+  return {
+    mbps: bytes! / 1e6 / seconds,
+    cpuMsPer100MB: (used.user + used.system) / 1000 / (bytes! / 1e8),
+  };
 }
 
 /* ---------------------------------------------------------------- handshakes/s */
@@ -290,6 +303,7 @@ async function main(): Promise<void> {
   const client = selfSigned('client');
   const serverKey = nodeCryptoProvider.generateKeyPair();
   const results = new Map<Variant, number>();
+  const cpuCosts = new Map<Variant, number>();
   const all: Variant[] = ['tcp', 'tls-aes', 'tls-chacha', 'keyway-node', 'keyway-noble'];
   // BENCH_ONLY=keyway-node,tcp runs a subset (for profiling); ratios need tcp and tls-*.
   const only = process.env.BENCH_ONLY?.split(',');
@@ -297,16 +311,27 @@ async function main(): Promise<void> {
   console.log(
     `bulk throughput, loopback TCP, 65518-byte writes, median of ${ROUNDS} interleaved rounds:`,
   );
-  const runs = new Map<Variant, number[]>(variants.map((v) => [v, []]));
+  const runs = new Map<Variant, Run[]>(variants.map((v) => [v, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const v of variants) runs.get(v)!.push(await throughput(v, server, serverKey));
   }
   for (const v of variants) {
-    const sorted = [...runs.get(v)!].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)]!;
+    const rates = runs
+      .get(v)!
+      .map((r) => r.mbps)
+      .sort((a, b) => a - b);
+    const costs = runs
+      .get(v)!
+      .map((r) => r.cpuMsPer100MB)
+      .sort((a, b) => a - b);
+    const median = rates[Math.floor(rates.length / 2)]!;
+    const cost = costs[Math.floor(costs.length / 2)]!;
     results.set(v, median);
-    const all = sorted.map((x) => x.toFixed(0)).join(' ');
-    console.log(`  ${v.padEnd(14)} ${median.toFixed(0).padStart(7)} MB/s   (runs: ${all})`);
+    cpuCosts.set(v, cost);
+    const all = rates.map((x) => x.toFixed(0)).join(' ');
+    console.log(
+      `  ${v.padEnd(14)} ${median.toFixed(0).padStart(7)} MB/s  ${cost.toFixed(0).padStart(6)} ms CPU/100 MB   (runs: ${all} MB/s)`,
+    );
   }
   const tcp = results.get('tcp') ?? Number.NaN;
   const tls = results.get('tls-aes') ?? Number.NaN;
@@ -316,6 +341,12 @@ async function main(): Promise<void> {
     if (r === undefined) continue;
     console.log(
       `  ${v}: ${(r / tls).toFixed(2)}x node:tls (AES-GCM), ${(r / tlsChacha).toFixed(2)}x node:tls (ChaCha20), ${((100 * r) / tcp).toFixed(0)}% of plain TCP`,
+    );
+    const c = cpuCosts.get(v)!;
+    const cTls = cpuCosts.get('tls-aes') ?? Number.NaN;
+    const cChacha = cpuCosts.get('tls-chacha') ?? Number.NaN;
+    console.log(
+      `  ${v}: CPU per byte ${(c / cTls).toFixed(2)}x node:tls (AES-GCM), ${(c / cChacha).toFixed(2)}x node:tls (ChaCha20)`,
     );
   }
   for (const [v, name] of ciphers) console.log(`  (${v} negotiated ${name})`);

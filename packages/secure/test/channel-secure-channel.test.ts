@@ -3,6 +3,7 @@
  * providers, queueing before start, close rules, limits before and after authentication,
  * rekeying, and the handshake driver's ordering guarantees.
  */
+import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHANNEL_LIMITS } from '../src/channel/channel-options.js';
@@ -107,6 +108,29 @@ describe('secure channel rules', () => {
     expect(await b.closed).toBeUndefined();
     expect(client.channel.closed && server.channel.closed).toBe(true);
     expect(() => client.channel.send(Uint8Array.of(1))).toThrow(ChannelError);
+  });
+
+  it('destroys the stream when the peer never ends its half after our CLOSE', async () => {
+    const [a, b] = await tcpPair(true);
+    const peer = new ScriptedPeer(a);
+    const [outcome] = await Promise.all([
+      performHandshake(b, {
+        role: 'responder',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: PROLOGUE,
+        verifyRemote: () => {},
+        channel: { closeGraceMs: 100 },
+      }),
+      peer.handshake(),
+    ]);
+    const socketClosed = once(b, 'close');
+    record(outcome.channel);
+    outcome.channel.close();
+    expect((await peer.readFrame())?.type).toBe(FrameType.CLOSE);
+    // The scripted peer keeps its half open; the grace period ends the socket anyway.
+    await socketClosed;
+    expect(b.destroyed).toBe(true);
+    a.destroy();
   });
 
   it('close(error) reaches the peer as a ChannelError without the error text', async () => {

@@ -16,6 +16,7 @@ import {
   type ChannelLimits,
   type ChannelOptions,
   DEFAULT_CHANNEL_LIMITS,
+  DEFAULT_CLOSE_GRACE_MS,
   DEFAULT_PREAUTH_CHANNEL_LIMITS,
   MIN_FRAME_BYTES,
   type RekeyPolicy,
@@ -77,6 +78,7 @@ export class SecureChannel {
   readonly #reader: FrameReader;
   readonly #rekey: RekeyPolicy;
   readonly #remoteAddress: string | undefined;
+  readonly #closeGraceMs: number;
   #limits: ChannelLimits;
   #receiver: ChannelReceiver | undefined;
   #closed = false;
@@ -103,6 +105,9 @@ export class SecureChannel {
     this.#rekey = resolveRekeyPolicy(init.options?.rekey);
     this.#remoteAddress = init.options?.remoteAddress ?? addressOf(init.stream);
     this.#ended = init.ended === true;
+    this.#closeGraceMs = init.options?.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+    if (!(this.#closeGraceMs >= 0))
+      throw new RangeError('closeGraceMs must be a non-negative number');
     // Nothing is parsed before start(): the stream stays paused, so an unread peer can
     // only fill the socket buffers, not our memory.
     this.#stream.pause();
@@ -240,6 +245,9 @@ export class SecureChannel {
       this.#cork();
       this.#writeFrame(FrameType.CLOSE, error === undefined ? EMPTY : CLOSE_WITH_ERROR);
       this.#stream.end();
+      // A peer that never ends its half would hold the socket open forever.
+      const stream = this.#stream;
+      setTimeout(() => stream.destroy(), this.#closeGraceMs).unref();
     } catch {
       this.#stream.destroy();
     }
