@@ -151,6 +151,27 @@ describe.each(PROVIDERS)('crypto provider $name', (p) => {
   });
 });
 
+describe('regression: Buffer.slice() shares memory', () => {
+  // A forged-frame test once flipped a bit in a "copy" made with slice() and corrupted the
+  // original, because node:crypto returned Buffers. Providers now return plain Uint8Arrays.
+  it('provider outputs are plain Uint8Arrays whose slice() copies', () => {
+    for (const p of PROVIDERS) {
+      const sealed = p.seal(AEAD_282.key, AEAD_282.nonce, AEAD_282.ad, AEAD_282.plaintext);
+      const opened = p.open(AEAD_282.key, AEAD_282.nonce, AEAD_282.ad, sealed);
+      for (const out of [
+        sealed,
+        opened,
+        ...p.sealParts(AEAD_282.key, AEAD_282.nonce, AEAD_282.ad, [AEAD_282.plaintext]),
+      ]) {
+        expect(Buffer.isBuffer(out)).toBe(false);
+        const copy = out.slice();
+        copy[0]! ^= 0xff;
+        expect(copy[0]).not.toBe(out[0]);
+      }
+    }
+  });
+});
+
 describe('node provider key cache', () => {
   it('a secret-key array rewritten with other bytes is never matched to its old key', () => {
     const kp = nodeCryptoProvider.generateKeyPair();
