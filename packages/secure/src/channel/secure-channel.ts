@@ -244,15 +244,20 @@ export class SecureChannel {
     try {
       this.#cork();
       this.#writeFrame(FrameType.CLOSE, error === undefined ? EMPTY : CLOSE_WITH_ERROR);
-      this.#stream.end();
-      // A peer that never ends its half would hold the socket open forever.
-      const stream = this.#stream;
-      setTimeout(() => stream.destroy(), this.#closeGraceMs).unref();
+      this.#endGracefully();
     } catch {
       this.#stream.destroy();
     }
     this.#wipe();
     queueMicrotask(() => this.#deliverClose());
+  }
+
+  /** Ends our half; destroys the stream if the peer has not ended its half in time. */
+  #endGracefully(): void {
+    this.#stream.end();
+    // A peer that never ends its half would otherwise hold the socket open forever.
+    const stream = this.#stream;
+    setTimeout(() => stream.destroy(), this.#closeGraceMs).unref();
   }
 
   #cork(): void {
@@ -379,7 +384,7 @@ export class SecureChannel {
           body.length > 0
             ? new ChannelError('peer closed the channel because of an error')
             : undefined;
-        this.#stream.end();
+        this.#endGracefully();
         this.#wipe();
         this.#deliverClose();
         return;
