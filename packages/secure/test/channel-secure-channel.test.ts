@@ -98,6 +98,32 @@ describe('secure channel rules', () => {
     expect(rec.messages.map((m) => m[0])).toEqual([0, 1, 2, 3, 4]);
   });
 
+  it('stop() hands the channel from one receiver to the next without losing or reordering', async () => {
+    const { client, server } = await securePair();
+    // The "authenticator" takes the first two messages, then hands the channel over.
+    const first: number[] = [];
+    await new Promise<void>((resolve) => {
+      server.channel.start({
+        onMessage(data) {
+          first.push(data[0]!);
+          if (first.length === 2) {
+            server.channel.stop();
+            resolve();
+          }
+        },
+        onClose() {},
+      });
+      for (let i = 0; i < 6; i++) client.channel.send(Uint8Array.of(i));
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    client.channel.close();
+    const rest = record(server.channel);
+    expect(await rest.closed).toBeUndefined();
+    expect(first).toEqual([0, 1]);
+    expect(rest.messages.map((m) => m[0])).toEqual([2, 3, 4, 5]);
+    expect(() => server.channel.start({ onMessage() {}, onClose() {} })).toThrow(ChannelError);
+  });
+
   it('close() is idempotent, tells both receivers, and refuses later sends', async () => {
     const { client, server } = await securePair();
     const a = record(client.channel);

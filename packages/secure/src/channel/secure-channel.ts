@@ -215,12 +215,15 @@ export class SecureChannel {
   /**
    * Starts delivery. Messages that arrived earlier are delivered first, then a close that
    * already happened.
-   * @throws {ChannelError} when called twice.
+   * @throws {ChannelError} when delivery is already started (see {@link SecureChannel.stop}).
    */
   start(receiver: ChannelReceiver): void {
     if (this.#receiver) throw new ChannelError('channel already started');
+    if (this.#closeDelivered) throw new ChannelError('channel is closed');
     this.#receiver = receiver;
     this.#pump();
+    // The receiver may have stopped delivery from inside onMessage.
+    if (this.#receiver !== receiver) return;
     if (this.#closed) {
       this.#deliverClose();
       return;
@@ -230,6 +233,18 @@ export class SecureChannel {
       return;
     }
     this.#stream.resume();
+  }
+
+  /**
+   * Stops delivery and detaches the receiver, so that another one can `start()` later:
+   * an authenticator runs its exchange over the channel, stops, and hands the channel to
+   * the RPC engine. Frames arriving meanwhile stay unread (the stream is paused) and are
+   * delivered, in order, to the next receiver. Safe to call from inside `onMessage`.
+   */
+  stop(): void {
+    if (this.#receiver === undefined) return;
+    this.#receiver = undefined;
+    if (!this.#closed) this.#stream.pause();
   }
 
   /**
@@ -306,7 +321,9 @@ export class SecureChannel {
     this.#ended = true;
     if (this.#closed || !this.#receiver) return;
     this.#pump();
-    if (!this.#closed) this.#fail(new ChannelError('connection ended without CLOSE'));
+    if (!this.#closed && this.#receiver) {
+      this.#fail(new ChannelError('connection ended without CLOSE'));
+    }
   };
 
   readonly #onError = (cause: Error): void => {
@@ -320,13 +337,15 @@ export class SecureChannel {
     this.#ended = true;
     if (this.#receiver) {
       this.#pump();
-      if (!this.#closed) this.#fail(new ChannelError('connection ended without CLOSE'));
+      if (!this.#closed && this.#receiver) {
+        this.#fail(new ChannelError('connection ended without CLOSE'));
+      }
     }
   };
 
   /** Parses and delivers every whole frame buffered, until closed. */
   #pump(): void {
-    while (!this.#closed) {
+    while (!this.#closed && this.#receiver !== undefined) {
       let frame: Uint8Array | undefined;
       try {
         frame = this.#reader.next();
