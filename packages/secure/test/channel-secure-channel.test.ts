@@ -219,6 +219,63 @@ describe('secure channel rules', () => {
     channel.close();
   });
 
+  it.each([
+    ['bytes', { afterBytes: 2 }, 0],
+    ['time', { afterMs: 1 }, 5],
+  ] as const)('rekeys after the %s threshold', async (_name, rekey, waitMs) => {
+    const [a, b] = await tcpPair();
+    const peer = new ScriptedPeer(a);
+    const [outcome] = await Promise.all([
+      performHandshake(b, {
+        role: 'responder',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: PROLOGUE,
+        verifyRemote: () => {},
+        channel: { rekey },
+      }),
+      peer.handshake(),
+    ]);
+    record(outcome.channel);
+    const data: number[] = [];
+    let rekeys = 0;
+    for (let i = 0; i < 4; i++) {
+      if (waitMs) await new Promise((r) => setTimeout(r, waitMs));
+      outcome.channel.send(Uint8Array.of(i));
+      for (;;) {
+        const frame = (await peer.readFrame())!;
+        if (frame.type !== FrameType.REKEY) {
+          data.push(frame.body[0]!);
+          break;
+        }
+        rekeys++;
+        peer.receive.rekey();
+      }
+    }
+    expect(data).toEqual([0, 1, 2, 3]);
+    // 1-byte messages: a rekey after every second frame; or one before each late frame.
+    expect(rekeys).toBe(waitMs ? 4 : 1);
+    outcome.channel.close();
+  });
+
+  it('rekeys both ways by frames, bytes and time, and keeps every message intact', async () => {
+    const { client, server } = await securePair({
+      initiator: { channel: { rekey: { afterFrames: 2, afterBytes: 10 } } },
+      responder: { channel: { rekey: { afterMs: 1 } } },
+    });
+    const echo = record(server.channel, (m) => server.channel.send(m));
+    const back = record(client.channel);
+    for (let i = 0; i < 12; i++) {
+      client.channel.send(bytes(20 + i, i));
+      client.channel.ping();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const got = await back.waitFor(12);
+    for (let i = 0; i < 12; i++) expect(got[i]).toEqual(bytes(20 + i, i));
+    expect(echo.messages.length).toBe(12);
+    client.channel.close();
+    expect(await back.closed).toBeUndefined();
+  });
+
   it('the initiator checks the responder before sending message 3: a refused server never sees the client key', async () => {
     const [a, b] = await tcpPair();
     let serverSawClient = false;
