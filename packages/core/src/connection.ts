@@ -266,16 +266,19 @@ export class Connection {
 
   async #open(options: ConnectionOptions): Promise<void> {
     const session = this.#session;
-    this.#transport.start({
-      onMessage: (data) => session.receive(data),
-      onClose: (error) => this.#onTransportClosed(error),
-    });
     const helloTimeout = positive(
       'helloTimeout',
       options.helloTimeout,
       DEFAULT_CONNECTION_OPTIONS.helloTimeout,
     );
+    // Send our hello and wait for the peer's before the transport delivers anything: a
+    // transport may hand over, synchronously inside start(), the peer's hello that arrived
+    // while the layer below was still authenticating.
     const hello = session.start();
+    this.#transport.start({
+      onMessage: (data) => session.receive(data),
+      onClose: (error) => this.#onTransportClosed(error),
+    });
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(

@@ -39,7 +39,11 @@ function dial(target: { host: string; port: number } | { path: string }): Promis
     const onError = (error: NodeJS.ErrnoException) => {
       socket.destroy();
       const address = 'path' in target ? target.path : `${target.host}:${target.port}`;
-      if (error.code === 'ECONNREFUSED' || error.code === 'ENOENT' || error.code === 'EHOSTUNREACH') {
+      if (
+        error.code === 'ECONNREFUSED' ||
+        error.code === 'ENOENT' ||
+        error.code === 'EHOSTUNREACH'
+      ) {
         reject(new ConnectionRefusedError(address, { cause: error }));
       } else {
         reject(error);
@@ -106,11 +110,18 @@ export async function connect(
       socket = await dial(unix ? { path: hostOrPath } : { host: hostOrPath, port });
       const closedEarly = new Promise<never>((_, reject) => {
         socket?.once('close', () =>
-          reject(new ConnectionResetError('the server closed the connection during authentication')),
+          reject(
+            new ConnectionResetError('the server closed the connection during authentication'),
+          ),
         );
       });
       const { transport } = await Promise.race([
-        clientHandshake(socket, { ...options, host: hostOrPath, port: unix ? 22 : port, timeoutMs: timeout }),
+        clientHandshake(socket, {
+          ...options,
+          host: hostOrPath,
+          port: unix ? 22 : port,
+          timeoutMs: timeout,
+        }),
         closedEarly,
       ]);
       return connectTransport(transport, { ...options.connection, service: options.service });

@@ -54,13 +54,17 @@ export abstract class Listener extends EventEmitter {
   readonly #sockets = new Set<Socket>();
   #server: Server | undefined;
   #closing = false;
+  #accepting = true;
 
   constructor(listen: ListenOptions, limits: ServerLimits) {
     super();
     if (listen.path !== undefined && (listen.host !== undefined || listen.port !== undefined)) {
       throw new TypeError('give either path or host/port, not both');
     }
-    if (listen.port !== undefined && (!Number.isInteger(listen.port) || listen.port < 0 || listen.port > 65535)) {
+    if (
+      listen.port !== undefined &&
+      (!Number.isInteger(listen.port) || listen.port < 0 || listen.port > 65535)
+    ) {
       throw new RangeError(`port must be an integer 0..65535, got ${String(listen.port)}`);
     }
     this.#listen = listen;
@@ -92,7 +96,7 @@ export abstract class Listener extends EventEmitter {
    */
   async listen(): Promise<BoundAddress> {
     if (this.#server) throw new Error('server is already listening');
-    if (this.#closing) throw new Error('server is closed');
+    if (this.#closing || !this.#accepting) throw new Error('server is closed');
     const server = createServer({ noDelay: true }, (socket) => this.#onSocket(socket));
     this.#server = server;
     server.on('error', (error) => this.emit('error', error));
@@ -102,10 +106,15 @@ export abstract class Listener extends EventEmitter {
         server.off('error', reject);
         resolve();
       };
-      if (this.#listen.path !== undefined) server.listen({ path: this.#listen.path, backlog: this.#listen.backlog }, done);
+      if (this.#listen.path !== undefined)
+        server.listen({ path: this.#listen.path, backlog: this.#listen.backlog }, done);
       else {
         server.listen(
-          { host: this.#listen.host ?? '127.0.0.1', port: this.#listen.port ?? 0, backlog: this.#listen.backlog },
+          {
+            host: this.#listen.host ?? '127.0.0.1',
+            port: this.#listen.port ?? 0,
+            backlog: this.#listen.backlog,
+          },
           done,
         );
       }
@@ -113,9 +122,14 @@ export abstract class Listener extends EventEmitter {
     return this.address as BoundAddress;
   }
 
-  /** Stops accepting new sockets; open ones are left to the subclass. */
-  protected stopListening(): Promise<void> {
-    this.#closing = true;
+  /**
+   * Stops accepting new sockets; open ones are left to the subclass.
+   * @param closing whether the server is closing (connections still authenticating are
+   *   then dropped), or only stops taking new ones
+   */
+  protected stopListening(closing = true): Promise<void> {
+    this.#accepting = false;
+    if (closing) this.#closing = true;
     const server = this.#server;
     if (!server?.listening) return Promise.resolve();
     return new Promise((resolve) => {
@@ -139,9 +153,14 @@ export abstract class Listener extends EventEmitter {
       socket.destroy();
       this.emit('refused', { remoteAddress, reason } satisfies RefusedEvent);
     };
-    if (this.#closing) return refuse('closing');
-    if (this.#sockets.size >= this.limits.maxConnections) return refuse('max-connections');
-    if (!this.#sources.acquire(remoteAddress)) return refuse('max-unauthenticated-per-source');
+    let refusal: RefusalReason | undefined;
+    if (this.#closing || !this.#accepting) refusal = 'closing';
+    else if (this.#sockets.size >= this.limits.maxConnections) refusal = 'max-connections';
+    else if (!this.#sources.acquire(remoteAddress)) refusal = 'max-unauthenticated-per-source';
+    if (refusal) {
+      refuse(refusal);
+      return;
+    }
     let holdsSlot = true;
     const freeSlot = () => {
       if (!holdsSlot) return;

@@ -31,7 +31,7 @@ export class OneShotServer extends ThreadedServer {
       return;
     }
     this.#taken = true;
-    void this.stopListening();
+    void this.stopListening(false);
     admission.socket.once('close', () => {
       void this.close().then(() => this.#resolveDone());
     });

@@ -5,11 +5,23 @@
  */
 import { pathToFileURL } from 'node:url';
 import { connectTransport, type ServiceSpec } from '@keyway/core';
-import { acceptConnection, type Authenticator } from '@keyway/secure';
-import { PortDuplex, type PortControl } from './port-duplex.js';
+import { type Authenticator, acceptConnection } from '@keyway/secure';
+import { drainAndClose, IdleSweeper } from './idle.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
+import { type PortControl, PortDuplex } from './port-duplex.js';
 
 const services = new Map<string, Promise<ServiceSpec>>();
+const sweepers = new Map<number, IdleSweeper>();
+
+/** One sweeper per idle timeout per worker, shared by its connections. */
+function idleSweeper(timeoutMs: number): IdleSweeper {
+  let sweeper = sweepers.get(timeoutMs);
+  if (!sweeper) {
+    sweeper = new IdleSweeper(timeoutMs);
+    sweepers.set(timeoutMs, sweeper);
+  }
+  return sweeper;
+}
 const authenticators = new Map<string, Promise<Authenticator>>();
 
 function specifier(module: string): string {
@@ -29,11 +41,13 @@ async function loadAuthenticator(spec: AuthenticatorModule): Promise<Authenticat
   const loaded = (await import(specifier(spec.module))) as Record<string, unknown>;
   const factory = loaded[spec.export ?? 'default'];
   if (typeof factory !== 'function') {
-    throw new TypeError(`authenticator module ${spec.module} has no factory '${spec.export ?? 'default'}'`);
+    throw new TypeError(
+      `authenticator module ${spec.module} has no factory '${spec.export ?? 'default'}'`,
+    );
   }
-  const authenticator = await (factory as (options: unknown) => Authenticator | Promise<Authenticator>)(
-    spec.options,
-  );
+  const authenticator = await (
+    factory as (options: unknown) => Authenticator | Promise<Authenticator>
+  )(spec.options);
   if (typeof authenticator !== 'function') {
     throw new TypeError(`authenticator factory of ${spec.module} did not return an authenticator`);
   }
@@ -71,20 +85,24 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
       service: task.serviceName,
     });
   } catch (error) {
-    stream.destroy();
+    // acceptConnection closed the stream; the task ends once it is gone, so that the main
+    // thread does not cut the connection before the client has read its FAIL.
+    if (!stream.destroyed) await new Promise((resolve) => stream.once('close', resolve));
     return { authenticated: false, error: String((error as { reason?: string }).reason ?? error) };
   } finally {
     clearTimeout(deadline);
   }
   stream.control({ t: 'authenticated' });
-  const connection = await connectTransport(accepted.transport, {
-    ...task.connection,
-    service,
-    credentials: accepted.credentials,
-    idleTimeoutMs: task.limits.idleTimeoutMs || undefined,
-  });
+  const connection = await connectTransport(
+    idleSweeper(task.limits.idleTimeoutMs).track(accepted.transport),
+    {
+      ...task.connection,
+      service,
+      credentials: accepted.credentials,
+    },
+  );
   stream.onControl((message: PortControl) => {
-    if (message.t === 'close') void connection.close({ graceMs: message.graceMs });
+    if (message.t === 'close') void drainAndClose([connection], message.graceMs);
   });
   const reason = await connection.closed.then(
     (r) => r,

@@ -21,7 +21,11 @@ export type PortControl =
 export function transferable(bytes: Uint8Array): Transferable[] {
   const buffer = bytes.buffer;
   // A Buffer from Node's shared pool shares its ArrayBuffer with others: copy it instead.
-  if (buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength) {
+  if (
+    buffer instanceof ArrayBuffer &&
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === buffer.byteLength
+  ) {
     return [buffer];
   }
   return [];
@@ -65,7 +69,11 @@ export class PortDuplex extends Duplex {
     // Bytes are pushed as they arrive; the socket's owner applies backpressure.
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ): void {
     const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.#port.postMessage(bytes, transferable(bytes));
     callback();

@@ -117,23 +117,26 @@ export class ThreadPoolServer extends Listener {
       limits: this.limits,
       connection: this.#options.connection,
     };
-    this.#pool.run(task, { transferList: [port2] }).then(
-      (result) => {
-        this.emit('disconnect', { remoteAddress, ...result } satisfies PoolDisconnectEvent);
-      },
-      (error: Error) => {
-        // The worker died: only its connections close; piscina starts a replacement.
-        this.emit('disconnect', {
-          remoteAddress,
-          authenticated: false,
-          reason: `worker failed: ${error.message}`,
-        } satisfies PoolDisconnectEvent);
-      },
-    ).finally(() => {
-      this.#ports.delete(port1);
-      port1.close();
-      socket.destroy();
-    });
+    this.#pool
+      .run(task, { transferList: [port2] })
+      .then(
+        (result) => {
+          this.emit('disconnect', { remoteAddress, ...result } satisfies PoolDisconnectEvent);
+        },
+        (error: Error) => {
+          // The worker died: only its connections close; piscina starts a replacement.
+          this.emit('disconnect', {
+            remoteAddress,
+            authenticated: false,
+            reason: `worker failed: ${error.message}`,
+          } satisfies PoolDisconnectEvent);
+        },
+      )
+      .finally(() => {
+        this.#ports.delete(port1);
+        port1.close();
+        socket.destroy();
+      });
   }
 
   /**
@@ -144,7 +147,8 @@ export class ThreadPoolServer extends Listener {
     await this.stopListening();
     for (const port of this.#ports) port.postMessage({ t: 'close', graceMs } satisfies PortControl);
     const deadline = Date.now() + graceMs + 1_000;
-    while (this.socketCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (this.socketCount > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     this.destroySockets();
     await this.#pool.destroy();
   }

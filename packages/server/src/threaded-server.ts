@@ -12,11 +12,12 @@ import {
   TimeoutError,
 } from '@keyway/core';
 import {
-  acceptConnection,
-  type AuthLogEvent,
   type Authenticator,
+  type AuthLogEvent,
+  acceptConnection,
   type Credentials,
 } from '@keyway/secure';
+import { drainAndClose, IdleSweeper } from './idle.js';
 import type { ServerLimits } from './limits.js';
 import { type Admission, Listener, type ListenOptions } from './listener.js';
 
@@ -66,6 +67,7 @@ export class ThreadedServer extends Listener {
   readonly #service: ServiceSpec;
   readonly #options: ThreadedServerOptions;
   readonly #connections = new Set<Connection>();
+  readonly #idle: IdleSweeper;
 
   /**
    * @param service a Service class (one instance per connection) or an instance (shared)
@@ -78,6 +80,7 @@ export class ThreadedServer extends Listener {
     }
     this.#service = service;
     this.#options = options;
+    this.#idle = new IdleSweeper(this.limits.idleTimeoutMs);
   }
 
   /** RPC connections open now. */
@@ -91,7 +94,9 @@ export class ThreadedServer extends Listener {
 
   async #serve({ socket, remoteAddress, remotePort, authenticated }: Admission): Promise<void> {
     const deadline = setTimeout(() => {
-      socket.destroy(new TimeoutError(`authentication took longer than ${this.limits.handshakeTimeoutMs} ms`));
+      socket.destroy(
+        new TimeoutError(`authentication took longer than ${this.limits.handshakeTimeoutMs} ms`),
+      );
     }, this.limits.handshakeTimeoutMs);
     let accepted: Awaited<ReturnType<typeof acceptConnection>>;
     try {
@@ -102,7 +107,8 @@ export class ThreadedServer extends Listener {
         log: this.#options.log,
       });
     } catch (error) {
-      socket.destroy();
+      // acceptConnection already closed the stream: after a handshake, gracefully, so that
+      // the client reads its FAIL before the connection ends.
       this.emit('authFailure', { remoteAddress, error: error as Error } satisfies AuthFailureEvent);
       return;
     } finally {
@@ -115,18 +121,20 @@ export class ThreadedServer extends Listener {
     }
     let connection: Connection;
     try {
-      connection = await connectTransport(accepted.transport, {
+      connection = await connectTransport(this.#idle.track(accepted.transport), {
         ...this.#options.connection,
         service: this.#service,
         credentials: accepted.credentials,
-        idleTimeoutMs: this.limits.idleTimeoutMs || undefined,
       });
     } catch (error) {
       accepted.transport.close(error as Error);
       return;
     }
     this.#connections.add(connection);
-    this.emit('authenticated', { connection, credentials: accepted.credentials } satisfies AuthenticatedEvent);
+    this.emit('authenticated', {
+      connection,
+      credentials: accepted.credentials,
+    } satisfies AuthenticatedEvent);
     connection.closed.then(
       (reason) => this.#ended(connection, accepted.credentials, reason),
       (reason: Error) => this.#ended(connection, accepted.credentials, reason),
@@ -152,8 +160,8 @@ export class ThreadedServer extends Listener {
    */
   async close(graceMs: number = this.limits.closeGraceMs): Promise<void> {
     await this.stopListening();
-    const connections = [...this.#connections];
-    await Promise.all(connections.map((c) => c.close({ graceMs })));
+    await drainAndClose(this.#connections, graceMs);
+    this.#idle.stop();
     this.destroySockets();
   }
 }
