@@ -3,6 +3,8 @@
  * run commands in-process as well as in a child process.
  */
 
+import { demo } from './commands/demo.js';
+
 /** Where a command writes its output. */
 export interface CliIo {
   out(text: string): void;
@@ -22,16 +24,7 @@ interface Command {
 const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   demo: {
     summary: 'start a key-authenticated server, call it, print channel throughput',
-    async run(_args, io) {
-      // The demo needs the secure channel and the servers; until those land it says so
-      // plainly rather than pretending.
-      io.out(
-        'keyway demo: the workspace is built, but the demo is not available yet.\n' +
-          'It needs the secure channel (@keyway/secure) and the servers (@keyway/server),\n' +
-          'which are still being built. Run `pnpm test` to exercise what exists today.\n',
-      );
-      return EXIT_OK;
-    },
+    run: demo,
   },
 });
 

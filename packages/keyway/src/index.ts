@@ -36,6 +36,7 @@ export {
   type TransportReceiver,
 } from '@keyway/core';
 export {
+  type AcceptedConnection,
   type AuthContext,
   AuthenticationError,
   type Authenticator,
@@ -43,9 +44,12 @@ export {
   AuthorizedKeys,
   type AuthResult,
   type AuthStream,
+  acceptConnection,
   anonymousAuth,
   anyOf,
+  type ClientHandshakeOptions,
   type Credentials,
+  clientHandshake,
   compose,
   DecryptError,
   FilePermissionError,
@@ -58,6 +62,7 @@ export {
   KeyFormatError,
   KnownHosts,
   loadIdentity,
+  type MessageTransport,
   opaqueServerFor,
   PasswordFile,
   parsePublicKey,
