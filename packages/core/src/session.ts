@@ -20,6 +20,7 @@ import {
   ProtocolError,
   TimeoutError,
 } from './errors.js';
+import { ExportTable } from './export-table.js';
 import { clampBatch, IteratorHandle, isIteratorHandle, remoteIterator } from './iteration.js';
 import {
   type ErrorClass,
@@ -96,11 +97,6 @@ interface ImportEntry {
   dead: boolean;
 }
 
-interface ExportEntry {
-  readonly value: object;
-  refs: number;
-}
-
 /** The RPC state machine of one connection. */
 export class Session implements RefHost, StubHost {
   readonly settings: SessionSettings;
@@ -120,9 +116,7 @@ export class Session implements RefHost, StubHost {
   readonly #questions = new Map<number, Question>();
   readonly #answers = new Map<number, Answer>();
 
-  #nextExport = 1;
-  readonly #exports = new Map<number, ExportEntry>();
-  readonly #exportIds = new Map<object, number>();
+  readonly #exports: ExportTable;
   readonly #imports = new Map<number, ImportEntry>();
   readonly #registry: FinalizationRegistry<ImportEntry>;
   readonly rootStub: StubState;
@@ -134,7 +128,6 @@ export class Session implements RefHost, StubHost {
   #pings = new Map<number, (ms: number) => void>();
   #nextPing = 1;
   #messagesSent = 0;
-  #exportLog: number[] | undefined;
   /** Peer requests not yet settled, and who waits for that count to reach zero. */
   #serving = 0;
   #drainWaiters: (() => void)[] = [];
@@ -146,6 +139,7 @@ export class Session implements RefHost, StubHost {
     this.settings = settings;
     this.includeRemoteStack = settings.includeRemoteStack;
     this.errorClasses = settings.errorClasses;
+    this.#exports = new ExportTable(settings.maxLiveReferences);
     this.#registry = new FinalizationRegistry((entry) => this.#finalized(entry));
     this.rootStub = new StubState(this, STUB_IMPORT, 0, undefined, [], undefined);
     // The peer's root is import 0 for good: receiving it again yields this same stub.
@@ -173,8 +167,7 @@ export class Session implements RefHost, StubHost {
   /** Installs the local root and starts answering the peer. */
   ready(root: object): void {
     this.#root = root;
-    this.#exports.set(0, { value: root, refs: Number.POSITIVE_INFINITY });
-    this.#exportIds.set(root, 0);
+    this.#exports.setRoot(root);
     if (this.#state !== 1) return;
     this.#state = 2;
     const buffered = this.#buffered;
@@ -321,8 +314,8 @@ export class Session implements RefHost, StubHost {
 
     const operation = op as Operation;
     if (targetKind === TARGET_EXPORT) {
-      const entry = this.#exports.get(targetId);
-      if (entry === undefined) {
+      const value = this.#exports.get(targetId);
+      if (value === undefined) {
         this.#settleAnswer(
           answer,
           2,
@@ -331,12 +324,11 @@ export class Session implements RefHost, StubHost {
         return;
       }
       if (waits === undefined) {
-        this.#perform(answer, operation, entry.value, path, args);
+        this.#perform(answer, operation, value, path, args);
         return;
       }
       void Promise.all(waits).then(
-        (values) =>
-          this.#perform(answer, operation, entry.value, path, substitute(args, waits, values)),
+        (values) => this.#perform(answer, operation, value, path, substitute(args, waits, values)),
         (error: unknown) => this.#settleAnswer(answer, 2, error),
       );
       return;
@@ -457,7 +449,7 @@ export class Session implements RefHost, StubHost {
     if (answer.state === 0) this.#doneServing();
     answer.settle(state, value);
     if (answer.cancelled || this.#state === 3) return;
-    this.#beginExports();
+    this.#exports.begin();
     try {
       if (state === 1) {
         this.#sendMessage([
@@ -472,9 +464,9 @@ export class Session implements RefHost, StubHost {
           errorToWire(value, this, this.settings.maxDepth - 2),
         ]);
       }
-      this.#commitExports();
+      this.#exports.commit();
     } catch (error) {
-      this.#rollbackExports();
+      this.#exports.rollback();
       // The result could not be sent (unsupported value, too large, a cause that fails to
       // encode): the caller learns why instead of waiting for its timeout.
       if (this.#state === 3) return;
@@ -501,14 +493,8 @@ export class Session implements RefHost, StubHost {
   }
 
   #releaseExport(id: number, count: number): void {
-    if (id === 0) return;
-    const entry = this.#exports.get(id);
-    if (entry === undefined) return;
-    entry.refs -= count;
-    if (entry.refs > 0) return;
-    this.#exports.delete(id);
-    this.#exportIds.delete(entry.value);
-    this.#disposeExport(entry.value);
+    const dropped = this.#exports.release(id, count);
+    if (dropped !== undefined) this.#disposeExport(dropped);
   }
 
   #disposeExport(value: object): void {
@@ -549,46 +535,7 @@ export class Session implements RefHost, StubHost {
   }
 
   exportRef(value: object): number {
-    const existing = this.#exportIds.get(value);
-    if (existing !== undefined) {
-      this.#exports.get(existing)!.refs++;
-      this.#exportLog?.push(existing);
-      return existing;
-    }
-    if (this.#exports.size >= this.settings.maxLiveReferences)
-      throw new LimitExceededError(
-        `more than ${this.settings.maxLiveReferences} objects exported to the peer`,
-      );
-    const id = this.#nextExport++;
-    this.#exports.set(id, { value, refs: 1 });
-    this.#exportIds.set(value, id);
-    this.#exportLog?.push(id);
-    return id;
-  }
-
-  /** Starts noting the exports of one outgoing message, to undo them if it is not sent. */
-  #beginExports(): void {
-    this.#exportLog = [];
-  }
-
-  #commitExports(): void {
-    this.#exportLog = undefined;
-  }
-
-  /** The message was not sent: the peer never learned of these references. */
-  #rollbackExports(): void {
-    const log = this.#exportLog;
-    this.#exportLog = undefined;
-    if (log === undefined) return;
-    for (const id of log) {
-      const entry = this.#exports.get(id);
-      if (entry === undefined || id === 0) continue;
-      entry.refs--;
-      if (entry.refs <= 0) {
-        this.#exports.delete(id);
-        this.#exportIds.delete(entry.value);
-      }
-    }
+    return this.#exports.add(value);
   }
 
   importRef(id: number): unknown {
@@ -617,10 +564,10 @@ export class Session implements RefHost, StubHost {
   }
 
   localRef(id: number, path: readonly string[] | undefined): unknown {
-    const entry = this.#exports.get(id);
-    if (entry === undefined) throw new ProtocolError('reference to an object that is not exported');
-    if (path === undefined || path.length === 0) return entry.value;
-    return this.#operate(Operation.Get, entry.value, path, EMPTY_ARGS);
+    const value = this.#exports.get(id);
+    if (value === undefined) throw new ProtocolError('reference to an object that is not exported');
+    if (path === undefined || path.length === 0) return value;
+    return this.#operate(Operation.Get, value, path, EMPTY_ARGS);
   }
 
   answerRef(qid: number, path: readonly string[] | undefined): unknown {
@@ -669,7 +616,7 @@ export class Session implements RefHost, StubHost {
     const holder = state.base ?? state;
     const question = new Question(qid, holder);
     let wireArgs: unknown[] | null = null;
-    this.#beginExports();
+    this.#exports.begin();
     try {
       if (args !== null) {
         wireArgs = new Array(args.length);
@@ -677,7 +624,7 @@ export class Session implements RefHost, StubHost {
           wireArgs[i] = toWire(args[i], this, this.settings.maxDepth - 3);
       }
     } catch (error) {
-      this.#rollbackExports();
+      this.#exports.rollback();
       question.settle(false, error);
       return question;
     }
@@ -716,9 +663,9 @@ export class Session implements RefHost, StubHost {
     }
     try {
       this.#sendMessage(message);
-      this.#commitExports();
+      this.#exports.commit();
     } catch (error) {
-      this.#rollbackExports();
+      this.#exports.rollback();
       // The housekeeping that was to ride along waits for the next message instead.
       if (message.length > 8) {
         this.#finishes.push(...finishes);
@@ -990,9 +937,7 @@ export class Session implements RefHost, StubHost {
     const drained = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of drained) w();
-    for (const [id, entry] of this.#exports) if (id !== 0) this.#disposeExport(entry.value);
-    this.#exports.clear();
-    this.#exportIds.clear();
+    for (const value of this.#exports.clear()) this.#disposeExport(value);
     for (const entry of this.#imports.values()) {
       entry.dead = true;
       this.#registry.unregister(entry);
@@ -1016,7 +961,7 @@ export class Session implements RefHost, StubHost {
       serving: this.#serving,
       requestsSent: this.#nextQid - 1,
       messagesSent: this.#messagesSent,
-      exports: this.#exports.size - (this.#exports.has(0) ? 1 : 0),
+      exports: this.#exports.size,
       imports: this.#imports.size - (this.#imports.has(0) ? 1 : 0),
       questions: this.#questions.size,
       answers: this.#answers.size,
