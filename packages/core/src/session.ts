@@ -21,6 +21,7 @@ import {
   TimeoutError,
 } from './errors.js';
 import { ExportTable } from './export-table.js';
+import { ImportTable } from './import-table.js';
 import { clampBatch, IteratorHandle, isIteratorHandle, remoteIterator } from './iteration.js';
 import {
   type ErrorClass,
@@ -90,13 +91,6 @@ export interface SessionIO {
 /** Queued finishes that force a flush on the next turn instead of waiting to piggyback. */
 const URGENT_HOUSEKEEPING = 128;
 
-interface ImportEntry {
-  readonly id: number;
-  count: number;
-  readonly ref: WeakRef<Stub>;
-  dead: boolean;
-}
-
 /** The RPC state machine of one connection. */
 export class Session implements RefHost, StubHost {
   readonly settings: SessionSettings;
@@ -117,8 +111,7 @@ export class Session implements RefHost, StubHost {
   readonly #answers = new Map<number, Answer>();
 
   readonly #exports: ExportTable;
-  readonly #imports = new Map<number, ImportEntry>();
-  readonly #registry: FinalizationRegistry<ImportEntry>;
+  readonly #imports: ImportTable;
   readonly rootStub: StubState;
 
   #finishes: number[] = [];
@@ -140,10 +133,11 @@ export class Session implements RefHost, StubHost {
     this.includeRemoteStack = settings.includeRemoteStack;
     this.errorClasses = settings.errorClasses;
     this.#exports = new ExportTable(settings.maxLiveReferences);
-    this.#registry = new FinalizationRegistry((entry) => this.#finalized(entry));
     this.rootStub = new StubState(this, STUB_IMPORT, 0, undefined, [], undefined);
     // The peer's root is import 0 for good: receiving it again yields this same stub.
-    this.#imports.set(0, { id: 0, count: 0, ref: new WeakRef(this.rootStub.proxy), dead: false });
+    this.#imports = new ImportTable(settings.maxLiveReferences, this.rootStub.proxy, (id, count) =>
+      this.#queueRelease(id, count),
+    );
   }
 
   /** Attaches the facade (the session is built before it). */
@@ -539,27 +533,10 @@ export class Session implements RefHost, StubHost {
   }
 
   importRef(id: number): unknown {
-    const entry = this.#imports.get(id);
-    if (entry !== undefined) {
-      const stub = entry.ref.deref();
-      if (stub !== undefined) {
-        entry.count++;
-        return stub;
-      }
-      // Collected but not yet finalized: release the old count now, start afresh.
-      this.#finalized(entry);
-    }
-    if (this.#imports.size >= this.settings.maxLiveReferences)
-      throw new ProtocolError(
-        `the peer sent more than ${this.settings.maxLiveReferences} live references`,
-        {
-          code: 'ERR_LIMIT_EXCEEDED',
-        },
-      );
+    const live = this.#imports.take(id);
+    if (live !== undefined) return live;
     const state = new StubState(this, STUB_IMPORT, id, undefined, EMPTY_PATH, undefined);
-    const fresh: ImportEntry = { id, count: 1, ref: new WeakRef(state.proxy), dead: false };
-    this.#imports.set(id, fresh);
-    this.#registry.register(state.proxy, fresh, fresh);
+    this.#imports.add(id, state.proxy);
     return state.proxy;
   }
 
@@ -824,10 +801,7 @@ export class Session implements RefHost, StubHost {
       return;
     }
     state.released = true;
-    const entry = this.#imports.get(state.id);
-    if (entry === undefined || entry.ref.deref() !== state.proxy) return;
-    this.#registry.unregister(entry);
-    this.#finalized(entry);
+    this.#imports.drop(state.id, state.proxy);
   }
 
   describe(state: StubState): string {
@@ -836,12 +810,9 @@ export class Session implements RefHost, StubHost {
     return `[RemoteStub ${base}${path}]`;
   }
 
-  #finalized(entry: ImportEntry): void {
-    if (entry.dead) return;
-    entry.dead = true;
-    if (this.#imports.get(entry.id) === entry) this.#imports.delete(entry.id);
+  #queueRelease(id: number, count: number): void {
     if (this.#state === 3) return;
-    this.#releases.push(entry.id, entry.count);
+    this.#releases.push(id, count);
     this.#scheduleFlush();
   }
 
@@ -938,10 +909,6 @@ export class Session implements RefHost, StubHost {
     this.#drainWaiters = [];
     for (const w of drained) w();
     for (const value of this.#exports.clear()) this.#disposeExport(value);
-    for (const entry of this.#imports.values()) {
-      entry.dead = true;
-      this.#registry.unregister(entry);
-    }
     this.#imports.clear();
     this.#pings.clear();
     this.#buffered = [];
@@ -962,7 +929,7 @@ export class Session implements RefHost, StubHost {
       requestsSent: this.#nextQid - 1,
       messagesSent: this.#messagesSent,
       exports: this.#exports.size,
-      imports: this.#imports.size - (this.#imports.has(0) ? 1 : 0),
+      imports: this.#imports.size,
       questions: this.#questions.size,
       answers: this.#answers.size,
     };
