@@ -544,7 +544,20 @@ export class Session implements RefHost, StubHost {
     const value = this.#exports.get(id);
     if (value === undefined) throw new ProtocolError('reference to an object that is not exported');
     if (path === undefined || path.length === 0) return value;
-    return this.#operate(Operation.Get, value, path, EMPTY_ARGS);
+    // The path goes through the gate on the peer's behalf; a refusal fails the request
+    // that carried it, not the connection.
+    let resolved: unknown;
+    try {
+      resolved = this.#operate(Operation.Get, value, path, EMPTY_ARGS);
+    } catch (error) {
+      resolved = Promise.reject(error);
+    }
+    if (resolved instanceof Promise) {
+      resolved.catch(() => {});
+      this.#pendingArgs ??= [];
+      this.#pendingArgs.push(resolved);
+    }
+    return resolved;
   }
 
   answerRef(qid: number, path: readonly string[] | undefined): unknown {
