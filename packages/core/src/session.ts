@@ -433,7 +433,7 @@ export class Session implements RefHost, StubHost {
       handle = new IteratorHandle(iterator as Iterator<unknown>);
       fresh = true;
     }
-    return handle.pull(batch).then(({ items, done }) => {
+    return handle._pull(batch).then(({ items, done }) => {
       if (fresh && done) return { items, done, handle: null };
       return fresh ? { items, done, handle } : { items, done };
     });
@@ -495,7 +495,7 @@ export class Session implements RefHost, StubHost {
     if (!isIteratorHandle(value) && !this.settings.disposeOnRelease) return;
     try {
       const result = isIteratorHandle(value)
-        ? value.close()
+        ? value._close()
         : access(Operation.Dispose, value, undefined, this.settings);
       if (result instanceof Promise) result.catch(() => {});
     } catch {
