@@ -808,6 +808,11 @@ export class Session implements RefHost, StubHost {
       if (inner !== undefined && state.path.length === 0) this.release(inner);
       return;
     }
+    // A stub made by withOptions() stands for the same reference as its base.
+    if (state.base !== undefined && state.path.length === 0) {
+      this.release(state.base);
+      return;
+    }
     if (state.path.length > 0 || state.released || state.id === 0 || state.host !== this) return;
     if (state.inflight > 0) {
       state.releaseWanted = true;
