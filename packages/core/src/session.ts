@@ -99,7 +99,6 @@ export class Session implements RefHost, StubHost {
   readonly #codec: Codec;
   readonly #io: SessionIO;
   #connection!: Connection;
-  #root: object = {};
   /** 0 waiting for hello, 1 hello received (buffering until ready), 2 ready, 3 closed. */
   #state = 0;
   #closeError: Error | undefined;
@@ -160,7 +159,6 @@ export class Session implements RefHost, StubHost {
 
   /** Installs the local root and starts answering the peer. */
   ready(root: object): void {
-    this.#root = root;
     this.#exports.setRoot(root);
     if (this.#state !== 1) return;
     this.#state = 2;
@@ -951,10 +949,6 @@ export class Session implements RefHost, StubHost {
       questions: this.#questions.size,
       answers: this.#answers.size,
     };
-  }
-
-  get root(): object {
-    return this.#root;
   }
 }
 
