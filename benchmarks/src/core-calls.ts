@@ -10,6 +10,8 @@
  */
 import { once } from 'node:events';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   type Connection,
   connectTransport,
@@ -125,6 +127,25 @@ async function baseline(kind: 'memory' | 'tcp') {
   return { add: add as unknown as Calc['add'], close: () => b.close() };
 }
 
+/** Heap bytes per idle connected pair (both sides), with a forced GC around the count. */
+async function heapPerConnection(pairs: number): Promise<number> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const held: Connection[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const { client, server } = await connect('memory');
+    await (client.root as Calc).add(1, 2);
+    held.push(client, server);
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  await Promise.all(held.map((c) => c.close()));
+  return (after - before) / pairs;
+}
+
 async function main(): Promise<void> {
   const calls = Number(process.env.CORE_BENCH_CALLS ?? 200_000);
   console.log(`keyway core: ${calls} calls of add(a, b) per measurement, Node ${process.version}`);
@@ -146,6 +167,10 @@ async function main(): Promise<void> {
     );
     floor.close();
   }
+  const perPair = await heapPerConnection(2_000);
+  console.log(
+    `\nheap per idle connected pair (both ends, memory transport): ${(perPair / 1024).toFixed(1)} KiB`,
+  );
 }
 
 await main();

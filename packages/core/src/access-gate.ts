@@ -7,7 +7,9 @@
  * What a peer may reach on a by-reference object: public prototype methods and getters
  * of its class chain, stopping at `Object`, `Function`, `Array`, `Promise` and
  * `Service`, plus own properties when the owner opted in (`allowPublicAttrs`, or the
- * object was marked with `byRef`). Never `constructor`, `prototype`, `__proto__`, `then`,
+ * object was marked with `byRef`). Values that travel by copy (plain data, Map, Set, Date,
+ * errors, bytes) expose only their own data properties to pipelined reads, never their
+ * built-in methods. Never `constructor`, `prototype`, `__proto__`, `then`,
  * the service lifecycle hooks, `_`-prefixed names, symbols or `Object.prototype` members;
  * a function exposes no members at all (no `call`, `bind`, `constructor`), it can only be
  * called. `#private` fields are unreachable by the language itself.
@@ -91,6 +93,27 @@ function isPlainData(value: object): boolean {
   return (proto === null || proto === Object.prototype || Array.isArray(value)) && !isByRef(value);
 }
 
+/**
+ * Other values that travel by copy (Map, Set, Date, errors, binary data). A pipelined
+ * operation can reach the owner's live instance of such a result, so their built-in
+ * methods (`clear`, `setTime`, `fill`...) must never be reachable: a copy is all the peer
+ * was given. Only iteration (read-only) is allowed on them.
+ */
+function isCopiedValue(value: object): boolean {
+  // The same split as serialize.ts: exact Map and Set go by copy, their subclasses by
+  // reference (and are then governed by the class-chain rule like any class).
+  const proto = Object.getPrototypeOf(value);
+  return (
+    !isByRef(value) &&
+    (proto === Map.prototype ||
+      proto === Set.prototype ||
+      value instanceof Date ||
+      value instanceof Error ||
+      value instanceof ArrayBuffer ||
+      ArrayBuffer.isView(value))
+  );
+}
+
 function classMember(holder: object, name: string): PropertyDescriptor | undefined {
   let proto = Object.getPrototypeOf(holder) as object | null;
   while (!CHAIN_STOPS.has(proto)) {
@@ -151,6 +174,7 @@ export function access(
     case Operation.Get: {
       if (name === undefined) return target;
       if (typeof target === 'function') deny(op, name, 'functions expose no members');
+      if (isCopiedValue(target)) deny(op, name, 'values sent by copy expose no members');
       if (isPlainData(target)) {
         if (!Object.hasOwn(target, name)) deny(op, name, 'no such property');
         return (target as Record<string, unknown>)[name];
@@ -171,6 +195,7 @@ export function access(
       }
       let fn: unknown;
       if (typeof target === 'function') deny(op, name, 'functions expose no members');
+      if (isCopiedValue(target)) deny(op, name, 'values sent by copy expose no members');
       if (isPlainData(target)) {
         fn = Object.hasOwn(target, name) ? (target as Record<string, unknown>)[name] : undefined;
       } else {
@@ -187,7 +212,12 @@ export function access(
     }
     case Operation.Set: {
       if (!policy.allowSetAttrs) deny(op, name, 'the owner does not allow setting attributes');
-      if (name === undefined || typeof target === 'function' || isPlainData(target))
+      if (
+        name === undefined ||
+        typeof target === 'function' ||
+        isPlainData(target) ||
+        isCopiedValue(target)
+      )
         deny(op, name, 'not a settable target');
       const member = classMember(target, name);
       if (member !== undefined) {
@@ -213,7 +243,12 @@ export function access(
     }
     case Operation.Delete: {
       if (!policy.allowDeleteAttrs) deny(op, name, 'the owner does not allow deleting attributes');
-      if (name === undefined || typeof target === 'function' || isPlainData(target))
+      if (
+        name === undefined ||
+        typeof target === 'function' ||
+        isPlainData(target) ||
+        isCopiedValue(target)
+      )
         deny(op, name, 'not a deletable target');
       const own = Object.getOwnPropertyDescriptor(target, name);
       if (own === undefined || own.configurable !== true) deny(op, name, 'no deletable property');

@@ -54,5 +54,5 @@ export type {
 export type { ErrorClass } from './serialize.js';
 export { byRef, Service } from './service.js';
 export { PROTOCOL_VERSION } from './session.js';
-export type { CallOptions } from './stub.js';
+export type { CallOptions, Stub } from './stub.js';
 export type { Transport, TransportReceiver } from './transport.js';

@@ -17,7 +17,9 @@ export class IteratorHandle {
     this.#iterator = iterator;
   }
 
-  async pull(max: number): Promise<{ items: unknown[]; done: boolean }> {
+  // The handle is exported to the peer by reference; `_` names are never exposed by the
+  // gate, so only the iterate and dispose operations (which clamp the batch) reach these.
+  async _pull(max: number): Promise<{ items: unknown[]; done: boolean }> {
     const items: unknown[] = [];
     const started = Date.now();
     while (!this.#done && items.length < max) {
@@ -38,7 +40,7 @@ export class IteratorHandle {
     return { items, done: this.#done };
   }
 
-  close(): unknown {
+  _close(): unknown {
     if (this.#done) return undefined;
     this.#done = true;
     return this.#iterator.return?.();

@@ -20,6 +20,8 @@ import {
   ProtocolError,
   TimeoutError,
 } from './errors.js';
+import { ExportTable } from './export-table.js';
+import { ImportTable } from './import-table.js';
 import { clampBatch, IteratorHandle, isIteratorHandle, remoteIterator } from './iteration.js';
 import {
   type ErrorClass,
@@ -89,18 +91,6 @@ export interface SessionIO {
 /** Queued finishes that force a flush on the next turn instead of waiting to piggyback. */
 const URGENT_HOUSEKEEPING = 128;
 
-interface ImportEntry {
-  readonly id: number;
-  count: number;
-  readonly ref: WeakRef<Stub>;
-  dead: boolean;
-}
-
-interface ExportEntry {
-  readonly value: object;
-  refs: number;
-}
-
 /** The RPC state machine of one connection. */
 export class Session implements RefHost, StubHost {
   readonly settings: SessionSettings;
@@ -109,7 +99,6 @@ export class Session implements RefHost, StubHost {
   readonly #codec: Codec;
   readonly #io: SessionIO;
   #connection!: Connection;
-  #root: object = {};
   /** 0 waiting for hello, 1 hello received (buffering until ready), 2 ready, 3 closed. */
   #state = 0;
   #closeError: Error | undefined;
@@ -120,11 +109,8 @@ export class Session implements RefHost, StubHost {
   readonly #questions = new Map<number, Question>();
   readonly #answers = new Map<number, Answer>();
 
-  #nextExport = 1;
-  readonly #exports = new Map<number, ExportEntry>();
-  readonly #exportIds = new Map<object, number>();
-  readonly #imports = new Map<number, ImportEntry>();
-  readonly #registry: FinalizationRegistry<ImportEntry>;
+  readonly #exports: ExportTable;
+  readonly #imports: ImportTable;
   readonly rootStub: StubState;
 
   #finishes: number[] = [];
@@ -134,7 +120,6 @@ export class Session implements RefHost, StubHost {
   #pings = new Map<number, (ms: number) => void>();
   #nextPing = 1;
   #messagesSent = 0;
-  #exportLog: number[] | undefined;
   /** Peer requests not yet settled, and who waits for that count to reach zero. */
   #serving = 0;
   #drainWaiters: (() => void)[] = [];
@@ -146,10 +131,12 @@ export class Session implements RefHost, StubHost {
     this.settings = settings;
     this.includeRemoteStack = settings.includeRemoteStack;
     this.errorClasses = settings.errorClasses;
-    this.#registry = new FinalizationRegistry((entry) => this.#finalized(entry));
+    this.#exports = new ExportTable(settings.maxLiveReferences);
     this.rootStub = new StubState(this, STUB_IMPORT, 0, undefined, [], undefined);
     // The peer's root is import 0 for good: receiving it again yields this same stub.
-    this.#imports.set(0, { id: 0, count: 0, ref: new WeakRef(this.rootStub.proxy), dead: false });
+    this.#imports = new ImportTable(settings.maxLiveReferences, this.rootStub.proxy, (id, count) =>
+      this.#queueRelease(id, count),
+    );
   }
 
   /** Attaches the facade (the session is built before it). */
@@ -172,9 +159,7 @@ export class Session implements RefHost, StubHost {
 
   /** Installs the local root and starts answering the peer. */
   ready(root: object): void {
-    this.#root = root;
-    this.#exports.set(0, { value: root, refs: Number.POSITIVE_INFINITY });
-    this.#exportIds.set(root, 0);
+    this.#exports.setRoot(root);
     if (this.#state !== 1) return;
     this.#state = 2;
     const buffered = this.#buffered;
@@ -321,8 +306,8 @@ export class Session implements RefHost, StubHost {
 
     const operation = op as Operation;
     if (targetKind === TARGET_EXPORT) {
-      const entry = this.#exports.get(targetId);
-      if (entry === undefined) {
+      const value = this.#exports.get(targetId);
+      if (value === undefined) {
         this.#settleAnswer(
           answer,
           2,
@@ -331,12 +316,11 @@ export class Session implements RefHost, StubHost {
         return;
       }
       if (waits === undefined) {
-        this.#perform(answer, operation, entry.value, path, args);
+        this.#perform(answer, operation, value, path, args);
         return;
       }
       void Promise.all(waits).then(
-        (values) =>
-          this.#perform(answer, operation, entry.value, path, substitute(args, waits, values)),
+        (values) => this.#perform(answer, operation, value, path, substitute(args, waits, values)),
         (error: unknown) => this.#settleAnswer(answer, 2, error),
       );
       return;
@@ -447,7 +431,7 @@ export class Session implements RefHost, StubHost {
       handle = new IteratorHandle(iterator as Iterator<unknown>);
       fresh = true;
     }
-    return handle.pull(batch).then(({ items, done }) => {
+    return handle._pull(batch).then(({ items, done }) => {
       if (fresh && done) return { items, done, handle: null };
       return fresh ? { items, done, handle } : { items, done };
     });
@@ -457,7 +441,7 @@ export class Session implements RefHost, StubHost {
     if (answer.state === 0) this.#doneServing();
     answer.settle(state, value);
     if (answer.cancelled || this.#state === 3) return;
-    this.#beginExports();
+    this.#exports.begin();
     try {
       if (state === 1) {
         this.#sendMessage([
@@ -472,9 +456,9 @@ export class Session implements RefHost, StubHost {
           errorToWire(value, this, this.settings.maxDepth - 2),
         ]);
       }
-      this.#commitExports();
+      this.#exports.commit();
     } catch (error) {
-      this.#rollbackExports();
+      this.#exports.rollback();
       // The result could not be sent (unsupported value, too large, a cause that fails to
       // encode): the caller learns why instead of waiting for its timeout.
       if (this.#state === 3) return;
@@ -501,21 +485,15 @@ export class Session implements RefHost, StubHost {
   }
 
   #releaseExport(id: number, count: number): void {
-    if (id === 0) return;
-    const entry = this.#exports.get(id);
-    if (entry === undefined) return;
-    entry.refs -= count;
-    if (entry.refs > 0) return;
-    this.#exports.delete(id);
-    this.#exportIds.delete(entry.value);
-    this.#disposeExport(entry.value);
+    const dropped = this.#exports.release(id, count);
+    if (dropped !== undefined) this.#disposeExport(dropped);
   }
 
   #disposeExport(value: object): void {
     if (!isIteratorHandle(value) && !this.settings.disposeOnRelease) return;
     try {
       const result = isIteratorHandle(value)
-        ? value.close()
+        ? value._close()
         : access(Operation.Dispose, value, undefined, this.settings);
       if (result instanceof Promise) result.catch(() => {});
     } catch {
@@ -549,78 +527,35 @@ export class Session implements RefHost, StubHost {
   }
 
   exportRef(value: object): number {
-    const existing = this.#exportIds.get(value);
-    if (existing !== undefined) {
-      this.#exports.get(existing)!.refs++;
-      this.#exportLog?.push(existing);
-      return existing;
-    }
-    if (this.#exports.size >= this.settings.maxLiveReferences)
-      throw new LimitExceededError(
-        `more than ${this.settings.maxLiveReferences} objects exported to the peer`,
-      );
-    const id = this.#nextExport++;
-    this.#exports.set(id, { value, refs: 1 });
-    this.#exportIds.set(value, id);
-    this.#exportLog?.push(id);
-    return id;
-  }
-
-  /** Starts noting the exports of one outgoing message, to undo them if it is not sent. */
-  #beginExports(): void {
-    this.#exportLog = [];
-  }
-
-  #commitExports(): void {
-    this.#exportLog = undefined;
-  }
-
-  /** The message was not sent: the peer never learned of these references. */
-  #rollbackExports(): void {
-    const log = this.#exportLog;
-    this.#exportLog = undefined;
-    if (log === undefined) return;
-    for (const id of log) {
-      const entry = this.#exports.get(id);
-      if (entry === undefined || id === 0) continue;
-      entry.refs--;
-      if (entry.refs <= 0) {
-        this.#exports.delete(id);
-        this.#exportIds.delete(entry.value);
-      }
-    }
+    return this.#exports.add(value);
   }
 
   importRef(id: number): unknown {
-    const entry = this.#imports.get(id);
-    if (entry !== undefined) {
-      const stub = entry.ref.deref();
-      if (stub !== undefined) {
-        entry.count++;
-        return stub;
-      }
-      // Collected but not yet finalized: release the old count now, start afresh.
-      this.#finalized(entry);
-    }
-    if (this.#imports.size >= this.settings.maxLiveReferences)
-      throw new ProtocolError(
-        `the peer sent more than ${this.settings.maxLiveReferences} live references`,
-        {
-          code: 'ERR_LIMIT_EXCEEDED',
-        },
-      );
+    const live = this.#imports.take(id);
+    if (live !== undefined) return live;
     const state = new StubState(this, STUB_IMPORT, id, undefined, EMPTY_PATH, undefined);
-    const fresh: ImportEntry = { id, count: 1, ref: new WeakRef(state.proxy), dead: false };
-    this.#imports.set(id, fresh);
-    this.#registry.register(state.proxy, fresh, fresh);
+    this.#imports.add(id, state.proxy);
     return state.proxy;
   }
 
   localRef(id: number, path: readonly string[] | undefined): unknown {
-    const entry = this.#exports.get(id);
-    if (entry === undefined) throw new ProtocolError('reference to an object that is not exported');
-    if (path === undefined || path.length === 0) return entry.value;
-    return this.#operate(Operation.Get, entry.value, path, EMPTY_ARGS);
+    const value = this.#exports.get(id);
+    if (value === undefined) throw new ProtocolError('reference to an object that is not exported');
+    if (path === undefined || path.length === 0) return value;
+    // The path goes through the gate on the peer's behalf; a refusal fails the request
+    // that carried it, not the connection.
+    let resolved: unknown;
+    try {
+      resolved = this.#operate(Operation.Get, value, path, EMPTY_ARGS);
+    } catch (error) {
+      resolved = Promise.reject(error);
+    }
+    if (resolved instanceof Promise) {
+      resolved.catch(() => {});
+      this.#pendingArgs ??= [];
+      this.#pendingArgs.push(resolved);
+    }
+    return resolved;
   }
 
   answerRef(qid: number, path: readonly string[] | undefined): unknown {
@@ -669,7 +604,7 @@ export class Session implements RefHost, StubHost {
     const holder = state.base ?? state;
     const question = new Question(qid, holder);
     let wireArgs: unknown[] | null = null;
-    this.#beginExports();
+    this.#exports.begin();
     try {
       if (args !== null) {
         wireArgs = new Array(args.length);
@@ -677,7 +612,7 @@ export class Session implements RefHost, StubHost {
           wireArgs[i] = toWire(args[i], this, this.settings.maxDepth - 3);
       }
     } catch (error) {
-      this.#rollbackExports();
+      this.#exports.rollback();
       question.settle(false, error);
       return question;
     }
@@ -716,9 +651,9 @@ export class Session implements RefHost, StubHost {
     }
     try {
       this.#sendMessage(message);
-      this.#commitExports();
+      this.#exports.commit();
     } catch (error) {
-      this.#rollbackExports();
+      this.#exports.rollback();
       // The housekeeping that was to ride along waits for the next message instead.
       if (message.length > 8) {
         this.#finishes.push(...finishes);
@@ -871,16 +806,18 @@ export class Session implements RefHost, StubHost {
       if (inner !== undefined && state.path.length === 0) this.release(inner);
       return;
     }
+    // A stub made by withOptions() stands for the same reference as its base.
+    if (state.base !== undefined && state.path.length === 0) {
+      this.release(state.base);
+      return;
+    }
     if (state.path.length > 0 || state.released || state.id === 0 || state.host !== this) return;
     if (state.inflight > 0) {
       state.releaseWanted = true;
       return;
     }
     state.released = true;
-    const entry = this.#imports.get(state.id);
-    if (entry === undefined || entry.ref.deref() !== state.proxy) return;
-    this.#registry.unregister(entry);
-    this.#finalized(entry);
+    this.#imports.drop(state.id, state.proxy);
   }
 
   describe(state: StubState): string {
@@ -889,12 +826,9 @@ export class Session implements RefHost, StubHost {
     return `[RemoteStub ${base}${path}]`;
   }
 
-  #finalized(entry: ImportEntry): void {
-    if (entry.dead) return;
-    entry.dead = true;
-    if (this.#imports.get(entry.id) === entry) this.#imports.delete(entry.id);
+  #queueRelease(id: number, count: number): void {
     if (this.#state === 3) return;
-    this.#releases.push(entry.id, entry.count);
+    this.#releases.push(id, count);
     this.#scheduleFlush();
   }
 
@@ -990,13 +924,7 @@ export class Session implements RefHost, StubHost {
     const drained = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of drained) w();
-    for (const [id, entry] of this.#exports) if (id !== 0) this.#disposeExport(entry.value);
-    this.#exports.clear();
-    this.#exportIds.clear();
-    for (const entry of this.#imports.values()) {
-      entry.dead = true;
-      this.#registry.unregister(entry);
-    }
+    for (const value of this.#exports.clear()) this.#disposeExport(value);
     this.#imports.clear();
     this.#pings.clear();
     this.#buffered = [];
@@ -1016,15 +944,11 @@ export class Session implements RefHost, StubHost {
       serving: this.#serving,
       requestsSent: this.#nextQid - 1,
       messagesSent: this.#messagesSent,
-      exports: this.#exports.size - (this.#exports.has(0) ? 1 : 0),
-      imports: this.#imports.size - (this.#imports.has(0) ? 1 : 0),
+      exports: this.#exports.size,
+      imports: this.#imports.size,
       questions: this.#questions.size,
       answers: this.#answers.size,
     };
-  }
-
-  get root(): object {
-    return this.#root;
   }
 }
 

@@ -242,3 +242,47 @@ describe('stubs stay local for conversions', () => {
     expect(client.stats().requestsSent).toBe(before);
   });
 });
+
+describe('regression: pipelining into a result sent by copy', () => {
+  it("cannot call built-in methods on the owner's live Map, Set, Date or bytes", async () => {
+    class Store extends Service {
+      cache = new Map([['k', 1]]);
+      tags = new Set(['a']);
+      when = new Date(1_000);
+      bytes = Uint8Array.of(1, 2, 3);
+      getCache() {
+        return this.cache;
+      }
+      getTags() {
+        return this.tags;
+      }
+      getWhen() {
+        return this.when;
+      }
+      getBytes() {
+        return this.bytes;
+      }
+    }
+    const { server, client } = await connectionPair('memory', { service: Store });
+    const store = client.root as unknown as Record<
+      string,
+      () => Record<string, (...a: unknown[]) => Promise<unknown>>
+    >;
+    const attempts = [
+      store.getCache!().clear!(),
+      store.getCache!().set!('k', 2),
+      store.getTags!().add!('b'),
+      store.getWhen!().setTime!(0),
+      store.getBytes!().fill!(0),
+    ];
+    for (const attempt of attempts)
+      await expect(Promise.resolve(attempt)).rejects.toBeInstanceOf(AccessDeniedError);
+    const s = server.service as Store;
+    expect([...s.cache]).toEqual([['k', 1]]);
+    expect([...s.tags]).toEqual(['a']);
+    expect(s.when.getTime()).toBe(1_000);
+    expect([...s.bytes]).toEqual([1, 2, 3]);
+    // The copies themselves arrive intact.
+    expect(await store.getCache!()).toEqual(new Map([['k', 1]]));
+  });
+});

@@ -232,3 +232,16 @@ describe('nothing leaks when a message cannot be sent', () => {
     expect(client.stats().exports).toBe(1);
   });
 });
+
+describe('release through withOptions', () => {
+  it('releasing a stub made by withOptions releases the reference it stands for', async () => {
+    const { withOptions } = await import('../src/connection.js');
+    const { server, client } = await connectionPair('memory', { service: Factory });
+    const thing = await (client.root as Remote<Factory>).one();
+    const timed = withOptions(thing, { timeout: 1_000 });
+    expect(await timed.increment()).toBe(1);
+    release(timed);
+    await waitFor(() => server.stats().exports === 0);
+    await expect(Promise.resolve(thing.increment())).rejects.toThrow(/released/);
+  });
+});

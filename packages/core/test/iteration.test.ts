@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Remote } from '../src/remote.js';
 import { Service } from '../src/service.js';
-import { connectionPair } from './helpers.js';
+import { connectionPair, waitFor } from './helpers.js';
 
 class Source extends Service {
   closed = 0;
@@ -65,5 +65,44 @@ describe('remote iteration', () => {
   it('a by-value array result is just an array', async () => {
     const { client } = await connectionPair('memory', { service: Source });
     expect(await (client.root as Remote<Source>).list()).toEqual([1, 2, 3]);
+  });
+});
+
+describe('regression: the iterator handle', () => {
+  it('exposes no methods to the peer: batches only through the clamped iterate operation', async () => {
+    const { Packr } = await import('msgpackr');
+    const { memoryTransportPair } = await import('../src/memory-transport.js');
+    const { connectTransport } = await import('../src/connection.js');
+    class Endless extends Service {
+      *forever() {
+        let i = 0;
+        while (true) yield i++;
+      }
+    }
+    const raw = new Packr({ useRecords: false, mapsAsObjects: false });
+    const [a, b] = memoryTransportPair();
+    const replies: unknown[][] = [];
+    b.start({ onMessage: (d) => replies.push(raw.unpack(d) as unknown[]), onClose: () => {} });
+    b.send(raw.pack([0, 'keyway-rpc', 1]));
+    const victim = await connectTransport(a, { service: Endless, iterationBatchSize: 8 });
+    // iterate root.forever() (pipelined: call then iterate on its answer)
+    b.send(raw.pack([1, 1, 3, 0, 0, ['forever'], [], 0]));
+    b.send(raw.pack([1, 2, 4, 1, 1, null, [1_000_000], 0]));
+    await waitFor(() => replies.some((m) => m[0] === 2 && m[1] === 2));
+    const batch = replies.find((m) => m[0] === 2 && m[1] === 2)![2] as Map<string, unknown>;
+    expect((batch.get('items') as unknown[]).length).toBe(9); // [0-tag, ...8 items]
+    const handleId = (batch.get('handle') as unknown[])[1] as number;
+    // Driving the handle directly, by any name, is refused.
+    for (const [qid, name] of [
+      [3, 'pull'],
+      [4, '_pull'],
+      [5, 'close'],
+    ] as const)
+      b.send(raw.pack([1, qid, 3, 0, handleId, [name], [1_000_000_000], 0]));
+    await waitFor(() => replies.filter((m) => m[0] === 3).length === 3);
+    for (const m of replies.filter((r) => r[0] === 3))
+      expect((m[2] as unknown[])[3]).toBe('ERR_ACCESS_DENIED');
+    expect(victim.isClosed).toBe(false);
+    await victim.close();
   });
 });

@@ -232,3 +232,39 @@ describe('property paths', () => {
     expect(await counter.count).toBe(1);
   });
 });
+
+describe('stubs with paths as arguments', () => {
+  it('a pending result with a path, and a property of the peer root, resolve on the owner', async () => {
+    class Config extends Service {
+      get level() {
+        return 7;
+      }
+      settings() {
+        return { depth: { max: 3 } };
+      }
+      twice(n: number) {
+        return n * 2;
+      }
+    }
+    const [a, b] = memoryTransportPair();
+    const wire = new LatencyTransport(b, 10);
+    const [, client] = await Promise.all([
+      connectTransport(a, { service: Config }),
+      connectTransport(wire),
+    ]);
+    await new Promise((r) => setTimeout(r, 40));
+    wire.flightsWithRequests = 0;
+    const config = client.root as Remote<Config>;
+    // [7, qid, ["depth", "max"]]: the owner reads the path on its own result.
+    expect(await config.twice(config.settings().depth.max as unknown as number)).toBe(6);
+    // [6, 0, ["level"]]: the owner reads its own getter through the gate.
+    expect(await config.twice(config.level as unknown as number)).toBe(14);
+    expect(wire.flightsWithRequests).toBe(2);
+    // A path the gate refuses fails the call that carries it, not the connection.
+    const hidden = (config as unknown as Record<string, unknown>).constructor as unknown as number;
+    await expect(Promise.resolve(config.twice(hidden))).rejects.toMatchObject({
+      code: 'ERR_ACCESS_DENIED',
+    });
+    expect(await config.twice(1)).toBe(2);
+  });
+});

@@ -78,3 +78,15 @@ export async function checks(): Promise<void> {
   void fifteen;
   void [sum, notAwaited, bytes, size, again, level, viaPath, version];
 }
+
+// The seam with @keyway/secure is structural: anything with this shape is a Transport,
+// without importing core (the secure channel relies on it).
+import type { Transport, TransportReceiver } from '../src/transport.js';
+
+class ChannelLike {
+  readonly remoteAddress = '127.0.0.1:22';
+  send(_data: Uint8Array): void {}
+  start(_receiver: TransportReceiver): void {}
+  close(_error?: Error): void {}
+}
+export const fits: Transport = new ChannelLike();

@@ -158,3 +158,36 @@ describe('drain', () => {
     expect(server.stats().serving).toBe(0);
   });
 });
+
+describe('close under load', () => {
+  it('every one of 1 000 calls in flight settles exactly once when the server closes', async () => {
+    class Busy extends Service {
+      async work(i: number, report: (i: number) => Promise<void>) {
+        await report(i);
+        await new Promise((r) => setTimeout(r, i % 7));
+        return i;
+      }
+    }
+    const { server, client } = await connectionPair('tcp', { service: Busy });
+    const busy = client.root as Remote<Busy>;
+    const settled = new Map<number, number>();
+    let reported = 0;
+    const report = async () => {
+      reported++;
+    };
+    const calls = Array.from({ length: 1_000 }, (_, i) =>
+      Promise.resolve(busy.work(i, report)).then(
+        () => settled.set(i, (settled.get(i) ?? 0) + 1),
+        () => settled.set(i, (settled.get(i) ?? 0) + 1),
+      ),
+    );
+    await waitFor(() => reported > 100);
+    await server.close();
+    await Promise.all(calls);
+    expect(settled.size).toBe(1_000);
+    expect([...settled.values()].every((n) => n === 1)).toBe(true);
+    await client.closed;
+    expect(client.stats()).toMatchObject({ questions: 0, exports: 0, imports: 0 });
+    expect(server.stats()).toMatchObject({ answers: 0, exports: 0, imports: 0 });
+  });
+});
