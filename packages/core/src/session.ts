@@ -41,7 +41,6 @@ import {
   Question,
   STUB_ANSWER,
   STUB_IMPORT,
-  type Stub,
   type StubHost,
   StubState,
   stubStateOf,
