@@ -21,6 +21,7 @@ export {
   KeywayError,
   type KeywayErrorOptions,
   LimitExceededError,
+  listRemote,
   MessageTooLargeError,
   memoryTransportPair,
   messagePortTransport,
