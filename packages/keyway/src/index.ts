@@ -71,6 +71,7 @@ export {
   publicKeyAuth,
   SecureChannel,
   SecureError,
+  scanHostKey,
 } from '@keyway/secure';
 export {
   type AuthenticatedEvent,
