@@ -4,6 +4,7 @@
  */
 
 import { demo } from './commands/demo.js';
+import { shell } from './commands/shell.js';
 
 /** Where a command writes its output. */
 export interface CliIo {
@@ -25,6 +26,10 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   demo: {
     summary: 'start a key-authenticated server, call it, print channel throughput',
     run: demo,
+  },
+  shell: {
+    summary: 'a REPL whose `root` is a remote service (host:port)',
+    run: shell,
   },
 });
 
