@@ -186,11 +186,19 @@ export function identityX25519(identity: Identity): {
   secretKey: Uint8Array;
   publicKey: Uint8Array;
 } {
-  return {
-    secretKey: ed25519.utils.toMontgomerySecret(readSeed(identity)),
-    publicKey: ed25519.utils.toMontgomery(identity.publicKey),
-  };
+  // A server converts its host key on every handshake: compute the pair once per identity.
+  let pair = x25519Pairs.get(identity);
+  if (pair === undefined) {
+    pair = {
+      secretKey: ed25519.utils.toMontgomerySecret(readSeed(identity)),
+      publicKey: ed25519.utils.toMontgomery(identity.publicKey),
+    };
+    x25519Pairs.set(identity, pair);
+  }
+  return { secretKey: pair.secretKey.slice(), publicKey: pair.publicKey.slice() };
 }
+
+const x25519Pairs = new WeakMap<Identity, { secretKey: Uint8Array; publicKey: Uint8Array }>();
 
 /**
  * The identity's 32-byte Ed25519 seed, as a copy, for deriving keyway-specific secrets

@@ -333,7 +333,9 @@ export class SecureChannel {
     this.#stream.end();
     // A peer that never ends its half would otherwise hold the socket open forever.
     const stream = this.#stream;
-    setTimeout(() => stream.destroy(), this.#closeGraceMs).unref();
+    const timer = setTimeout(() => stream.destroy(), this.#closeGraceMs).unref();
+    // Once the stream is gone the timer must not keep it (and this channel) reachable.
+    stream.once('close', () => clearTimeout(timer));
   }
 
   #cork(): void {
