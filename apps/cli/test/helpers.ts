@@ -45,6 +45,7 @@ export function keyway(args: readonly string[], options: RunOptions = {}): Promi
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }
@@ -61,6 +62,8 @@ export function sshKeygen(args: readonly string[], input = ''): Promise<RunResul
         resolve({ code, stdout, stderr });
       },
     );
+    // A program that never reads stdin closes it early; that is not a failure.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(input);
   });
 }
