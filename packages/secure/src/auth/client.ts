@@ -41,8 +41,6 @@ export interface ClientHandshakeOptions {
   username?: string | undefined;
   /** The password, for servers that ask for one (proved with OPAQUE, never sent). */
   password?: string | undefined;
-  /** The service the client asks for, when the server restricts keys per service. */
-  service?: string | undefined;
   /** Crypto provider; the fastest available by default. */
   provider?: CryptoProvider | undefined;
   /** Deadline of the handshake in ms (default 10 s). */
@@ -131,7 +129,6 @@ export async function clientHandshake(
     localPayload: encodeClientHello({
       publicKey: options.identity?.publicKey,
       user: options.username,
-      service: options.service,
     }),
     verifyRemote: async (remoteStatic, payload) => {
       const hello = decodeServerHello(payload);

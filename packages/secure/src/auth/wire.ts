@@ -45,6 +45,7 @@ export interface ClientHello {
   /** The client's Ed25519 key; absent for an anonymous client. */
   readonly publicKey?: Uint8Array | undefined;
   readonly user?: string | undefined;
+  /** Reserved for servers that expose several services; keyway's servers expose one. */
   readonly service?: string | undefined;
 }
 
