@@ -3,7 +3,7 @@
  * `ssh-keygen -lf` does, and a private key's public line as `ssh-keygen -y -f` does
  * (DESIGN.md §2 CLI; §4 "Fingerprints print exactly as `ssh-keygen -lf` does").
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { parseOptions, stringOption } from '../args.js';
 import { CliError, type Command, EXIT_OK } from '../command.js';
 import { fingerprintLine, PRIVATE_KEY_BEGIN, readPrivateKey, scanKeyLines } from '../keys.js';
@@ -37,8 +37,7 @@ const OPTIONS = { passphrase: { type: 'string', short: 'P' } } as const;
 
 async function fileExists(path: string): Promise<boolean> {
   try {
-    await readFile(path);
-    return true;
+    return (await stat(path)).isFile();
   } catch {
     return false;
   }
