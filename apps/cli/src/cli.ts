@@ -15,6 +15,7 @@ import {
 import { authorizedKeysCommand } from './commands/authorized-keys.js';
 import { fingerprintCommand, pubkeyCommand } from './commands/fingerprint.js';
 import { keygenCommand } from './commands/keygen.js';
+import { keyscanCommand } from './commands/keyscan.js';
 import { knownHostsCommand } from './commands/known-hosts.js';
 import { passwdCommand } from './commands/passwd.js';
 import { explainError } from './errors.js';
@@ -41,6 +42,7 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   keygen: keygenCommand,
   fingerprint: fingerprintCommand,
   pubkey: pubkeyCommand,
+  keyscan: keyscanCommand,
   'known-hosts': knownHostsCommand,
   'authorized-keys': authorizedKeysCommand,
   passwd: passwdCommand,

@@ -58,6 +58,15 @@ export function explainError(error: unknown, path?: string): string {
       return `${where}: read-only file system\n  choose a writable location`;
     case 'ENOSPC':
       return `${where}: no space left on device`;
+    case 'ECONNREFUSED':
+      return `${error.message}: connection refused\n  check the host and port, and that the server is running`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `${error.message}: host name not found\n  check the spelling of the host`;
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `${error.message}: host unreachable\n  check the address and any firewall between`;
     case 'ERR_FILE_PERMISSIONS':
       return `${error.message}\n  ${chmodAdvice(error.message)}`;
     case 'ERR_KEY_FORMAT': {

@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyway, tempDir } from './helpers.js';
@@ -103,7 +103,6 @@ describe('keyway authorized-keys', () => {
   it('refuses a file writable by others with the chmod to run; reports missing key files', async () => {
     const file = p('ak4');
     await writeFile(file, `${keyA}\n`, { mode: 0o600 });
-    const { chmod } = await import('node:fs/promises');
     await chmod(file, 0o620);
     const r = await keyway(['authorized-keys', 'list', '--file', file]);
     expect(r.code).toBe(1);
