@@ -1,9 +1,10 @@
 import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { available, keyway, sshKeygen, tempDir } from './helpers.js';
+import { available, keyway, keywayInTerminal, sshKeygen, tempDir } from './helpers.js';
 
 const hasSshKeygen = available('ssh-keygen', ['-?']);
+const hasPython = available('python3', ['--version']);
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -123,6 +124,20 @@ describe.skipIf(!hasSshKeygen)('keyway pubkey matches ssh-keygen -y', () => {
 });
 
 describe('keyway pubkey failures', () => {
+  it.skipIf(!hasPython)(
+    'asks for the passphrase of an encrypted key on a terminal, without echo',
+    async () => {
+      const good = await keywayInTerminal(['pubkey', 'enc'], ['pw'], dir);
+      expect(good.code).toBe(0);
+      expect(good.stdout).toContain('Enter passphrase for enc: ');
+      expect(good.stdout).toContain(await readFile(p('enc.pub'), 'utf8').then((t) => t.trim()));
+      const bad = await keywayInTerminal(['pubkey', 'enc'], ['not it'], dir);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toContain('incorrect passphrase');
+      expect(bad.stdout).not.toContain('not it');
+    },
+  );
+
   it('a wrong passphrase: exit 1, says the passphrase is wrong', async () => {
     const r = await keyway(['pubkey', '-P', 'nope', p('enc')]);
     expect(r.code).toBe(1);
