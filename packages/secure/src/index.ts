@@ -44,6 +44,7 @@ export {
   type ChannelLimits,
   type ChannelOptions,
   DEFAULT_CHANNEL_LIMITS,
+  DEFAULT_CLOSE_GRACE_MS,
   DEFAULT_PREAUTH_CHANNEL_LIMITS,
   DEFAULT_REKEY_POLICY,
   type RekeyPolicy,

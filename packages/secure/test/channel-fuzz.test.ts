@@ -57,6 +57,16 @@ describe('FrameReader', () => {
     expect(reader.next()).toBeUndefined();
   });
 
+  it('regression: frames read from Buffer chunks are plain Uint8Arrays (copying slice)', () => {
+    const reader = new FrameReader(100);
+    reader.push(Buffer.from([0, 2, 7, 8]));
+    const frame = reader.next()!;
+    expect(Buffer.isBuffer(frame)).toBe(false);
+    const copy = frame.slice();
+    copy[0] = 0;
+    expect(frame[0]).toBe(7);
+  });
+
   it('any bytes give frames within the limit or a ChannelError', () => {
     fc.assert(
       fc.property(

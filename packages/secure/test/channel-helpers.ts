@@ -19,14 +19,18 @@ import { HandshakeState } from '../src/noise/handshake-state.js';
 
 export const PROLOGUE = keywayPrologue('test');
 
-/** Two connected TCP sockets on 127.0.0.1. */
-export async function tcpPair(): Promise<[Socket, Socket]> {
+/**
+ * Two connected TCP sockets on 127.0.0.1.
+ * @param allowHalfOpen - let the client keep writing after the server ended (a peer that
+ * never closes its half).
+ */
+export async function tcpPair(allowHalfOpen = false): Promise<[Socket, Socket]> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
   const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const client = connect(port, '127.0.0.1');
+  const client = connect({ port, host: '127.0.0.1', allowHalfOpen });
   await once(client, 'connect');
   const [serverSide] = await accepted;
   server.close();

@@ -3,13 +3,17 @@
  * providers, queueing before start, close rules, limits before and after authentication,
  * rekeying, and the handshake driver's ordering guarantees.
  */
+import { once } from 'node:events';
+import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHANNEL_LIMITS } from '../src/channel/channel-options.js';
+import { FrameReader } from '../src/channel/frame-reader.js';
 import { keywayPrologue, performHandshake } from '../src/channel/perform-handshake.js';
-import { FrameType } from '../src/channel/secure-channel.js';
+import { FrameType, SecureChannel } from '../src/channel/secure-channel.js';
 import { nobleCryptoProvider } from '../src/crypto/noble-provider.js';
 import { nodeCryptoProvider } from '../src/crypto/node-provider.js';
 import { AuthenticationError, ChannelError, HandshakeError, HostKeyError } from '../src/errors.js';
+import { CipherState } from '../src/noise/cipher-state.js';
 import { PROLOGUE, record, ScriptedPeer, securePair, tcpPair } from './channel-helpers.js';
 
 const bytes = (n: number, seed = 1): Uint8Array => {
@@ -53,6 +57,37 @@ describe.each([nodeCryptoProvider, nobleCryptoProvider])('secure channel on $nam
 });
 
 describe('secure channel rules', () => {
+  it('batches every frame sent in one tick into a single writev', async () => {
+    const writes: number[] = [];
+    const stream = new Duplex({
+      read() {},
+      write(_chunk, _enc, cb) {
+        writes.push(1);
+        cb();
+      },
+      writev(chunks, cb) {
+        writes.push(chunks.length);
+        cb();
+      },
+    });
+    const key = new Uint8Array(32).fill(9);
+    const channel = new SecureChannel({
+      stream,
+      send: new CipherState(nodeCryptoProvider, key),
+      receive: new CipherState(nodeCryptoProvider, key),
+      handshakeHash: new Uint8Array(32),
+      remoteStatic: new Uint8Array(32),
+      reader: new FrameReader(65535),
+    });
+    channel.send(Uint8Array.of(1));
+    channel.send(Uint8Array.of(2));
+    channel.send(new Uint8Array(40_000)); // three 16 KiB frames before authentication
+    await new Promise((r) => setImmediate(r));
+    // Five frames, each a header plus its ciphertext pieces, in one writev call.
+    expect(writes.length).toBe(1);
+    expect(writes[0]).toBeGreaterThanOrEqual(10);
+  });
+
   it('queues messages that arrive before start() and delivers them first', async () => {
     const { client, server } = await securePair();
     for (let i = 0; i < 5; i++) server.channel.send(Uint8Array.of(i));
@@ -61,6 +96,32 @@ describe('secure channel rules', () => {
     const rec = record(client.channel);
     expect(await rec.closed).toBeUndefined();
     expect(rec.messages.map((m) => m[0])).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('stop() hands the channel from one receiver to the next without losing or reordering', async () => {
+    const { client, server } = await securePair();
+    // The "authenticator" takes the first two messages, then hands the channel over.
+    const first: number[] = [];
+    await new Promise<void>((resolve) => {
+      server.channel.start({
+        onMessage(data) {
+          first.push(data[0]!);
+          if (first.length === 2) {
+            server.channel.stop();
+            resolve();
+          }
+        },
+        onClose() {},
+      });
+      for (let i = 0; i < 6; i++) client.channel.send(Uint8Array.of(i));
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    client.channel.close();
+    const rest = record(server.channel);
+    expect(await rest.closed).toBeUndefined();
+    expect(first).toEqual([0, 1]);
+    expect(rest.messages.map((m) => m[0])).toEqual([2, 3, 4, 5]);
+    expect(() => server.channel.start({ onMessage() {}, onClose() {} })).toThrow(ChannelError);
   });
 
   it('close() is idempotent, tells both receivers, and refuses later sends', async () => {
@@ -73,6 +134,29 @@ describe('secure channel rules', () => {
     expect(await b.closed).toBeUndefined();
     expect(client.channel.closed && server.channel.closed).toBe(true);
     expect(() => client.channel.send(Uint8Array.of(1))).toThrow(ChannelError);
+  });
+
+  it('destroys the stream when the peer never ends its half after our CLOSE', async () => {
+    const [a, b] = await tcpPair(true);
+    const peer = new ScriptedPeer(a);
+    const [outcome] = await Promise.all([
+      performHandshake(b, {
+        role: 'responder',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: PROLOGUE,
+        verifyRemote: () => {},
+        channel: { closeGraceMs: 100 },
+      }),
+      peer.handshake(),
+    ]);
+    const socketClosed = once(b, 'close');
+    record(outcome.channel);
+    outcome.channel.close();
+    expect((await peer.readFrame())?.type).toBe(FrameType.CLOSE);
+    // The scripted peer keeps its half open; the grace period ends the socket anyway.
+    await socketClosed;
+    expect(b.destroyed).toBe(true);
+    a.destroy();
   });
 
   it('close(error) reaches the peer as a ChannelError without the error text', async () => {
@@ -133,6 +217,63 @@ describe('secure channel rules', () => {
     expect(types).toEqual([D, D, D, R, D, D, D, R, D]);
     expect(data).toEqual([0, 1, 2, 3, 4, 5, 6]);
     channel.close();
+  });
+
+  it.each([
+    ['bytes', { afterBytes: 2 }, 0],
+    ['time', { afterMs: 1 }, 5],
+  ] as const)('rekeys after the %s threshold', async (_name, rekey, waitMs) => {
+    const [a, b] = await tcpPair();
+    const peer = new ScriptedPeer(a);
+    const [outcome] = await Promise.all([
+      performHandshake(b, {
+        role: 'responder',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: PROLOGUE,
+        verifyRemote: () => {},
+        channel: { rekey },
+      }),
+      peer.handshake(),
+    ]);
+    record(outcome.channel);
+    const data: number[] = [];
+    let rekeys = 0;
+    for (let i = 0; i < 4; i++) {
+      if (waitMs) await new Promise((r) => setTimeout(r, waitMs));
+      outcome.channel.send(Uint8Array.of(i));
+      for (;;) {
+        const frame = (await peer.readFrame())!;
+        if (frame.type !== FrameType.REKEY) {
+          data.push(frame.body[0]!);
+          break;
+        }
+        rekeys++;
+        peer.receive.rekey();
+      }
+    }
+    expect(data).toEqual([0, 1, 2, 3]);
+    // 1-byte messages: a rekey after every second frame; or one before each late frame.
+    expect(rekeys).toBe(waitMs ? 4 : 1);
+    outcome.channel.close();
+  });
+
+  it('rekeys both ways by frames, bytes and time, and keeps every message intact', async () => {
+    const { client, server } = await securePair({
+      initiator: { channel: { rekey: { afterFrames: 2, afterBytes: 10 } } },
+      responder: { channel: { rekey: { afterMs: 1 } } },
+    });
+    const echo = record(server.channel, (m) => server.channel.send(m));
+    const back = record(client.channel);
+    for (let i = 0; i < 12; i++) {
+      client.channel.send(bytes(20 + i, i));
+      client.channel.ping();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const got = await back.waitFor(12);
+    for (let i = 0; i < 12; i++) expect(got[i]).toEqual(bytes(20 + i, i));
+    expect(echo.messages.length).toBe(12);
+    client.channel.close();
+    expect(await back.closed).toBeUndefined();
   });
 
   it('the initiator checks the responder before sending message 3: a refused server never sees the client key', async () => {

@@ -151,6 +151,43 @@ describe.each(PROVIDERS)('crypto provider $name', (p) => {
   });
 });
 
+describe('regression: Buffer.slice() shares memory', () => {
+  // A forged-frame test once flipped a bit in a "copy" made with slice() and corrupted the
+  // original, because node:crypto returned Buffers. Providers now return plain Uint8Arrays.
+  it('provider outputs are plain Uint8Arrays whose slice() copies', () => {
+    for (const p of PROVIDERS) {
+      const sealed = p.seal(AEAD_282.key, AEAD_282.nonce, AEAD_282.ad, AEAD_282.plaintext);
+      const opened = p.open(AEAD_282.key, AEAD_282.nonce, AEAD_282.ad, sealed);
+      for (const out of [
+        sealed,
+        opened,
+        ...p.sealParts(AEAD_282.key, AEAD_282.nonce, AEAD_282.ad, [AEAD_282.plaintext]),
+      ]) {
+        expect(Buffer.isBuffer(out)).toBe(false);
+        const copy = out.slice();
+        copy[0]! ^= 0xff;
+        expect(copy[0]).not.toBe(out[0]);
+      }
+    }
+  });
+});
+
+describe('node provider key cache', () => {
+  it('a secret-key array rewritten with other bytes is never matched to its old key', () => {
+    const kp = nodeCryptoProvider.generateKeyPair();
+    const before = nodeCryptoProvider.dh(kp.secretKey, X25519_61.bobPublic);
+    kp.secretKey.set(X25519_61.aliceSecret);
+    expect(toHex(nodeCryptoProvider.dh(kp.secretKey, X25519_61.bobPublic))).toBe(
+      toHex(X25519_61.shared),
+    );
+    expect(toHex(before)).not.toBe(toHex(X25519_61.shared));
+    kp.secretKey.fill(0);
+    expect(toHex(nodeCryptoProvider.dh(kp.secretKey, X25519_61.bobPublic))).toBe(
+      toHex(nobleCryptoProvider.dh(kp.secretKey, X25519_61.bobPublic)),
+    );
+  });
+});
+
 describe('the node:crypto and noble providers agree', () => {
   const [node, noble] = PROVIDERS as [CryptoProvider, CryptoProvider];
   const key = fc.uint8Array({ minLength: 32, maxLength: 32 });

@@ -48,7 +48,15 @@ export interface ChannelOptions {
   rekey?: Partial<RekeyPolicy>;
   /** Where the peer is, for logs; taken from a `net.Socket` when omitted. */
   remoteAddress?: string;
+  /**
+   * After `close()`, how long to wait for the peer to end its half of the stream before
+   * destroying it. Default {@link DEFAULT_CLOSE_GRACE_MS}.
+   */
+  closeGraceMs?: number;
 }
+
+/** Five seconds for a peer to end its half after our CLOSE. */
+export const DEFAULT_CLOSE_GRACE_MS = 5_000;
 
 /** Smallest meaningful frame limit: one type byte plus the 16-byte tag. */
 export const MIN_FRAME_BYTES = 17;

@@ -38,7 +38,8 @@ export class FrameReader {
   /** Appends received bytes. The reader keeps a reference, not a copy. */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    // A plain view, so that frames have Uint8Array (copying) slice() semantics, not Buffer's.
+    this.#chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.#buffered += chunk.length;
   }
 
@@ -86,7 +87,9 @@ export class FrameReader {
       this.#skip(n);
       return frame;
     }
-    const out = new Uint8Array(n);
+    // Every byte is overwritten below, so skip the zero-fill of `new Uint8Array`.
+    const joined = Buffer.allocUnsafe(n);
+    const out = new Uint8Array(joined.buffer, joined.byteOffset, n);
     let filled = 0;
     while (filled < n) {
       const chunk = this.#chunks[0]!;

@@ -125,6 +125,10 @@ export async function performHandshake(
     s: staticKeyPair,
     provider,
   });
+  // Nagle's algorithm would hold message 3, or the first frame after it, for a delayed
+  // ACK (~40 ms). The channel batches its own writes with cork(), so it is not needed.
+  const socket = stream as Duplex & { setNoDelay?: (noDelay: boolean) => unknown };
+  if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
   const io = new HandshakeIo(stream, maxHandshakeMessageBytes, timeoutMs);
   try {
     let remotePayload: Uint8Array;

@@ -16,6 +16,7 @@ import {
   type ChannelLimits,
   type ChannelOptions,
   DEFAULT_CHANNEL_LIMITS,
+  DEFAULT_CLOSE_GRACE_MS,
   DEFAULT_PREAUTH_CHANNEL_LIMITS,
   MIN_FRAME_BYTES,
   type RekeyPolicy,
@@ -77,6 +78,7 @@ export class SecureChannel {
   readonly #reader: FrameReader;
   readonly #rekey: RekeyPolicy;
   readonly #remoteAddress: string | undefined;
+  readonly #closeGraceMs: number;
   #limits: ChannelLimits;
   #receiver: ChannelReceiver | undefined;
   #closed = false;
@@ -95,14 +97,17 @@ export class SecureChannel {
     this.#stream = init.stream;
     this.#send = init.send;
     this.#receive = init.receive;
-    this.#handshakeHash = init.handshakeHash.slice();
-    this.#remoteStatic = init.remoteStatic.slice();
+    this.#handshakeHash = new Uint8Array(init.handshakeHash);
+    this.#remoteStatic = new Uint8Array(init.remoteStatic);
     this.#reader = init.reader;
     this.#limits = resolveLimits(DEFAULT_PREAUTH_CHANNEL_LIMITS, init.options?.limits);
     this.#reader.maxFrameBytes = this.#limits.maxFrameBytes;
     this.#rekey = resolveRekeyPolicy(init.options?.rekey);
     this.#remoteAddress = init.options?.remoteAddress ?? addressOf(init.stream);
     this.#ended = init.ended === true;
+    this.#closeGraceMs = init.options?.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+    if (!(this.#closeGraceMs >= 0))
+      throw new RangeError('closeGraceMs must be a non-negative number');
     // Nothing is parsed before start(): the stream stays paused, so an unread peer can
     // only fill the socket buffers, not our memory.
     this.#stream.pause();
@@ -119,12 +124,12 @@ export class SecureChannel {
 
   /** The Noise handshake hash: a unique, secret-derived id of this session (channel binding). */
   get handshakeHash(): Uint8Array {
-    return this.#handshakeHash.slice();
+    return new Uint8Array(this.#handshakeHash);
   }
 
   /** The peer's static X25519 public key, as proven in the handshake. */
   get remoteStatic(): Uint8Array {
-    return this.#remoteStatic.slice();
+    return new Uint8Array(this.#remoteStatic);
   }
 
   /** The limits currently enforced. */
@@ -135,6 +140,11 @@ export class SecureChannel {
   /** True once the channel is closed, by either side or by an error. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Bytes written to the stream and not yet handed to the OS (sender-side backpressure). */
+  get writableLength(): number {
+    return this.#stream.writableLength;
   }
 
   /** True when the stream's write buffer is full; wait with {@link SecureChannel.drained}. */
@@ -205,12 +215,15 @@ export class SecureChannel {
   /**
    * Starts delivery. Messages that arrived earlier are delivered first, then a close that
    * already happened.
-   * @throws {ChannelError} when called twice.
+   * @throws {ChannelError} when delivery is already started (see {@link SecureChannel.stop}).
    */
   start(receiver: ChannelReceiver): void {
     if (this.#receiver) throw new ChannelError('channel already started');
+    if (this.#closeDelivered) throw new ChannelError('channel is closed');
     this.#receiver = receiver;
     this.#pump();
+    // The receiver may have stopped delivery from inside onMessage.
+    if (this.#receiver !== receiver) return;
     if (this.#closed) {
       this.#deliverClose();
       return;
@@ -220,6 +233,18 @@ export class SecureChannel {
       return;
     }
     this.#stream.resume();
+  }
+
+  /**
+   * Stops delivery and detaches the receiver, so that another one can `start()` later:
+   * an authenticator runs its exchange over the channel, stops, and hands the channel to
+   * the RPC engine. Frames arriving meanwhile stay unread (the stream is paused) and are
+   * delivered, in order, to the next receiver. Safe to call from inside `onMessage`.
+   */
+  stop(): void {
+    if (this.#receiver === undefined) return;
+    this.#receiver = undefined;
+    if (!this.#closed) this.#stream.pause();
   }
 
   /**
@@ -234,12 +259,20 @@ export class SecureChannel {
     try {
       this.#cork();
       this.#writeFrame(FrameType.CLOSE, error === undefined ? EMPTY : CLOSE_WITH_ERROR);
-      this.#stream.end();
+      this.#endGracefully();
     } catch {
       this.#stream.destroy();
     }
     this.#wipe();
     queueMicrotask(() => this.#deliverClose());
+  }
+
+  /** Ends our half; destroys the stream if the peer has not ended its half in time. */
+  #endGracefully(): void {
+    this.#stream.end();
+    // A peer that never ends its half would otherwise hold the socket open forever.
+    const stream = this.#stream;
+    setTimeout(() => stream.destroy(), this.#closeGraceMs).unref();
   }
 
   #cork(): void {
@@ -288,7 +321,9 @@ export class SecureChannel {
     this.#ended = true;
     if (this.#closed || !this.#receiver) return;
     this.#pump();
-    if (!this.#closed) this.#fail(new ChannelError('connection ended without CLOSE'));
+    if (!this.#closed && this.#receiver) {
+      this.#fail(new ChannelError('connection ended without CLOSE'));
+    }
   };
 
   readonly #onError = (cause: Error): void => {
@@ -302,13 +337,15 @@ export class SecureChannel {
     this.#ended = true;
     if (this.#receiver) {
       this.#pump();
-      if (!this.#closed) this.#fail(new ChannelError('connection ended without CLOSE'));
+      if (!this.#closed && this.#receiver) {
+        this.#fail(new ChannelError('connection ended without CLOSE'));
+      }
     }
   };
 
   /** Parses and delivers every whole frame buffered, until closed. */
   #pump(): void {
-    while (!this.#closed) {
+    while (!this.#closed && this.#receiver !== undefined) {
       let frame: Uint8Array | undefined;
       try {
         frame = this.#reader.next();
@@ -366,7 +403,7 @@ export class SecureChannel {
           body.length > 0
             ? new ChannelError('peer closed the channel because of an error')
             : undefined;
-        this.#stream.end();
+        this.#endGracefully();
         this.#wipe();
         this.#deliverClose();
         return;

@@ -11,6 +11,7 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
+  generateKeyPairSync,
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
@@ -27,31 +28,61 @@ import {
   type X25519KeyPair,
 } from './provider.js';
 
-// DER headers of PKCS#8 / SPKI X25519 keys (RFC 8410); the raw 32 bytes follow them.
+// DER header of SPKI X25519 public keys (RFC 8410), used only as a fallback importer.
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+const b64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
+const fromB64url = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'base64url'));
+
+/**
+ * Private KeyObjects by the secret-key array they were made for. Importing a key costs
+ * more than the X25519 operation itself, and a handshake uses each private key in two
+ * DH operations. Each entry keeps a copy of the bytes and is used only while the array
+ * still holds them, so a wiped or reused array is never matched to a stale key.
+ */
+const privateKeys = new WeakMap<Uint8Array, { bytes: Uint8Array; key: KeyObject }>();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
 
 function privateKeyObject(secretKey: Uint8Array): KeyObject {
   checkLength(secretKey, X25519_KEY_BYTES, 'secretKey');
-  return createPrivateKey({
-    key: Buffer.concat([PKCS8_X25519_PREFIX, secretKey]),
-    format: 'der',
-    type: 'pkcs8',
-  });
+  const cached = privateKeys.get(secretKey);
+  if (cached !== undefined && sameBytes(cached.bytes, secretKey)) return cached.key;
+  let key: KeyObject;
+  try {
+    // JWK import takes the raw scalar directly; OpenSSL 3's DER decoder is ~10x slower.
+    // Node derives the public half from `d` and does not read `x` for a private key.
+    key = createPrivateKey({
+      key: { kty: 'OKP', crv: 'X25519', d: b64url(secretKey), x: '' },
+      format: 'jwk',
+    });
+  } catch {
+    key = createPrivateKey({
+      key: Buffer.concat([PKCS8_X25519_PREFIX, secretKey]),
+      format: 'der',
+      type: 'pkcs8',
+    });
+  }
+  privateKeys.set(secretKey, { bytes: new Uint8Array(secretKey), key });
+  return key;
 }
 
 function publicKeyObject(publicKey: Uint8Array): KeyObject {
   checkLength(publicKey, X25519_KEY_BYTES, 'publicKey');
   return createPublicKey({
-    key: Buffer.concat([SPKI_X25519_PREFIX, publicKey]),
-    format: 'der',
-    type: 'spki',
+    key: { kty: 'OKP', crv: 'X25519', x: b64url(publicKey) },
+    format: 'jwk',
   });
 }
 
 function rawPublicKey(key: KeyObject): Uint8Array {
-  const der = key.export({ format: 'der', type: 'spki' });
-  return new Uint8Array(der.subarray(SPKI_X25519_PREFIX.length));
+  const jwk = key.export({ format: 'jwk' });
+  if (typeof jwk.x !== 'string') throw new TypeError('X25519 key has no public value');
+  return fromB64url(jwk.x);
 }
 
 // Buffer's slice() shares memory where Uint8Array's copies; hand out plain views so that
@@ -127,8 +158,12 @@ export const nodeCryptoProvider: CryptoProvider = Object.freeze({
   },
 
   generateKeyPair(): X25519KeyPair {
-    const secretKey = new Uint8Array(randomBytes(X25519_KEY_BYTES));
-    return { secretKey, publicKey: publicKeyOf(secretKey) };
+    const { privateKey, publicKey } = generateKeyPairSync('x25519');
+    const jwk = privateKey.export({ format: 'jwk' });
+    if (typeof jwk.d !== 'string') throw new TypeError('X25519 key has no private value');
+    const secretKey = fromB64url(jwk.d);
+    privateKeys.set(secretKey, { bytes: new Uint8Array(secretKey), key: privateKey });
+    return { secretKey, publicKey: rawPublicKey(publicKey) };
   },
 
   publicKeyOf: publicKeyOf,

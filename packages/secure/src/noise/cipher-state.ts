@@ -39,7 +39,7 @@ export class CipherState {
   /** `InitializeKey(key)`: sets the key and resets the nonce to zero. */
   initializeKey(key: Uint8Array | undefined): void {
     if (key !== undefined) checkLength(key, AEAD_KEY_BYTES, 'key');
-    this.#k = key?.slice();
+    this.#k = key && new Uint8Array(key);
     this.#n = 0n;
   }
 
@@ -110,7 +110,7 @@ export class CipherState {
     this.#nonceView.setBigUint64(4, MAX_NONCE, true);
     const sealed = this.#provider.seal(k, this.#nonce, EMPTY, ZEROS_32);
     k.fill(0);
-    this.#k = sealed.slice(0, AEAD_KEY_BYTES);
+    this.#k = new Uint8Array(sealed.subarray(0, AEAD_KEY_BYTES));
   }
 
   /** Overwrites the key; the state has no key afterwards. */

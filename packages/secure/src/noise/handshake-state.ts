@@ -87,11 +87,11 @@ export class HandshakeState {
     this.#s = options.s;
     // Copied so that wiping the ephemeral at the end never touches the caller's bytes.
     this.#e = options.e && {
-      secretKey: options.e.secretKey.slice(),
-      publicKey: options.e.publicKey.slice(),
+      secretKey: new Uint8Array(options.e.secretKey),
+      publicKey: new Uint8Array(options.e.publicKey),
     };
-    this.#rs = options.rs?.slice();
-    this.#re = options.re?.slice();
+    this.#rs = options.rs && new Uint8Array(options.rs);
+    this.#re = options.re && new Uint8Array(options.re);
     this.#protocolName = `Noise_${pattern.name}_25519_ChaChaPoly_${hash.name}`;
     this.#ss = new SymmetricState(this.#provider, hash, this.#protocolName);
     this.#ss.mixHash(options.prologue ?? new Uint8Array(0));
@@ -138,12 +138,13 @@ export class HandshakeState {
 
   /** The peer's static public key once it has been received or pre-shared. */
   get remoteStatic(): Uint8Array | undefined {
-    return this.#rs?.slice();
+    return this.#rs && new Uint8Array(this.#rs);
   }
 
   /** `GetHandshakeHash()`: the current `h`. */
   getHandshakeHash(): Uint8Array {
-    return this.#result?.handshakeHash.slice() ?? this.#ss.getHandshakeHash();
+    const finished = this.#result?.handshakeHash;
+    return finished ? new Uint8Array(finished) : this.#ss.getHandshakeHash();
   }
 
   /**
@@ -201,11 +202,11 @@ export class HandshakeState {
       };
       for (const token of this.#pattern.messages[this.#index]!) {
         if (token === 'e') {
-          this.#re = take(X25519_KEY_BYTES, 'e').slice();
+          this.#re = new Uint8Array(take(X25519_KEY_BYTES, 'e'));
           this.#ss.mixHash(this.#re);
         } else if (token === 's') {
           const length = X25519_KEY_BYTES + (this.#ss.hasKey() ? AEAD_TAG_BYTES : 0);
-          this.#rs = this.#ss.decryptAndHash(take(length, 's')).slice();
+          this.#rs = new Uint8Array(this.#ss.decryptAndHash(take(length, 's')));
         } else {
           this.#mixDh(token);
         }

@@ -30,7 +30,7 @@ export class SymmetricState {
     } else {
       this.#h = hash.hash([name]);
     }
-    this.#ck = this.#h.slice();
+    this.#ck = new Uint8Array(this.#h);
   }
 
   /** `MixKey(input_key_material)`. */
@@ -63,7 +63,7 @@ export class SymmetricState {
 
   /** `GetHandshakeHash()`: a copy of `h`. */
   getHandshakeHash(): Uint8Array {
-    return this.#h.slice();
+    return new Uint8Array(this.#h);
   }
 
   /** True once a DH result has been mixed in, so payloads are encrypted. */
