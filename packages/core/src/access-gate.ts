@@ -1,0 +1,285 @@
+/**
+ * The one access gate (DESIGN.md §3 "Exposure rule"). Every operation a peer asks for on
+ * a local object — get, set, delete, call, iterate, dispose — is decided and performed
+ * here, and nowhere else. Operation kinds are a fixed numeric enum checked with a
+ * `switch`; a peer-supplied string is never used to pick code (RPyC CVE-2019-16328).
+ *
+ * What a peer may reach on a by-reference object: public prototype methods and getters
+ * of its class chain, stopping at `Object`, `Function`, `Array`, `Promise` and
+ * `Service`, plus own properties when the owner opted in (`allowPublicAttrs`, or the
+ * object was marked with `byRef`). Values that travel by copy (plain data, Map, Set, Date,
+ * errors, bytes) expose only their own data properties to pipelined reads, never their
+ * built-in methods. Never `constructor`, `prototype`, `__proto__`, `then`,
+ * the service lifecycle hooks, `_`-prefixed names, symbols or `Object.prototype` members;
+ * a function exposes no members at all (no `call`, `bind`, `constructor`), it can only be
+ * called. `#private` fields are unreachable by the language itself.
+ */
+import { AccessDeniedError, KeywayError } from './errors.js';
+import { isByRef, Service } from './service.js';
+
+/** The operations a peer can ask for. Fixed; the wire carries these numbers. */
+export const Operation = Object.freeze({
+  Get: 0,
+  Set: 1,
+  Delete: 2,
+  Call: 3,
+  Iterate: 4,
+  Dispose: 5,
+} as const);
+/** One of {@link Operation}. */
+export type Operation = (typeof Operation)[keyof typeof Operation];
+
+const OPERATION_NAMES = ['get', 'set', 'delete', 'call', 'iterate', 'dispose'] as const;
+
+/** What the owner allows the peer to do beyond calling public methods. */
+export interface AccessPolicy {
+  /** Expose own (instance) properties of by-reference objects. Default `false`. */
+  allowPublicAttrs: boolean;
+  /** Allow the peer to assign public properties. Default `false`. */
+  allowSetAttrs: boolean;
+  /** Allow the peer to delete public own properties. Default `false`. */
+  allowDeleteAttrs: boolean;
+  /**
+   * Call `Symbol.dispose` / `Symbol.asyncDispose` of an exported object when the peer
+   * drops its last reference (and on close). Default `false`: an object shared by several
+   * connections must not be disposed because one of them let go.
+   */
+  disposeOnRelease: boolean;
+}
+
+/** Safe defaults: methods and getters only. */
+export const DEFAULT_ACCESS_POLICY: Readonly<AccessPolicy> = Object.freeze({
+  allowPublicAttrs: false,
+  allowSetAttrs: false,
+  allowDeleteAttrs: false,
+  disposeOnRelease: false,
+});
+
+const DENIED_NAMES = new Set<string>([
+  'constructor',
+  'prototype',
+  '__proto__',
+  'then',
+  'onConnect',
+  'onDisconnect',
+  ...Object.getOwnPropertyNames(Object.prototype),
+]);
+
+const CHAIN_STOPS = new Set<object | null>([
+  null,
+  Object.prototype,
+  Function.prototype,
+  Array.prototype,
+  Promise.prototype,
+  Service.prototype,
+]);
+
+const boundMethods = new WeakMap<object, Map<string, unknown>>();
+
+function deny(op: Operation, name: string | undefined, why: string): never {
+  // String() rather than a template: a symbol sent as a name must not crash the message.
+  const what = name === undefined ? '' : ` "${String(name).slice(0, 100)}"`;
+  throw new AccessDeniedError(`${OPERATION_NAMES[op] ?? 'operation'}${what} denied: ${why}`);
+}
+
+/** Whether a name may ever be reached by a peer. */
+export function isExposableName(name: unknown): name is string {
+  return typeof name === 'string' && name.length > 0 && name[0] !== '_' && !DENIED_NAMES.has(name);
+}
+
+/** Plain data (sent by value anyway): own properties may be read, nothing else. */
+function isPlainData(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return (proto === null || proto === Object.prototype || Array.isArray(value)) && !isByRef(value);
+}
+
+/**
+ * Other values that travel by copy (Map, Set, Date, errors, binary data). A pipelined
+ * operation can reach the owner's live instance of such a result, so their built-in
+ * methods (`clear`, `setTime`, `fill`...) must never be reachable: a copy is all the peer
+ * was given. Only iteration (read-only) is allowed on them.
+ */
+function isCopiedValue(value: object): boolean {
+  // The same split as serialize.ts: exact Map and Set go by copy, their subclasses by
+  // reference (and are then governed by the class-chain rule like any class).
+  const proto = Object.getPrototypeOf(value);
+  return (
+    !isByRef(value) &&
+    (proto === Map.prototype ||
+      proto === Set.prototype ||
+      value instanceof Date ||
+      value instanceof Error ||
+      value instanceof ArrayBuffer ||
+      ArrayBuffer.isView(value))
+  );
+}
+
+function classMember(holder: object, name: string): PropertyDescriptor | undefined {
+  let proto = Object.getPrototypeOf(holder) as object | null;
+  while (!CHAIN_STOPS.has(proto)) {
+    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+    if (descriptor !== undefined) return descriptor;
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+  return undefined;
+}
+
+function ownMember(
+  holder: object,
+  name: string,
+  policy: AccessPolicy,
+): PropertyDescriptor | undefined {
+  if (!policy.allowPublicAttrs && !isByRef(holder)) return undefined;
+  return Object.getOwnPropertyDescriptor(holder, name);
+}
+
+function bound(holder: object, name: string, fn: (...args: unknown[]) => unknown): unknown {
+  let methods = boundMethods.get(holder);
+  if (methods === undefined) {
+    methods = new Map();
+    boundMethods.set(holder, methods);
+  }
+  let method = methods.get(name);
+  if (method === undefined) {
+    method = fn.bind(holder);
+    methods.set(name, method);
+  }
+  return method;
+}
+
+/**
+ * The gate: decides and performs one operation of the peer on a local value.
+ * @param op The operation kind.
+ * @param holder The local object (or function) the operation applies to.
+ * @param name The member name for get/set/delete/call of a member; `undefined` to call
+ *   the holder itself, iterate it or dispose it.
+ * @param policy What the owner allows.
+ * @param args Call arguments, or `[value]` for set.
+ * @returns The member value (get), the call result (call), an iterator (iterate).
+ * @throws {AccessDeniedError} When the exposure rule or policy forbids the operation.
+ */
+export function access(
+  op: Operation,
+  holder: unknown,
+  name: string | undefined,
+  policy: AccessPolicy,
+  args?: readonly unknown[],
+): unknown {
+  if ((typeof holder !== 'object' && typeof holder !== 'function') || holder === null)
+    deny(op, name, `target is ${holder === null ? 'null' : typeof holder}`);
+  if (name !== undefined && !isExposableName(name)) deny(op, name, 'name is never exposed');
+  const target = holder as object;
+
+  switch (op) {
+    case Operation.Get: {
+      if (name === undefined) return target;
+      if (typeof target === 'function') deny(op, name, 'functions expose no members');
+      if (isCopiedValue(target)) deny(op, name, 'values sent by copy expose no members');
+      if (isPlainData(target)) {
+        if (!Object.hasOwn(target, name)) deny(op, name, 'no such property');
+        return (target as Record<string, unknown>)[name];
+      }
+      const member = classMember(target, name) ?? ownMember(target, name, policy);
+      if (member === undefined) deny(op, name, `not an exposed member of ${describe(target)}`);
+      if (member.get !== undefined) return member.get.call(target);
+      if (member.set !== undefined) deny(op, name, 'property is write-only');
+      if (typeof member.value === 'function')
+        return bound(target, name, member.value as (...a: unknown[]) => unknown);
+      return member.value;
+    }
+    case Operation.Call: {
+      const callArgs = args ?? [];
+      if (name === undefined) {
+        if (typeof target !== 'function') deny(op, name, `${describe(target)} is not callable`);
+        return Reflect.apply(target, undefined, callArgs);
+      }
+      let fn: unknown;
+      if (typeof target === 'function') deny(op, name, 'functions expose no members');
+      if (isCopiedValue(target)) deny(op, name, 'values sent by copy expose no members');
+      if (isPlainData(target)) {
+        fn = Object.hasOwn(target, name) ? (target as Record<string, unknown>)[name] : undefined;
+      } else {
+        const member = classMember(target, name) ?? ownMember(target, name, policy);
+        if (member === undefined) deny(op, name, `not an exposed member of ${describe(target)}`);
+        fn = member.get !== undefined ? member.get.call(target) : member.value;
+      }
+      if (typeof fn !== 'function')
+        throw new KeywayError(
+          'ERR_NOT_CALLABLE',
+          `"${name}" of ${describe(target)} is not a function`,
+        );
+      return Reflect.apply(fn, target, callArgs);
+    }
+    case Operation.Set: {
+      if (!policy.allowSetAttrs) deny(op, name, 'the owner does not allow setting attributes');
+      if (
+        name === undefined ||
+        typeof target === 'function' ||
+        isPlainData(target) ||
+        isCopiedValue(target)
+      )
+        deny(op, name, 'not a settable target');
+      const member = classMember(target, name);
+      if (member !== undefined) {
+        if (member.set === undefined) deny(op, name, 'member is not settable');
+        member.set.call(target, args?.[0]);
+        return undefined;
+      }
+      const own = Object.getOwnPropertyDescriptor(target, name);
+      if (own !== undefined) {
+        if (own.set !== undefined) own.set.call(target, args?.[0]);
+        else if (own.writable === true) (target as Record<string, unknown>)[name] = args?.[0];
+        else deny(op, name, 'property is read-only');
+        return undefined;
+      }
+      if (!Object.isExtensible(target)) deny(op, name, 'object is not extensible');
+      Object.defineProperty(target, name, {
+        value: args?.[0],
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+      return undefined;
+    }
+    case Operation.Delete: {
+      if (!policy.allowDeleteAttrs) deny(op, name, 'the owner does not allow deleting attributes');
+      if (
+        name === undefined ||
+        typeof target === 'function' ||
+        isPlainData(target) ||
+        isCopiedValue(target)
+      )
+        deny(op, name, 'not a deletable target');
+      const own = Object.getOwnPropertyDescriptor(target, name);
+      if (own === undefined || own.configurable !== true) deny(op, name, 'no deletable property');
+      delete (target as Record<string, unknown>)[name];
+      return undefined;
+    }
+    case Operation.Iterate: {
+      if (name !== undefined) deny(op, name, 'iterate takes no member name');
+      const source = target as {
+        [Symbol.asyncIterator]?: unknown;
+        [Symbol.iterator]?: unknown;
+      };
+      const make = source[Symbol.asyncIterator] ?? source[Symbol.iterator];
+      if (typeof make !== 'function') deny(op, name, `${describe(target)} is not iterable`);
+      return Reflect.apply(make, target, []);
+    }
+    case Operation.Dispose: {
+      if (name !== undefined) deny(op, name, 'dispose takes no member name');
+      const disposable = target as { [Symbol.dispose]?: unknown; [Symbol.asyncDispose]?: unknown };
+      const dispose = disposable[Symbol.asyncDispose] ?? disposable[Symbol.dispose];
+      if (typeof dispose !== 'function') return undefined;
+      return Reflect.apply(dispose, target, []);
+    }
+    default:
+      return deny(op, name, 'unknown operation');
+  }
+}
+
+function describe(target: object): string {
+  if (typeof target === 'function') return 'a function';
+  const proto = Object.getPrototypeOf(target) as { constructor?: { name?: unknown } } | null;
+  const name = proto?.constructor?.name;
+  return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object';
+}

@@ -1,0 +1,76 @@
+/**
+ * Classic mode (DESIGN.md §3 "Classic mode", RPyC's `ClassicService`): a service that
+ * lets the peer import modules and evaluate code in this process. It is the one,
+ * deliberate exception to "nothing received is ever evaluated", so it is off unless the
+ * owner enables it, and by default it also refuses connections that carry no
+ * credentials (that is, connections the server layer did not authenticate).
+ */
+import type { Connection } from './connection.js';
+import { AccessDeniedError } from './errors.js';
+import { byRef, Service } from './service.js';
+
+/** Options of {@link ClassicService}. */
+export interface ClassicServiceOptions {
+  /** Must be `true`, or every operation is refused. Default `false`. */
+  enabled?: boolean;
+  /** Serve connections without credentials too. Default `false`. */
+  allowUnauthenticated?: boolean;
+}
+
+/**
+ * Remote `import()` and evaluation for trusted, authenticated peers only.
+ * @example
+ * connectTransport(t, { service: new ClassicService({ enabled: true }), credentials });
+ * // peer: const fs = await root.import('node:fs'); await fs.readFileSync('/etc/hostname', 'utf8');
+ */
+export class ClassicService extends Service {
+  readonly #enabled: boolean;
+  readonly #allowUnauthenticated: boolean;
+  readonly #connections = new WeakSet<Connection>();
+
+  constructor(options: ClassicServiceOptions = {}) {
+    super();
+    this.#enabled = options.enabled === true;
+    this.#allowUnauthenticated = options.allowUnauthenticated === true;
+  }
+
+  override onConnect(connection: Connection): void {
+    if (!this.#enabled) return;
+    if (connection.credentials === undefined && !this.#allowUnauthenticated)
+      throw new AccessDeniedError('classic mode needs an authenticated connection');
+    this.#connections.add(connection);
+  }
+
+  /**
+   * Imports a module in the owner's process and returns it by reference.
+   * @param specifier A module specifier (`node:fs`, a package name, a file URL).
+   */
+  async import(specifier: string): Promise<object> {
+    this.#check();
+    if (typeof specifier !== 'string') throw new TypeError('import(specifier): a string');
+    const namespace = (await import(specifier)) as object;
+    return byRef(namespace);
+  }
+
+  /**
+   * Evaluates JavaScript in the owner's global scope (indirect eval) and returns the
+   * result (awaited if it is a promise).
+   * @param code The source text.
+   */
+  async eval(code: string): Promise<unknown> {
+    this.#check();
+    if (typeof code !== 'string') throw new TypeError('eval(code): a string');
+    // biome-ignore lint/security/noGlobalEval: classic mode is the explicit, opt-in remote evaluation RPyC offers.
+    const indirectEval = globalThis.eval;
+    return await indirectEval(code);
+  }
+
+  /** Whether this side has classic mode enabled. */
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  #check(): void {
+    if (!this.#enabled) throw new AccessDeniedError('classic mode is not enabled on this side');
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The per-connection msgpack codec (DESIGN.md §3 "Wire"). One explicit msgpackr
+ * configuration per connection: no records, no structured clone, no global extensions
+ * (references travel as tagged arrays of the message format instead, see `serialize.ts`),
+ * maps decoded as `Map` so that keys are kept exactly (`__proto__` included) and are later
+ * copied onto null-prototype objects. Every incoming message is checked by `scanMessage`
+ * first, so depth, sizes and extension types are bounded before msgpackr reads a byte.
+ */
+import { Packr } from 'msgpackr';
+import { MessageTooLargeError, ProtocolError } from './errors.js';
+import { ScanScratch, scanMessage } from './wire-scan.js';
+
+/** Default largest encoded message, in bytes (16 MiB). */
+export const DEFAULT_CODEC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Default deepest container nesting in a message. */
+export const DEFAULT_MAX_DEPTH = 64;
+
+/** Limits of a {@link Codec}. */
+export interface CodecLimits {
+  /** Largest message in bytes, both directions. */
+  maxMessageBytes: number;
+  /** Deepest container nesting accepted from the peer. */
+  maxDepth: number;
+}
+
+/** Encodes and decodes the messages of one connection. */
+export class Codec {
+  readonly #packr: Packr;
+  readonly #limits: CodecLimits;
+  readonly #scratch: ScanScratch;
+
+  constructor(limits: CodecLimits) {
+    this.#limits = limits;
+    this.#scratch = new ScanScratch(limits.maxDepth);
+    this.#packr = new Packr({
+      useRecords: false,
+      mapsAsObjects: false,
+      structuredClone: false,
+      moreTypes: false,
+      bundleStrings: false,
+      // Binary values are copied once, when values are rebuilt (serialize.ts).
+      copyBuffers: false,
+      useBigIntExtension: true,
+      int64AsType: 'bigint',
+      encodeUndefinedAsNil: false,
+      variableMapSize: true,
+      useTimestamp32: false,
+    });
+  }
+
+  /**
+   * Encodes one message tree (already made of wire-safe values).
+   * @throws {MessageTooLargeError} When the encoding exceeds `maxMessageBytes`.
+   */
+  encode(message: unknown): Uint8Array {
+    const bytes = this.#packr.pack(message) as Uint8Array;
+    if (bytes.byteLength > this.#limits.maxMessageBytes)
+      throw new MessageTooLargeError(bytes.byteLength, this.#limits.maxMessageBytes);
+    return bytes;
+  }
+
+  /**
+   * Decodes one message from the peer; maps come back as `Map`.
+   * @throws {ProtocolError} For anything malformed or over a limit.
+   */
+  decode(bytes: Uint8Array): unknown {
+    if (bytes.byteLength > this.#limits.maxMessageBytes)
+      throw new MessageTooLargeError(bytes.byteLength, this.#limits.maxMessageBytes);
+    const reason = scanMessage(bytes, this.#scratch);
+    if (reason !== undefined) throw new ProtocolError(`malformed message: ${reason}`);
+    try {
+      return this.#packr.unpack(bytes);
+    } catch (error) {
+      throw new ProtocolError('malformed message', { cause: error });
+    }
+  }
+}

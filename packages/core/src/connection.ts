@@ -1,0 +1,459 @@
+/**
+ * The connection facade and its driver (DESIGN.md §2 `Connection`, `connectTransport`).
+ * The driver is the only place with I/O: it feeds transport messages to the session,
+ * encodes through the per-connection codec, keeps one deadline timer per connection (no
+ * timer per call) and one housekeeping flush per turn of the event loop.
+ */
+import { DEFAULT_ACCESS_POLICY, Operation } from './access-gate.js';
+import { Codec, DEFAULT_CODEC_MAX_MESSAGE_BYTES, DEFAULT_MAX_DEPTH } from './codec.js';
+import {
+  AccessDeniedError,
+  ConnectionClosedError,
+  KeywayError,
+  LimitExceededError,
+  MessageTooLargeError,
+  ProtocolError,
+  TimeoutError,
+} from './errors.js';
+import type { ErrorClass } from './serialize.js';
+import { Service } from './service.js';
+import { Session, type SessionSettings } from './session.js';
+import { type CallOptions, type Stub, stubStateOf } from './stub.js';
+import type { Transport } from './transport.js';
+
+let openConnection: (transport: Transport, options: ConnectionOptions) => Promise<Connection>;
+
+/** A service class (one instance per connection) or a shared instance. */
+export type ServiceSpec = (new () => object) | object;
+
+/** Options of {@link connectTransport}. Every limit has a documented default. */
+export interface ConnectionOptions {
+  /** What this side exposes as its root: a class (instance per connection) or an instance. */
+  service?: ServiceSpec;
+  /** Who the peer is, set by the server layer after authentication. */
+  credentials?: unknown;
+  /** Default per-call timeout in ms; `0` disables. Default 30 000. */
+  timeout?: number;
+  /** Largest encoded message in bytes, both directions. Default 16 MiB. */
+  maxMessageBytes?: number;
+  /** Deepest nesting of containers in a message. Default 64. */
+  maxDepth?: number;
+  /** Most calls pending in each direction. Default 10 000. */
+  maxPendingCalls?: number;
+  /** Most live references in each table (exports, imports). Default 100 000. */
+  maxLiveReferences?: number;
+  /** Expose own (instance) properties of by-reference objects. Default `false`. */
+  allowPublicAttrs?: boolean;
+  /** Let the peer assign public properties. Default `false`. */
+  allowSetAttrs?: boolean;
+  /** Let the peer delete public own properties. Default `false`. */
+  allowDeleteAttrs?: boolean;
+  /** Call `Symbol.dispose` of an exported object when the peer releases it. Default `false`. */
+  disposeOnRelease?: boolean;
+  /** Send stack traces of thrown errors to the peer. Default `false`. */
+  includeRemoteStack?: boolean;
+  /** Error classes rebuilt by name when they arrive (keyway's own are always included). */
+  errorClasses?: readonly ErrorClass[];
+  /** Items per batch when the peer iterates one of our iterables. Default 256. */
+  iterationBatchSize?: number;
+  /** Milliseconds to wait for the peer's protocol hello. Default 10 000. */
+  helloTimeout?: number;
+}
+
+/** Defaults of {@link ConnectionOptions}. */
+export const DEFAULT_CONNECTION_OPTIONS = Object.freeze({
+  timeout: 30_000,
+  maxMessageBytes: DEFAULT_CODEC_MAX_MESSAGE_BYTES,
+  maxDepth: DEFAULT_MAX_DEPTH,
+  maxPendingCalls: 10_000,
+  maxLiveReferences: 100_000,
+  includeRemoteStack: false,
+  iterationBatchSize: 256,
+  helloTimeout: 10_000,
+  ...DEFAULT_ACCESS_POLICY,
+});
+
+const BUILTIN_ERRORS: readonly ErrorClass[] = [
+  KeywayError,
+  AccessDeniedError,
+  ConnectionClosedError,
+  TimeoutError,
+  ProtocolError,
+  MessageTooLargeError,
+  LimitExceededError,
+];
+
+function positive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  allowZero = false,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < (allowZero ? 0 : 1))
+    throw new RangeError(`${name} must be a number ${allowZero ? '>= 0' : '>= 1'}`);
+  return value;
+}
+
+function settingsFrom(options: ConnectionOptions): SessionSettings & { maxMessageBytes: number } {
+  const d = DEFAULT_CONNECTION_OPTIONS;
+  const errorClasses = new Map<string, ErrorClass>();
+  for (const cls of [...BUILTIN_ERRORS, ...(options.errorClasses ?? [])]) {
+    if (typeof cls !== 'function') throw new TypeError('errorClasses must hold classes');
+    errorClasses.set(cls.name, cls);
+  }
+  return {
+    timeout: positive('timeout', options.timeout, d.timeout, true),
+    maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, d.maxMessageBytes),
+    maxDepth: Math.max(8, positive('maxDepth', options.maxDepth, d.maxDepth)),
+    maxPendingCalls: positive('maxPendingCalls', options.maxPendingCalls, d.maxPendingCalls),
+    maxLiveReferences: positive(
+      'maxLiveReferences',
+      options.maxLiveReferences,
+      d.maxLiveReferences,
+    ),
+    allowPublicAttrs: options.allowPublicAttrs ?? d.allowPublicAttrs,
+    allowSetAttrs: options.allowSetAttrs ?? d.allowSetAttrs,
+    allowDeleteAttrs: options.allowDeleteAttrs ?? d.allowDeleteAttrs,
+    disposeOnRelease: options.disposeOnRelease ?? d.disposeOnRelease,
+    includeRemoteStack: options.includeRemoteStack ?? d.includeRemoteStack,
+    iterationBatchSize: positive(
+      'iterationBatchSize',
+      options.iterationBatchSize,
+      d.iterationBatchSize,
+    ),
+    errorClasses,
+  };
+}
+
+/** Counters of a connection's tables, for tests and monitoring. */
+export interface ConnectionStats {
+  /** Our objects the peer holds references to (the root not counted). */
+  exports: number;
+  /** The peer's objects we hold stubs for. */
+  imports: number;
+  /** Our calls waiting for a reply. */
+  questions: number;
+  /** The peer's calls not yet finished. */
+  answers: number;
+  /** The peer's requests being served right now (not yet settled). */
+  serving: number;
+  /** Requests this side has sent (calls, gets, iteration batches...). */
+  requestsSent: number;
+  /** Messages this side has sent, of every kind. */
+  messagesSent: number;
+}
+
+/**
+ * One RPC connection, the same on both sides. Create it with {@link connectTransport}.
+ */
+export class Connection {
+  readonly #session: Session;
+  readonly #transport: Transport;
+  readonly #closed: Promise<Error | undefined>;
+  #credentials: unknown;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #flushImmediate = false;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #service: object | undefined;
+  #resolveClosed!: (error: Error | undefined) => void;
+
+  static {
+    // connectTransport() is the only way in; nothing of the engine shows in the typings.
+    openConnection = async (transport, options) => {
+      const connection = new Connection(transport, options);
+      await connection.#open(options);
+      return connection;
+    };
+  }
+
+  private constructor(transport: Transport, options: ConnectionOptions) {
+    const settings = settingsFrom(options);
+    this.#transport = transport;
+    this.#credentials = options.credentials;
+    this.#closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    const codec = new Codec({
+      maxMessageBytes: settings.maxMessageBytes,
+      maxDepth: settings.maxDepth,
+    });
+    this.#session = new Session(
+      codec,
+      {
+        send: (bytes) => this.#transport.send(bytes),
+        close: (error) => this.#transport.close(error),
+        armTimer: (deadline) => this.#arm(deadline),
+        scheduleFlush: (urgent) => this.#queueFlush(urgent),
+        now: () => performance.now(),
+      },
+      settings,
+    );
+    this.#session.attach(this);
+  }
+
+  /** The peer's root service as a stub; cast it with `Remote<T>`. */
+  get root(): Stub {
+    return this.#session.rootStub.proxy;
+  }
+
+  /** Who the peer is, as established by the server layer (`undefined` without one). */
+  get credentials(): unknown {
+    return this.#credentials;
+  }
+
+  /** Where the peer is, as the transport reports it. */
+  get remoteAddress(): string | undefined {
+    return this.#transport.remoteAddress;
+  }
+
+  /** Settles (never rejects) when the connection has closed, with the error if it failed. */
+  get closed(): Promise<Error | undefined> {
+    return this.#closed;
+  }
+
+  /** Whether the connection has closed. */
+  get isClosed(): boolean {
+    return this.#session.closed;
+  }
+
+  /** The local root object this side exposes. */
+  get service(): object | undefined {
+    return this.#service;
+  }
+
+  /**
+   * Closes the connection; every pending call rejects with `ConnectionClosedError`.
+   * @returns A promise that settles once closed.
+   */
+  close(): Promise<void> {
+    if (!this.#session.closed) {
+      this.#session.closed_(undefined);
+      this.#transport.close();
+    }
+    return this.#closed.then(() => undefined);
+  }
+
+  /**
+   * Waits until no request of the peer is being served, for a graceful shutdown: stop
+   * accepting connections, `await connection.drain()`, then `close()`.
+   * @returns A promise that resolves when the count of calls being served reaches zero
+   *   (or the connection closed).
+   */
+  drain(): Promise<void> {
+    return this.#session.drain();
+  }
+
+  /** Closes the connection (`await using connection = await connectTransport(...)`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
+   * Measures one round trip to the peer.
+   * @returns The round-trip time in milliseconds.
+   * @throws {ConnectionClosedError} When the connection is closed.
+   */
+  ping(): Promise<number> {
+    return this.#session.ping();
+  }
+
+  /** Sizes of this connection's tables. */
+  stats(): ConnectionStats {
+    return this.#session.stats();
+  }
+
+  async #open(options: ConnectionOptions): Promise<void> {
+    const session = this.#session;
+    const helloTimeout = positive(
+      'helloTimeout',
+      options.helloTimeout,
+      DEFAULT_CONNECTION_OPTIONS.helloTimeout,
+    );
+    // Send our hello and wait for the peer's before the transport delivers anything: a
+    // transport may hand over, synchronously inside start(), the peer's hello that arrived
+    // while the layer below was still authenticating.
+    const hello = session.start();
+    this.#transport.start({
+      onMessage: (data) => session.receive(data),
+      onClose: (error) => this.#onTransportClosed(error),
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TimeoutError('the peer did not send a protocol hello in time')),
+        helloTimeout,
+      );
+    });
+    try {
+      await Promise.race([hello, deadline]);
+    } catch (error) {
+      session.fail(error as Error);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    const spec = options.service ?? EMPTY_SERVICE;
+    const root = typeof spec === 'function' ? new (spec as new () => object)() : spec;
+    this.#service = root;
+    const onConnect = (root as Partial<Service>).onConnect;
+    if (typeof onConnect === 'function') {
+      try {
+        await onConnect.call(root, this);
+      } catch (error) {
+        const failure = new KeywayError('ERR_ON_CONNECT', 'onConnect failed', { cause: error });
+        session.fail(failure);
+        throw failure;
+      }
+    }
+    if (session.closed) throw new ConnectionClosedError('connection closed during onConnect');
+    session.ready(root);
+  }
+
+  #onTransportClosed(error: Error | undefined): void {
+    this.#session.closed_(error);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const root = this.#service;
+    const onDisconnect = (root as Partial<Service> | undefined)?.onDisconnect;
+    if (root !== undefined && typeof onDisconnect === 'function') {
+      try {
+        const result = onDisconnect.call(root, this);
+        if (result instanceof Promise) result.catch(() => {});
+      } catch {
+        // A failing hook must not stop the close from completing.
+      }
+    }
+    this.#resolveClosed(error);
+  }
+
+  #arm(deadline: number): void {
+    if (deadline >= this.#timerAt && this.#timer !== undefined) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = deadline;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Number.POSITIVE_INFINITY;
+        this.#session.expire(performance.now());
+      },
+      Math.max(0, deadline - performance.now()),
+    );
+    this.#timer.unref();
+  }
+
+  #queueFlush(urgent: boolean): void {
+    if (urgent) {
+      if (this.#flushImmediate) return;
+      this.#flushImmediate = true;
+      setImmediate(() => {
+        this.#flushImmediate = false;
+        this.#session.flush();
+      });
+      return;
+    }
+    if (this.#flushTimer !== undefined) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      this.#session.flush();
+    }, HOUSEKEEPING_DELAY_MS);
+    this.#flushTimer.unref();
+  }
+}
+
+// How long lone finishes and releases wait to ride on a request before going alone.
+const HOUSEKEEPING_DELAY_MS = 25;
+const EMPTY_SERVICE = Object.freeze(new Service());
+
+/**
+ * Runs the RPC protocol over a message transport. Symmetric: both sides call it, each
+ * exposing its own `service` and reaching the other's as `connection.root`.
+ * @param transport A connected transport (memory pair, Duplex, MessagePort, secure channel).
+ * @param options The local service, limits and policy.
+ * @returns The connection, once both sides agreed on the protocol version and the local
+ *   service's `onConnect` has run.
+ * @throws {ProtocolError} On a protocol version mismatch (`ERR_PROTOCOL_VERSION`).
+ * @example
+ * const [a, b] = memoryTransportPair();
+ * const [server, client] = await Promise.all([
+ *   connectTransport(a, { service: Calculator }),
+ *   connectTransport(b),
+ * ]);
+ * const calc = client.root as Remote<Calculator>;
+ * await calc.add(1, 2); // 3
+ */
+export async function connectTransport(
+  transport: Transport,
+  options: ConnectionOptions = {},
+): Promise<Connection> {
+  if (
+    typeof transport !== 'object' ||
+    transport === null ||
+    typeof transport.send !== 'function' ||
+    typeof transport.start !== 'function' ||
+    typeof transport.close !== 'function'
+  )
+    throw new TypeError('connectTransport(transport): transport must have send, start and close');
+  return openConnection(transport, options);
+}
+
+function stateOrThrow(stub: unknown, what: string) {
+  const state = stubStateOf(stub);
+  if (state === undefined) throw new TypeError(`${what}: not a remote stub`);
+  return state;
+}
+
+/**
+ * Releases a remote reference now instead of waiting for garbage collection. Calls
+ * already sent through it complete first. Using the stub afterwards fails.
+ * @param ref A stub received from the peer.
+ * @throws {TypeError} When `ref` is not a remote stub.
+ */
+export function release(ref: unknown): void {
+  const state = stateOrThrow(ref, 'release(ref)');
+  state.host.release(state);
+}
+
+/**
+ * The same stub with per-call options for the calls made through it.
+ * @param stub A remote stub (object, path or call result).
+ * @param options `timeout` in ms and/or an `AbortSignal`.
+ * @returns A stub of the same type.
+ * @example
+ * await withOptions(api, { timeout: 500, signal }).slowQuery();
+ */
+export function withOptions<T>(stub: T, options: CallOptions): T {
+  const state = stateOrThrow(stub, 'withOptions(stub)');
+  if (options.timeout !== undefined) positive('timeout', options.timeout, 0, true);
+  return state.withOptions(options) as T;
+}
+
+/**
+ * Assigns a public property of a remote object (the owner must allow it).
+ * @param path A path stub such as `root.settings.level`.
+ * @param value The new value.
+ */
+export function setRemote(path: unknown, value: unknown): Promise<void> {
+  const state = stateOrThrow(path, 'setRemote(path)');
+  return (state.host as Session).mutate(state, Operation.Set, [value]).then(() => undefined);
+}
+
+/**
+ * Deletes a public own property of a remote object (the owner must allow it).
+ * @param path A path stub such as `root.cache.entry`.
+ */
+export function deleteRemote(path: unknown): Promise<void> {
+  const state = stateOrThrow(path, 'deleteRemote(path)');
+  return (state.host as Session).mutate(state, Operation.Delete, null).then(() => undefined);
+}
+
+/**
+ * Whether `value` is a stub for a remote object.
+ * @param value Anything.
+ */
+export function isRemote(value: unknown): boolean {
+  return stubStateOf(value) !== undefined;
+}

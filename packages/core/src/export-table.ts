@@ -1,0 +1,105 @@
+/**
+ * The export table of one connection (DESIGN.md §3 "Remote GC"): our objects the peer
+ * holds references to, each with an id and a reference count. The same object always has
+ * the same id while exported; id 0 is the local root and is never released. The counts of
+ * a message that could not be sent are taken back (`begin` / `commit` / `rollback`), so
+ * the peer's view and ours never drift apart.
+ */
+import { LimitExceededError } from './errors.js';
+
+interface ExportEntry {
+  readonly value: object;
+  refs: number;
+}
+
+/** Our exported objects, by id, with reference counts. */
+export class ExportTable {
+  readonly #limit: number;
+  readonly #entries = new Map<number, ExportEntry>();
+  readonly #ids = new Map<object, number>();
+  #next = 1;
+  #log: number[] | undefined;
+
+  /** @param limit Most objects exported at once (the root not counted). */
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Registers the local root as id 0, for good. */
+  setRoot(root: object): void {
+    this.#entries.set(0, { value: root, refs: Number.POSITIVE_INFINITY });
+    this.#ids.set(root, 0);
+  }
+
+  /** The object exported as `id`, if any. */
+  get(id: number): object | undefined {
+    return this.#entries.get(id)?.value;
+  }
+
+  /**
+   * Exports `value` once more and returns its id.
+   * @throws {LimitExceededError} When a new entry would pass the limit.
+   */
+  add(value: object): number {
+    const existing = this.#ids.get(value);
+    if (existing !== undefined) {
+      this.#entries.get(existing)!.refs++;
+      this.#log?.push(existing);
+      return existing;
+    }
+    if (this.size >= this.#limit)
+      throw new LimitExceededError(`more than ${this.#limit} objects exported to the peer`);
+    const id = this.#next++;
+    this.#entries.set(id, { value, refs: 1 });
+    this.#ids.set(value, id);
+    this.#log?.push(id);
+    return id;
+  }
+
+  /**
+   * The peer dropped `count` references to `id`.
+   * @returns The object when this was its last reference (now removed), else `undefined`.
+   */
+  release(id: number, count: number): object | undefined {
+    if (id === 0) return undefined;
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    entry.refs -= count;
+    if (entry.refs > 0) return undefined;
+    this.#entries.delete(id);
+    this.#ids.delete(entry.value);
+    return entry.value;
+  }
+
+  /** Starts noting the exports of one outgoing message. */
+  begin(): void {
+    this.#log = [];
+  }
+
+  /** The message was sent: the peer now holds those references. */
+  commit(): void {
+    this.#log = undefined;
+  }
+
+  /** The message was not sent: the peer never learned of those references. */
+  rollback(): void {
+    const log = this.#log;
+    this.#log = undefined;
+    if (log === undefined) return;
+    for (const id of log) this.release(id, 1);
+  }
+
+  /** Exported objects, the root not counted. */
+  get size(): number {
+    return this.#entries.size - (this.#entries.has(0) ? 1 : 0);
+  }
+
+  /** Empties the table (the connection closed) and returns what was exported. */
+  clear(): object[] {
+    const values: object[] = [];
+    for (const [id, entry] of this.#entries) if (id !== 0) values.push(entry.value);
+    this.#entries.clear();
+    this.#ids.clear();
+    return values;
+  }
+}

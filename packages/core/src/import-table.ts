@@ -1,0 +1,94 @@
+/**
+ * The import table of one connection (DESIGN.md §3 "Remote GC"): the peer's objects we
+ * hold, one stub per id while that stub lives, with how many times the peer sent each id.
+ * A stub is released explicitly or by a `FinalizationRegistry` after garbage collection;
+ * either way the table reports `(id, count)` once, so the owner can subtract exactly what
+ * it added, even when the same object was sent again meanwhile.
+ */
+import { ProtocolError } from './errors.js';
+import type { Stub } from './stub.js';
+
+interface ImportEntry {
+  readonly id: number;
+  count: number;
+  readonly ref: WeakRef<Stub>;
+  dead: boolean;
+}
+
+/** The peer's objects we hold stubs for. */
+export class ImportTable {
+  readonly #limit: number;
+  readonly #entries = new Map<number, ImportEntry>();
+  readonly #registry: FinalizationRegistry<ImportEntry>;
+  readonly #onRelease: (id: number, count: number) => void;
+
+  /**
+   * @param limit Most live imports (the root not counted).
+   * @param root The stub for the peer's root, import 0 for good (never released).
+   * @param onRelease Called once per released stub with its id and received count.
+   */
+  constructor(limit: number, root: Stub, onRelease: (id: number, count: number) => void) {
+    this.#limit = limit;
+    this.#onRelease = onRelease;
+    this.#registry = new FinalizationRegistry((entry) => this.#released(entry));
+    this.#entries.set(0, { id: 0, count: 0, ref: new WeakRef(root), dead: false });
+  }
+
+  /** The live stub for `id`, counting one more receipt of it; `undefined` if none. */
+  take(id: number): Stub | undefined {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    const stub = entry.ref.deref();
+    if (stub !== undefined) {
+      entry.count++;
+      return stub;
+    }
+    // Collected but not yet finalized: release the old count now, start afresh.
+    this.#released(entry);
+    return undefined;
+  }
+
+  /**
+   * Records a new stub for `id`, received once.
+   * @throws {ProtocolError} When the peer has sent more live references than the limit.
+   */
+  add(id: number, stub: Stub): void {
+    if (this.size >= this.#limit)
+      throw new ProtocolError(`the peer sent more than ${this.#limit} live references`, {
+        code: 'ERR_LIMIT_EXCEEDED',
+      });
+    const entry: ImportEntry = { id, count: 1, ref: new WeakRef(stub), dead: false };
+    this.#entries.set(id, entry);
+    this.#registry.register(stub, entry, entry);
+  }
+
+  /** Releases `stub` now (if it is still the live stub for `id`). */
+  drop(id: number, stub: Stub): void {
+    if (id === 0) return;
+    const entry = this.#entries.get(id);
+    if (entry === undefined || entry.ref.deref() !== stub) return;
+    this.#registry.unregister(entry);
+    this.#released(entry);
+  }
+
+  /** Live imports, the root not counted. */
+  get size(): number {
+    return this.#entries.size - (this.#entries.has(0) ? 1 : 0);
+  }
+
+  /** Forgets everything without reporting releases (the connection closed). */
+  clear(): void {
+    for (const entry of this.#entries.values()) {
+      entry.dead = true;
+      this.#registry.unregister(entry);
+    }
+    this.#entries.clear();
+  }
+
+  #released(entry: ImportEntry): void {
+    if (entry.dead) return;
+    entry.dead = true;
+    if (this.#entries.get(entry.id) === entry) this.#entries.delete(entry.id);
+    this.#onRelease(entry.id, entry.count);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The client's `connect()`: dial, authenticate in the SSH model (check the server's host
+ * key against known_hosts, prove our own key or password), then open an RPC connection.
+ * Each way it can fail is a distinct typed error whose message says what to do.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import {
+  type Connection,
+  type ConnectionOptions,
+  connectTransport,
+  type ServiceSpec,
+  TimeoutError,
+} from '@keyway/core';
+import { type ClientHandshakeOptions, clientHandshake } from '@keyway/secure';
+import { ConnectionRefusedError, ConnectionResetError } from './errors.js';
+
+/** Options of {@link connect}. */
+export interface ConnectOptions
+  extends Omit<ClientHandshakeOptions, 'host' | 'port' | 'timeoutMs'> {
+  /** The service this side exposes to the server (its `conn.root`); none by default. */
+  service?: ServiceSpec;
+  /** Time for dialling and authenticating, in ms. Default 10 s. */
+  timeout?: number;
+  /** Cancels the attempt. */
+  signal?: AbortSignal;
+  /** Options of the RPC connection (call timeouts, limits, exposure rules). */
+  connection?: ConnectionOptions;
+}
+
+/** Default time for dialling and authenticating. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+function dial(target: { host: string; port: number } | { path: string }): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket =
+      'path' in target
+        ? netConnect({ path: target.path })
+        : netConnect({ host: target.host, port: target.port, noDelay: true });
+    const onError = (error: NodeJS.ErrnoException) => {
+      socket.destroy();
+      const address = 'path' in target ? target.path : `${target.host}:${target.port}`;
+      if (
+        error.code === 'ECONNREFUSED' ||
+        error.code === 'ENOENT' ||
+        error.code === 'EHOSTUNREACH'
+      ) {
+        reject(new ConnectionRefusedError(address, { cause: error }));
+      } else {
+        reject(error);
+      }
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * Connects to a keyway server over TCP, or over a Unix domain socket when called as
+ * `connect(path, options)`.
+ * @returns an RPC connection whose `root` is the server's service
+ * @throws ConnectionRefusedError, TimeoutError, HostKeyError (unknown, changed or revoked
+ *   host key), AuthenticationError (the server refused our key or password)
+ * @example
+ * const conn = await connect('127.0.0.1', 18861, { identity, knownHosts });
+ * const calc = conn.root as Remote<Calculator>;
+ */
+export function connect(host: string, port: number, options: ConnectOptions): Promise<Connection>;
+export function connect(path: string, options: ConnectOptions): Promise<Connection>;
+export async function connect(
+  hostOrPath: string,
+  portOrOptions: number | ConnectOptions,
+  maybeOptions?: ConnectOptions,
+): Promise<Connection> {
+  const unix = typeof portOrOptions !== 'number';
+  const options = (unix ? portOrOptions : maybeOptions) ?? ({} as ConnectOptions);
+  if (typeof hostOrPath !== 'string' || hostOrPath === '') {
+    throw new TypeError('connect: host (or socket path) must be a non-empty string');
+  }
+  if (!unix && (!Number.isInteger(portOrOptions) || portOrOptions < 1 || portOrOptions > 65535)) {
+    throw new RangeError(`connect: port must be an integer 1..65535, got ${String(portOrOptions)}`);
+  }
+  const port = unix ? 0 : portOrOptions;
+  const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  options.signal?.throwIfAborted();
+
+  let socket: Socket | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const abandon = (reason: Error) => {
+    socket?.destroy(reason);
+  };
+  const onAbort = () => abandon(options.signal?.reason as Error);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new TimeoutError(
+        `connecting to ${unix ? hostOrPath : `${hostOrPath}:${port}`} took longer than ${timeout} ms`,
+      );
+      abandon(error);
+      reject(error);
+    }, timeout);
+  });
+  const aborted = new Promise<never>((_, reject) => {
+    options.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true });
+  });
+  try {
+    const attempt = async () => {
+      socket = await dial(unix ? { path: hostOrPath } : { host: hostOrPath, port });
+      const closedEarly = new Promise<never>((_, reject) => {
+        socket?.once('close', () =>
+          reject(
+            new ConnectionResetError('the server closed the connection during authentication'),
+          ),
+        );
+      });
+      const { transport } = await Promise.race([
+        clientHandshake(socket, {
+          ...options,
+          host: hostOrPath,
+          port: unix ? 22 : port,
+          timeoutMs: timeout,
+        }),
+        closedEarly,
+      ]);
+      return connectTransport(transport, { ...options.connection, service: options.service });
+    };
+    return await Promise.race([attempt(), expired, aborted]);
+  } catch (error) {
+    socket?.destroy();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Accepting sockets under the server limits: the part every keyway server shares. A
+ * subclass decides what to do with an admitted socket (serve it on this thread, or hand
+ * its bytes to a worker) and reports when it is authenticated and when it is gone.
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { resolveLimits, type ServerLimits, SourceCounter } from './limits.js';
+
+/** Where a server listens: TCP (`host`, `port`) or a Unix domain socket (`path`). */
+export interface ListenOptions {
+  /** Address to bind; default `127.0.0.1`. */
+  host?: string;
+  /** Port to bind; 0 (default) lets the system choose. */
+  port?: number;
+  /** A Unix domain socket path, instead of host and port. */
+  path?: string;
+  /** Pending-connection queue length passed to listen(2). */
+  backlog?: number;
+}
+
+/** The address a server is bound to. */
+export type BoundAddress =
+  | { readonly host: string; readonly port: number; readonly family: string }
+  | { readonly path: string };
+
+/** A socket the listener admitted, with what it knows of the peer. */
+export interface Admission {
+  readonly socket: Socket;
+  /** Peer IP for TCP, `unix:<path>` for a Unix socket. */
+  readonly remoteAddress: string;
+  readonly remotePort?: number | undefined;
+  /** Call once the peer is authenticated: frees its unauthenticated slot. */
+  authenticated(): void;
+}
+
+/** Why the listener turned a socket away before authentication. */
+export type RefusalReason = 'max-connections' | 'max-unauthenticated-per-source' | 'closing';
+
+/** Payload of the `refused` event: a socket turned away before any byte was read. */
+export interface RefusedEvent {
+  readonly remoteAddress: string;
+  readonly reason: RefusalReason;
+}
+
+/**
+ * The accept loop with admission limits. Subclasses implement {@link admit}.
+ * @internal shared by the servers of this package
+ */
+export abstract class Listener extends EventEmitter {
+  protected readonly limits: Required<ServerLimits>;
+  readonly #listen: ListenOptions;
+  readonly #sources: SourceCounter;
+  readonly #sockets = new Set<Socket>();
+  #server: Server | undefined;
+  #closing = false;
+  #accepting = true;
+
+  constructor(listen: ListenOptions, limits: ServerLimits) {
+    super();
+    if (listen.path !== undefined && (listen.host !== undefined || listen.port !== undefined)) {
+      throw new TypeError('give either path or host/port, not both');
+    }
+    if (
+      listen.port !== undefined &&
+      (!Number.isInteger(listen.port) || listen.port < 0 || listen.port > 65535)
+    ) {
+      throw new RangeError(`port must be an integer 0..65535, got ${String(listen.port)}`);
+    }
+    this.#listen = listen;
+    this.limits = resolveLimits(limits);
+    this.#sources = new SourceCounter(this.limits.maxUnauthenticatedPerSource);
+  }
+
+  /** Sockets open now, authenticated or not. */
+  get socketCount(): number {
+    return this.#sockets.size;
+  }
+
+  /** True once `close()` was called. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** The bound address, once listening. */
+  get address(): BoundAddress | undefined {
+    const address = this.#server?.address();
+    if (!address) return undefined;
+    if (typeof address === 'string') return { path: address };
+    return { host: address.address, port: address.port, family: address.family };
+  }
+
+  /**
+   * Starts listening.
+   * @returns the bound address (with the chosen port when `port` was 0)
+   */
+  async listen(): Promise<BoundAddress> {
+    if (this.#server) throw new Error('server is already listening');
+    if (this.#closing || !this.#accepting) throw new Error('server is closed');
+    const server = createServer({ noDelay: true }, (socket) => this.#onSocket(socket));
+    this.#server = server;
+    server.on('error', (error) => this.emit('error', error));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      const done = () => {
+        server.off('error', reject);
+        resolve();
+      };
+      if (this.#listen.path !== undefined)
+        server.listen({ path: this.#listen.path, backlog: this.#listen.backlog }, done);
+      else {
+        server.listen(
+          {
+            host: this.#listen.host ?? '127.0.0.1',
+            port: this.#listen.port ?? 0,
+            backlog: this.#listen.backlog,
+          },
+          done,
+        );
+      }
+    });
+    return this.address as BoundAddress;
+  }
+
+  /**
+   * Stops accepting new sockets; open ones are left to the subclass.
+   * @param closing whether the server is closing (connections still authenticating are
+   *   then dropped), or only stops taking new ones
+   */
+  protected stopListening(closing = true): Promise<void> {
+    this.#accepting = false;
+    if (closing) this.#closing = true;
+    const server = this.#server;
+    if (!server?.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      server.close(() => resolve());
+      // server.close() waits for every socket; subclasses close those themselves.
+      setImmediate(resolve);
+    });
+  }
+
+  /** Destroys every socket still open. */
+  protected destroySockets(): void {
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  /** Handles one admitted socket; resolves or rejects when the subclass is done with it. */
+  protected abstract admit(admission: Admission): void;
+
+  #onSocket(socket: Socket): void {
+    const remoteAddress = socket.remoteAddress ?? `unix:${this.#listen.path ?? ''}`;
+    const refuse = (reason: RefusalReason) => {
+      socket.destroy();
+      this.emit('refused', { remoteAddress, reason } satisfies RefusedEvent);
+    };
+    let refusal: RefusalReason | undefined;
+    if (this.#closing || !this.#accepting) refusal = 'closing';
+    else if (this.#sockets.size >= this.limits.maxConnections) refusal = 'max-connections';
+    else if (!this.#sources.acquire(remoteAddress)) refusal = 'max-unauthenticated-per-source';
+    if (refusal) {
+      refuse(refusal);
+      return;
+    }
+    let holdsSlot = true;
+    const freeSlot = () => {
+      if (!holdsSlot) return;
+      holdsSlot = false;
+      this.#sources.release(remoteAddress);
+    };
+    this.#sockets.add(socket);
+    // Errors surface through 'close'; an unhandled 'error' must never take the process down.
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      freeSlot();
+    });
+    this.admit({ socket, remoteAddress, remotePort: socket.remotePort, authenticated: freeSlot });
+  }
+}

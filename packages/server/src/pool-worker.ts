@@ -1,0 +1,113 @@
+/**
+ * The code a ThreadPoolServer worker runs for each connection (DESIGN.md §5): the
+ * handshake, the authenticator chain, the channel and the RPC session all live here, in
+ * one worker, over the socket's bytes relayed from the main thread.
+ */
+import { pathToFileURL } from 'node:url';
+import { connectTransport, type ServiceSpec } from '@keyway/core';
+import { type Authenticator, acceptConnection } from '@keyway/secure';
+import { drainAndClose, IdleSweeper } from './idle.js';
+import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
+import { type PortControl, PortDuplex } from './port-duplex.js';
+
+const services = new Map<string, Promise<ServiceSpec>>();
+const sweepers = new Map<number, IdleSweeper>();
+
+/** One sweeper per idle timeout per worker, shared by its connections. */
+function idleSweeper(timeoutMs: number): IdleSweeper {
+  let sweeper = sweepers.get(timeoutMs);
+  if (!sweeper) {
+    sweeper = new IdleSweeper(timeoutMs);
+    sweepers.set(timeoutMs, sweeper);
+  }
+  return sweeper;
+}
+const authenticators = new Map<string, Promise<Authenticator>>();
+
+function specifier(module: string): string {
+  return /^[a-z]+:/i.test(module) ? module : pathToFileURL(module).href;
+}
+
+async function loadService(module: string, name: string): Promise<ServiceSpec> {
+  const loaded = (await import(specifier(module))) as Record<string, unknown>;
+  const service = loaded[name];
+  if (service === undefined || service === null) {
+    throw new TypeError(`service module ${module} has no export '${name}'`);
+  }
+  return service as ServiceSpec;
+}
+
+async function loadAuthenticator(spec: AuthenticatorModule): Promise<Authenticator> {
+  const loaded = (await import(specifier(spec.module))) as Record<string, unknown>;
+  const factory = loaded[spec.export ?? 'default'];
+  if (typeof factory !== 'function') {
+    throw new TypeError(
+      `authenticator module ${spec.module} has no factory '${spec.export ?? 'default'}'`,
+    );
+  }
+  const authenticator = await (
+    factory as (options: unknown) => Authenticator | Promise<Authenticator>
+  )(spec.options);
+  if (typeof authenticator !== 'function') {
+    throw new TypeError(`authenticator factory of ${spec.module} did not return an authenticator`);
+  }
+  return authenticator;
+}
+
+function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
+  let value = map.get(key);
+  if (!value) {
+    value = load();
+    map.set(key, value);
+    // A failed load is retried by the next connection rather than remembered.
+    value.catch(() => map.delete(key));
+  }
+  return value;
+}
+
+/** Serves one connection; resolves when it has closed. */
+export default async function serveConnection(task: PoolTask): Promise<PoolTaskResult> {
+  const stream = new PortDuplex(task.port, task.remoteAddress, task.remotePort);
+  stream.on('error', () => {});
+  const deadline = setTimeout(() => stream.destroy(), task.limits.handshakeTimeoutMs);
+  let accepted: Awaited<ReturnType<typeof acceptConnection>>;
+  let service: ServiceSpec;
+  try {
+    service = await cached(services, `${task.serviceModule}#${task.serviceExport}`, () =>
+      loadService(task.serviceModule, task.serviceExport),
+    );
+    const authenticator = await cached(authenticators, JSON.stringify(task.authenticator), () =>
+      loadAuthenticator(task.authenticator),
+    );
+    accepted = await acceptConnection(stream, authenticator, {
+      remoteAddress: task.remoteAddress,
+      remotePort: task.remotePort,
+      service: task.serviceName,
+    });
+  } catch (error) {
+    // acceptConnection closed the stream; the task ends once it is gone, so that the main
+    // thread does not cut the connection before the client has read its FAIL.
+    if (!stream.destroyed) await new Promise((resolve) => stream.once('close', resolve));
+    return { authenticated: false, error: String((error as { reason?: string }).reason ?? error) };
+  } finally {
+    clearTimeout(deadline);
+  }
+  stream.control({ t: 'authenticated' });
+  const connection = await connectTransport(
+    idleSweeper(task.limits.idleTimeoutMs).track(accepted.transport),
+    {
+      ...task.connection,
+      service,
+      credentials: accepted.credentials,
+    },
+  );
+  stream.onControl((message: PortControl) => {
+    if (message.t === 'close') void drainAndClose([connection], message.graceMs);
+  });
+  const reason = await connection.closed.then(
+    (r) => r,
+    (r: Error) => r,
+  );
+  stream.destroy();
+  return { authenticated: true, error: reason === undefined ? undefined : String(reason) };
+}

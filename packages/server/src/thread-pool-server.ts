@@ -1,0 +1,155 @@
+/**
+ * `ThreadPoolServer`: serves connections on a pool of worker threads, so all cores work
+ * and a CPU-heavy call on one connection never stalls the others (DESIGN.md §5). The main
+ * thread accepts sockets under the server limits and relays their bytes over
+ * MessagePorts; each connection's handshake, channel and RPC session run in one worker,
+ * which imports the service module (built JavaScript) itself.
+ */
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { ConnectionOptions } from '@keyway/core';
+import { Piscina } from 'piscina';
+import type { ServerLimits } from './limits.js';
+import { type Admission, Listener, type ListenOptions } from './listener.js';
+import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
+import { type PortControl, transferable } from './port-duplex.js';
+
+/** Options of {@link ThreadPoolServer}. */
+export interface ThreadPoolServerOptions extends ListenOptions, ServerLimits {
+  /**
+   * Where workers find the authenticator: a module exporting a factory that returns one
+   * (authenticators are functions and cannot be sent to a worker).
+   */
+  authenticator: AuthenticatorModule;
+  /** The service module's export to serve; default `default`. */
+  serviceExport?: string;
+  /** The service's name, for `keyway-services=` restrictions. */
+  serviceName?: string;
+  /** Worker threads; default the number of cores. */
+  threads?: number;
+  /** Options of every RPC connection (timeouts, limits, exposure rules). */
+  connection?: ConnectionOptions;
+}
+
+/** Payload of the pool server's `disconnect` event. */
+export interface PoolDisconnectEvent {
+  readonly remoteAddress: string;
+  readonly authenticated: boolean;
+  /** Why the connection ended, when it failed (text: errors cross threads as text). */
+  readonly reason?: string | undefined;
+}
+
+const WORKER = fileURLToPath(new URL('./pool-worker.js', import.meta.url));
+
+/**
+ * Serves a service module on a pool of worker threads.
+ *
+ * Events: `authenticated` ({ remoteAddress }), `disconnect` ({@link PoolDisconnectEvent}),
+ * `refused` (limits), `error` (the listening socket failed).
+ * @example
+ * const server = new ThreadPoolServer(new URL('./calculator.js', import.meta.url).href, {
+ *   port: 18861, authenticator: { module: new URL('./auth.js', import.meta.url).href },
+ * });
+ */
+export class ThreadPoolServer extends Listener {
+  readonly #pool: Piscina<PoolTask, PoolTaskResult>;
+  readonly #serviceModule: string;
+  readonly #options: ThreadPoolServerOptions;
+  readonly #ports = new Set<MessagePort>();
+
+  /**
+   * @param serviceModule path or `file:` URL of a built JavaScript module whose export
+   *   (default `default`) is a Service class or instance
+   * @param options where to listen, the authenticator module, pool size, limits
+   */
+  constructor(serviceModule: string | URL, options: ThreadPoolServerOptions) {
+    super(options, options);
+    if (typeof options?.authenticator?.module !== 'string') {
+      throw new TypeError('ThreadPoolServer: options.authenticator.module is required');
+    }
+    const threads = options.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new RangeError(`threads must be a positive integer, got ${String(threads)}`);
+    }
+    this.#serviceModule = serviceModule instanceof URL ? serviceModule.href : serviceModule;
+    this.#options = options;
+    this.#pool = new Piscina<PoolTask, PoolTaskResult>({
+      filename: WORKER,
+      minThreads: threads,
+      maxThreads: threads,
+      // One task is one connection for its whole life, so a worker holds many at once.
+      concurrentTasksPerWorker: Math.max(1, Math.ceil(this.limits.maxConnections / threads)),
+      idleTimeout: Number.POSITIVE_INFINITY,
+    });
+    this.#pool.on('error', (error: Error) => this.emit('error', error));
+  }
+
+  /** Worker threads in the pool. */
+  get threads(): number {
+    return this.#pool.threads.length;
+  }
+
+  protected admit({ socket, remoteAddress, remotePort, authenticated }: Admission): void {
+    const { port1, port2 } = new MessageChannel();
+    this.#ports.add(port1);
+    socket.on('data', (chunk: Buffer) => {
+      const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      port1.postMessage(bytes, transferable(bytes));
+    });
+    socket.on('end', () => port1.postMessage({ t: 'eof' } satisfies PortControl));
+    socket.on('close', () => port1.close());
+    port1.on('message', (message: Uint8Array | PortControl) => {
+      if (message instanceof Uint8Array) socket.write(message);
+      else if (message.t === 'authenticated') {
+        authenticated();
+        this.emit('authenticated', { remoteAddress });
+      } else if (message.t === 'end') socket.end();
+    });
+    const task: PoolTask = {
+      port: port2,
+      remoteAddress,
+      remotePort,
+      serviceModule: this.#serviceModule,
+      serviceExport: this.#options.serviceExport ?? 'default',
+      serviceName: this.#options.serviceName,
+      authenticator: this.#options.authenticator,
+      limits: this.limits,
+      connection: this.#options.connection,
+    };
+    this.#pool
+      .run(task, { transferList: [port2] })
+      .then(
+        (result) => {
+          this.emit('disconnect', { remoteAddress, ...result } satisfies PoolDisconnectEvent);
+        },
+        (error: Error) => {
+          // The worker died: only its connections close; piscina starts a replacement.
+          this.emit('disconnect', {
+            remoteAddress,
+            authenticated: false,
+            reason: `worker failed: ${error.message}`,
+          } satisfies PoolDisconnectEvent);
+        },
+      )
+      .finally(() => {
+        this.#ports.delete(port1);
+        port1.close();
+        socket.destroy();
+      });
+  }
+
+  /**
+   * Stops accepting, asks every connection to let in-flight calls finish for up to
+   * `graceMs`, then closes them and the pool.
+   */
+  async close(graceMs: number = this.limits.closeGraceMs): Promise<void> {
+    await this.stopListening();
+    for (const port of this.#ports) port.postMessage({ t: 'close', graceMs } satisfies PortControl);
+    const deadline = Date.now() + graceMs + 1_000;
+    while (this.socketCount > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    this.destroySockets();
+    await this.#pool.destroy();
+  }
+}

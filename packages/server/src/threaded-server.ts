@@ -1,0 +1,167 @@
+/**
+ * `ThreadedServer`: every connection served concurrently on the event loop — Node's form
+ * of RPyC's thread-per-connection server (DESIGN.md §5). Each accepted socket runs the
+ * authenticator chain under the handshake deadline, then becomes an RPC connection
+ * serving the service.
+ */
+import {
+  type Connection,
+  type ConnectionOptions,
+  connectTransport,
+  type ServiceSpec,
+  TimeoutError,
+} from '@keyway/core';
+import {
+  type Authenticator,
+  type AuthLogEvent,
+  acceptConnection,
+  type Credentials,
+} from '@keyway/secure';
+import { drainAndClose, IdleSweeper } from './idle.js';
+import type { ServerLimits } from './limits.js';
+import { type Admission, Listener, type ListenOptions } from './listener.js';
+
+/** Options of {@link ThreadedServer}. */
+export interface ThreadedServerOptions extends ListenOptions, ServerLimits {
+  /** Decides who may connect: `publicKeyAuth`, `compose(ipAllowlist(...), ...)`, ... */
+  authenticator: Authenticator;
+  /** Options of every RPC connection (timeouts, limits, exposure rules). */
+  connection?: ConnectionOptions;
+  /** The service's name, for `keyway-services=` restrictions; default the class name. */
+  serviceName?: string;
+  /** Receives one line per authentication attempt, with the reason on failure. */
+  log?: (event: AuthLogEvent) => void;
+}
+
+/** Payload of the `authenticated` event. */
+export interface AuthenticatedEvent {
+  readonly connection: Connection;
+  readonly credentials: Credentials;
+}
+
+/** Payload of the `disconnect` event. */
+export interface DisconnectEvent {
+  readonly credentials: Credentials;
+  /** Why the connection ended, when it did not close cleanly. */
+  readonly reason?: Error | undefined;
+}
+
+/** Payload of the `authFailure` event. */
+export interface AuthFailureEvent {
+  readonly remoteAddress: string;
+  /** The precise error, for local logs; the peer was told only that it failed. */
+  readonly error: Error;
+}
+
+/**
+ * Serves a service to many connections at once on the event loop.
+ *
+ * Events: `authenticated` ({@link AuthenticatedEvent}), `disconnect`
+ * ({@link DisconnectEvent}), `authFailure` ({@link AuthFailureEvent}), `refused`
+ * (limits), `error` (the listening socket failed).
+ * @example
+ * const server = new ThreadedServer(Calculator, { port: 18861, authenticator });
+ * const { port } = await server.listen();
+ */
+export class ThreadedServer extends Listener {
+  readonly #service: ServiceSpec;
+  readonly #options: ThreadedServerOptions;
+  readonly #connections = new Set<Connection>();
+  readonly #idle: IdleSweeper;
+
+  /**
+   * @param service a Service class (one instance per connection) or an instance (shared)
+   * @param options where to listen, who may connect, limits
+   */
+  constructor(service: ServiceSpec, options: ThreadedServerOptions) {
+    super(options, options);
+    if (typeof options?.authenticator !== 'function') {
+      throw new TypeError('ThreadedServer: options.authenticator is required');
+    }
+    this.#service = service;
+    this.#options = options;
+    this.#idle = new IdleSweeper(this.limits.idleTimeoutMs);
+  }
+
+  /** RPC connections open now. */
+  get connections(): ReadonlySet<Connection> {
+    return this.#connections;
+  }
+
+  protected admit(admission: Admission): void {
+    void this.#serve(admission);
+  }
+
+  async #serve({ socket, remoteAddress, remotePort, authenticated }: Admission): Promise<void> {
+    const deadline = setTimeout(() => {
+      socket.destroy(
+        new TimeoutError(`authentication took longer than ${this.limits.handshakeTimeoutMs} ms`),
+      );
+    }, this.limits.handshakeTimeoutMs);
+    let accepted: Awaited<ReturnType<typeof acceptConnection>>;
+    try {
+      accepted = await acceptConnection(socket, this.#options.authenticator, {
+        remoteAddress,
+        remotePort,
+        service: this.#serviceName(),
+        log: this.#options.log,
+      });
+    } catch (error) {
+      // acceptConnection already closed the stream: after a handshake, gracefully, so that
+      // the client reads its FAIL before the connection ends.
+      this.emit('authFailure', { remoteAddress, error: error as Error } satisfies AuthFailureEvent);
+      return;
+    } finally {
+      clearTimeout(deadline);
+    }
+    authenticated();
+    if (this.closing) {
+      accepted.transport.close();
+      return;
+    }
+    let connection: Connection;
+    try {
+      connection = await connectTransport(this.#idle.track(accepted.transport), {
+        ...this.#options.connection,
+        service: this.#service,
+        credentials: accepted.credentials,
+      });
+    } catch (error) {
+      accepted.transport.close(error as Error);
+      return;
+    }
+    this.#connections.add(connection);
+    this.emit('authenticated', {
+      connection,
+      credentials: accepted.credentials,
+    } satisfies AuthenticatedEvent);
+    connection.closed.then(
+      (reason) => this.#ended(connection, accepted.credentials, reason),
+      (reason: Error) => this.#ended(connection, accepted.credentials, reason),
+    );
+  }
+
+  #ended(connection: Connection, credentials: Credentials, reason: Error | undefined): void {
+    this.#connections.delete(connection);
+    this.emit('disconnect', { credentials, reason } satisfies DisconnectEvent);
+  }
+
+  #serviceName(): string | undefined {
+    if (this.#options.serviceName !== undefined) return this.#options.serviceName;
+    const s = this.#service as { name?: unknown; constructor?: { name?: unknown } };
+    const name = typeof this.#service === 'function' ? s.name : s.constructor?.name;
+    return typeof name === 'string' && name !== '' ? name : undefined;
+  }
+
+  /**
+   * Stops accepting, lets in-flight calls finish for up to `graceMs` (default the
+   * `closeGraceMs` option), then closes every connection; their pending calls reject
+   * with `ConnectionClosedError`.
+   */
+  async close(graceMs: number = this.limits.closeGraceMs): Promise<void> {
+    await this.stopListening();
+    await drainAndClose(this.#connections, graceMs);
+    this.#idle.stop();
+    this.destroySockets();
+  }
+}
