@@ -19,6 +19,7 @@ import { keygenCommand } from './commands/keygen.js';
 import { keyscanCommand } from './commands/keyscan.js';
 import { knownHostsCommand } from './commands/known-hosts.js';
 import { passwdCommand } from './commands/passwd.js';
+import { serveCommand } from './commands/serve.js';
 import { explainError } from './errors.js';
 
 export { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './command.js';
@@ -40,6 +41,7 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   'known-hosts': knownHostsCommand,
   'authorized-keys': authorizedKeysCommand,
   passwd: passwdCommand,
+  serve: serveCommand,
   demo: demoCommand,
 });
 

@@ -32,14 +32,15 @@ function needsPassphrase(error: unknown): boolean {
  * none was given.
  * @param source - a path, or `{ text, label }` for a key read from standard input.
  * @param passphrase - from `-P`, if given.
- * @returns the identity and whether the key file was encrypted.
+ * @returns the identity, whether the key file was encrypted, and the passphrase that
+ * opened it (for a caller that must open the file again elsewhere, as pool workers do).
  * @throws {CliError} when the key is encrypted, no passphrase was given and there is no
  * terminal to ask on; the secure layer's errors for bad files, modes or passphrases.
  */
 export async function readPrivateKey(
   source: string | { text: string; label: string },
   passphrase: string | undefined,
-): Promise<{ identity: Identity; encrypted: boolean }> {
+): Promise<{ identity: Identity; encrypted: boolean; passphrase?: string }> {
   const label = typeof source === 'string' ? source : source.label;
   const load = (options: { passphrase?: string }): Promise<Identity> =>
     typeof source === 'string'
@@ -48,7 +49,9 @@ export async function readPrivateKey(
   if (passphrase !== undefined) {
     // An empty -P means "no passphrase", as with ssh-keygen.
     const identity = await load(passphrase === '' ? {} : { passphrase });
-    return { identity, encrypted: passphrase !== '' };
+    return passphrase === ''
+      ? { identity, encrypted: false }
+      : { identity, encrypted: true, passphrase };
   }
   try {
     return { identity: await load({}), encrypted: false };
@@ -62,7 +65,7 @@ export async function readPrivateKey(
       );
     }
     const typed = await readHidden(`Enter passphrase for ${label}: `);
-    return { identity: await load({ passphrase: typed }), encrypted: true };
+    return { identity: await load({ passphrase: typed }), encrypted: true, passphrase: typed };
   }
 }
 
