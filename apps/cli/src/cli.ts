@@ -13,6 +13,7 @@ import {
   EXIT_USAGE,
 } from './command.js';
 import { authorizedKeysCommand } from './commands/authorized-keys.js';
+import { BENCH_USAGE, bench } from './commands/bench.js';
 import { demo } from './commands/demo.js';
 import { fingerprintCommand, pubkeyCommand } from './commands/fingerprint.js';
 import { keygenCommand } from './commands/keygen.js';
@@ -20,6 +21,7 @@ import { keyscanCommand } from './commands/keyscan.js';
 import { knownHostsCommand } from './commands/known-hosts.js';
 import { passwdCommand } from './commands/passwd.js';
 import { serveCommand } from './commands/serve.js';
+import { SHELL_USAGE, shell } from './commands/shell.js';
 import { explainError } from './errors.js';
 
 export { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './command.js';
@@ -33,6 +35,18 @@ const demoCommand: Command = {
   run: demo,
 };
 
+const shellCommand: Command = {
+  summary: 'a REPL whose `root` is a remote service (host:port)',
+  usage: SHELL_USAGE,
+  run: shell,
+};
+
+const benchCommand: Command = {
+  summary: 'channel MB/s and calls/s beside node:tls and plain TCP',
+  usage: BENCH_USAGE,
+  run: bench,
+};
+
 const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   keygen: keygenCommand,
   fingerprint: fingerprintCommand,
@@ -42,6 +56,8 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   'authorized-keys': authorizedKeysCommand,
   passwd: passwdCommand,
   serve: serveCommand,
+  shell: shellCommand,
+  bench: benchCommand,
   demo: demoCommand,
 });
 

@@ -89,7 +89,7 @@ export async function measureTcp(budgetMs: number): Promise<ThroughputResult> {
 }
 
 /** A self-signed ECDSA certificate from the `openssl` CLI, or undefined without it. */
-function selfSigned(): { key: string; cert: string } | undefined {
+export function selfSigned(): { key: string; cert: string } | undefined {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-tls-'));
   try {
     execFileSync(

@@ -26,3 +26,26 @@ describe('keyway demo (the README main job)', () => {
     expect(existsSync(dir as string)).toBe(false);
   }, 40_000);
 });
+
+describe('keyway bench', () => {
+  it('measures channel and calls beside node:tls and TCP, as JSON', async () => {
+    const { stdout } = await exec(process.execPath, [main, 'bench', '--json', '--seconds', '0.2'], {
+      timeout: 60_000,
+    });
+    const result = JSON.parse(stdout) as {
+      throughputMBps: Record<string, number | null>;
+      callsPerSecond: Record<string, { sequential: number; inFlight100: number } | null>;
+    };
+    expect(result.throughputMBps.keyway).toBeGreaterThan(0);
+    expect(result.throughputMBps.tcp).toBeGreaterThan(0);
+    expect(result.callsPerSecond.keyway?.sequential).toBeGreaterThan(0);
+    expect(result.callsPerSecond.keyway?.inFlight100).toBeGreaterThan(0);
+    expect(result.callsPerSecond.tcp?.sequential).toBeGreaterThan(0);
+  }, 70_000);
+
+  it('rejects a bad --seconds with exit code 2', async () => {
+    await expect(
+      exec(process.execPath, [main, 'bench', '--seconds', 'lots']),
+    ).rejects.toMatchObject({ code: 2 });
+  });
+});

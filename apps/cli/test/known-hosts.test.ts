@@ -20,30 +20,35 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup());
 
-/** Builds a known_hosts file with keyway and returns its path. */
+/** Builds a known_hosts file with keyway (once) and returns the path of a fresh copy. */
+let template: string | undefined;
 async function build(name: string): Promise<string> {
-  const file = p(name);
-  const add = async (...args: string[]) => {
-    const r = await keyway(['known-hosts', 'add', ...args, '--file', file]);
-    expect(r.code, r.stderr).toBe(0);
-  };
-  await add('plain.example', p('a.pub'));
-  await add('db.example:18861', keyB);
-  await add('[::1]:2222', p('a'));
-  await add('secret.example:18861', p('b.pub'), '--hash');
-  return file;
+  if (template === undefined) {
+    const file = p('template');
+    const add = async (...args: string[]) => {
+      const r = await keyway(['known-hosts', 'add', ...args, '--file', file]);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    await add('plain.example', p('a.pub'));
+    await add('db.example:18861', keyB);
+    await add('[::1]:2222', p('a'));
+    await add('secret.example:18861', p('b.pub'), '--hash');
+    template = file;
+  }
+  await copyFile(template, p(name));
+  return p(name);
 }
 
 describe('keyway known-hosts', () => {
   it('adds lines in OpenSSH form: [host]:port, IPv6 in brackets, hashed names; a new file is 0600', async () => {
     const file = await build('kh1');
+    expect((await stat(p('template'))).mode & 0o777).toBe(0o600);
     const lines = (await readFile(file, 'utf8')).trim().split('\n');
     const bare = (k: string) => k.split(' ').slice(0, 2).join(' ');
     expect(lines[0]).toBe(`plain.example ${bare(keyA)}`);
     expect(lines[1]).toBe(`[db.example]:18861 ${bare(keyB)}`);
     expect(lines[2]).toBe(`[::1]:2222 ${bare(keyA)}`);
     expect(lines[3]).toMatch(/^\|1\|[A-Za-z0-9+/=]{28}\|[A-Za-z0-9+/=]{28} ssh-ed25519 /);
-    expect((await stat(file)).mode & 0o777).toBe(0o600);
   });
 
   it('adding the same key again changes nothing', async () => {

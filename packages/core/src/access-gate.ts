@@ -25,11 +25,13 @@ export const Operation = Object.freeze({
   Call: 3,
   Iterate: 4,
   Dispose: 5,
+  /** Names the members the peer may reach (for completion in a shell, like RPyC's dir). */
+  List: 6,
 } as const);
 /** One of {@link Operation}. */
 export type Operation = (typeof Operation)[keyof typeof Operation];
 
-const OPERATION_NAMES = ['get', 'set', 'delete', 'call', 'iterate', 'dispose'] as const;
+const OPERATION_NAMES = ['get', 'set', 'delete', 'call', 'iterate', 'dispose', 'list'] as const;
 
 /** What the owner allows the peer to do beyond calling public methods. */
 export interface AccessPolicy {
@@ -272,9 +274,32 @@ export function access(
       if (typeof dispose !== 'function') return undefined;
       return Reflect.apply(dispose, target, []);
     }
+    case Operation.List: {
+      if (name !== undefined) deny(op, name, 'list takes no member name');
+      return exposedNames(target, policy);
+    }
     default:
       return deny(op, name, 'unknown operation');
   }
+}
+
+/** The member names `access` would let the peer reach on `target`, sorted. */
+function exposedNames(target: object, policy: AccessPolicy): string[] {
+  if (typeof target === 'function' || isCopiedValue(target)) return [];
+  const names = new Set<string>();
+  if (isPlainData(target)) {
+    for (const key of Object.keys(target)) if (isExposableName(key)) names.add(key);
+    return [...names].sort();
+  }
+  let proto = Object.getPrototypeOf(target) as object | null;
+  while (!CHAIN_STOPS.has(proto)) {
+    for (const key of Object.getOwnPropertyNames(proto)) if (isExposableName(key)) names.add(key);
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+  if (policy.allowPublicAttrs || isByRef(target)) {
+    for (const key of Object.keys(target)) if (isExposableName(key)) names.add(key);
+  }
+  return [...names].sort();
 }
 
 function describe(target: object): string {

@@ -451,6 +451,20 @@ export function deleteRemote(path: unknown): Promise<void> {
 }
 
 /**
+ * Names the members of a remote object that this side may reach (methods, getters, and
+ * fields when the owner exposes them), as the owner's access gate decides; for
+ * completion in a shell, like RPyC's `dir()` on a netref.
+ * @param stub A remote object or path stub such as `conn.root`.
+ * @returns The exposed names, sorted.
+ * @example
+ * await listRemote(conn.root); // ['add', 'open', ...]
+ */
+export function listRemote(stub: unknown): Promise<string[]> {
+  const state = stateOrThrow(stub, 'listRemote(stub)');
+  return (state.host as Session).mutate(state, Operation.List, null) as Promise<string[]>;
+}
+
+/**
  * Whether `value` is a stub for a remote object.
  * @param value Anything.
  */

@@ -18,6 +18,7 @@ export {
   DEFAULT_CONNECTION_OPTIONS,
   deleteRemote,
   isRemote,
+  listRemote,
   release,
   type ServiceSpec,
   setRemote,

@@ -281,7 +281,7 @@ export class Session implements RefHost, StubHost {
     const [, qid, op, targetKind, targetId, rawPath, rawArgs] = m;
     if (typeof qid !== 'number' || !Number.isSafeInteger(qid) || this.#answers.has(qid))
       throw new ProtocolError('bad or duplicate request id');
-    if (typeof op !== 'number' || op < 0 || op > 5 || !Number.isInteger(op))
+    if (typeof op !== 'number' || op < 0 || op > Operation.List || !Number.isInteger(op))
       throw new ProtocolError('unknown operation');
     if (typeof targetId !== 'number') throw new ProtocolError('bad target');
     if (this.#answers.size >= this.settings.maxPendingCalls)
@@ -390,7 +390,9 @@ export class Session implements RefHost, StubHost {
   #operate(op: Operation, target: unknown, path: readonly string[], args: unknown[]): unknown {
     const policy = this.settings;
     const steps =
-      op === Operation.Get || op === Operation.Iterate ? path.length : Math.max(0, path.length - 1);
+      op === Operation.Get || op === Operation.Iterate || op === Operation.List
+        ? path.length
+        : Math.max(0, path.length - 1);
     if (path.length === 0 && (op === Operation.Set || op === Operation.Delete))
       throw new AccessDeniedError('this operation needs a member name');
     let holder = target;
@@ -411,6 +413,8 @@ export class Session implements RefHost, StubHost {
         return holder;
       case Operation.Iterate:
         return this.#iterateLocal(holder, args);
+      case Operation.List:
+        return access(op, holder, undefined, policy);
       case Operation.Call:
         return access(op, holder, path.length === 0 ? undefined : path[steps], policy, args);
       default:

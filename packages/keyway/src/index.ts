@@ -21,6 +21,7 @@ export {
   KeywayError,
   type KeywayErrorOptions,
   LimitExceededError,
+  listRemote,
   MessageTooLargeError,
   memoryTransportPair,
   messagePortTransport,
@@ -84,6 +85,7 @@ export {
   publicKeyAuth,
   SecureChannel,
   SecureError,
+  scanHostKey,
 } from '@keyway/secure';
 export {
   type AuthenticatedEvent,

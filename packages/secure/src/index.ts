@@ -18,6 +18,8 @@ export {
   type ClientHandshakeResult,
   clientHandshake,
   type HostKeyPolicy,
+  type ScanHostKeyOptions,
+  scanHostKey,
 } from './auth/client.js';
 export type { MessageReceiver, MessageTransport } from './auth/message-reader.js';
 export { opaqueServerFor, type PasswordAuthOptions, passwordAuth } from './auth/password.js';

@@ -16,6 +16,7 @@ import {
   KnownHosts,
   performHandshake,
   publicKeyAuth,
+  scanHostKey,
 } from '../src/index.js';
 import { dial, login, type Rig, roundTrip, startRig } from './auth-helpers.js';
 import { tempDir } from './openssh-tools.js';
@@ -252,5 +253,21 @@ describe('anonymousAuth, ipAllowlist, compose and anyOf', () => {
     expect(() => anyOf()).toThrow(TypeError);
     expect(() => ipAllowlist(['not-an-ip'])).toThrow(RangeError);
     expect(() => publicKeyAuth({ identity: hostKey } as never)).toThrow(TypeError);
+  });
+});
+
+describe('scanHostKey', () => {
+  it('reads the host key like ssh-keyscan, revealing no identity and logging no attempt', async () => {
+    rig = await startRig(
+      publicKeyAuth({ identity: hostKey, authorizedKeys: authorized(alice.publicKeyLine()) }),
+    );
+    const socket = await dial(rig.port);
+    socket.on('error', () => {});
+    const scanned = await scanHostKey(socket);
+    socket.destroy();
+    expect(scanned.fingerprint).toBe(hostKey.fingerprint);
+    expect(Buffer.from(scanned.publicKey)).toEqual(Buffer.from(hostKey.publicKey));
+    expect(await rig.accepted[0]).toBeInstanceOf(HandshakeError);
+    expect(rig.log).toEqual([]);
   });
 });

@@ -1,12 +1,12 @@
 /**
  * `keyway keyscan host[:port]`: reads a keyway server's host key and prints its
  * known_hosts line, as ssh-keyscan does for SSH servers (DESIGN.md §2 CLI; §4 handshake).
- * The key is read from the server's Noise handshake message, whose static key the server
+ * The key is read from the server's Noise handshake message 2, whose static key the server
  * proves it holds; it is NOT verified against anything. Compare the printed fingerprint
  * with the server's owner before adding the line to known_hosts.
  */
 import { type Socket, connect as tcpConnect } from 'node:net';
-import { clientHandshake, KnownHosts, type KnownHostsCheck } from 'keyway';
+import { KnownHosts, scanHostKey } from 'keyway';
 import { flagOption, parseOptions, stringOption, UsageError } from '../args.js';
 import { CliError, type Command, EXIT_OK } from '../command.js';
 import { parseHostPort } from '../hosts.js';
@@ -32,19 +32,6 @@ const OPTIONS = {
   timeout: { type: 'string' },
 } as const;
 
-/**
- * A known_hosts that accepts and records whatever key the server presents, so the
- * handshake's own host-key step hands the key over. The client stays anonymous (a fresh
- * key per connection), so the server learns nothing about who scanned it.
- */
-class RecordingKnownHosts extends KnownHosts {
-  key: Uint8Array | undefined;
-  override check(_host: string, _port: number, publicKey: Uint8Array): KnownHostsCheck {
-    this.key = publicKey.slice();
-    return { status: 'match' };
-  }
-}
-
 function connectTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = tcpConnect({ host, port });
@@ -65,37 +52,29 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<Sock
   });
 }
 
-/** Reads the host key a keyway server presents at `host:port`. */
-export async function scanHostKey(
+/**
+ * Reads the host key a keyway server presents at `host:port`, with the secure layer's
+ * `scanHostKey`: the handshake stops once the server has proved its key (message 2), so
+ * the scanner never authenticates and the server learns nothing about it.
+ */
+export async function readHostKey(
   host: string,
   port: number,
   timeoutMs: number,
 ): Promise<Uint8Array> {
   const socket = await connectTcp(host, port, timeoutMs);
-  // Errors after the handshake (the server refusing an anonymous client) are expected.
+  // The server may reset the connection once the handshake stops; that is expected.
   socket.on('error', () => {});
-  const recorder = new RecordingKnownHosts();
   try {
-    const result = await clientHandshake(socket, {
-      host,
-      port,
-      knownHosts: recorder,
-      hostKeyPolicy: 'strict',
-      timeoutMs,
-    });
-    result.transport.close();
+    return (await scanHostKey(socket, { timeoutMs })).publicKey;
   } catch (error) {
-    if (recorder.key === undefined) {
-      throw new CliError(
-        `${host}:${port}: no keyway host key received (${(error as Error).message})\n  check that a keyway server listens there`,
-        { cause: error },
-      );
-    }
+    throw new CliError(
+      `${host}:${port}: no keyway host key received (${(error as Error).message})\n  check that a keyway server listens there`,
+      { cause: error },
+    );
   } finally {
     socket.destroy();
   }
-  if (recorder.key === undefined) throw new CliError(`${host}:${port}: no host key received`);
-  return recorder.key;
 }
 
 /** The `keyscan` command. */
@@ -110,7 +89,7 @@ export const keyscanCommand: Command = {
     if (!/^[0-9]{1,7}$/.test(timeoutText) || timeoutMs < 1) {
       throw new UsageError(`bad --timeout '${timeoutText}' (milliseconds)`);
     }
-    const key = await scanHostKey(host, port, timeoutMs);
+    const key = await readHostKey(host, port, timeoutMs);
     const line = KnownHosts.parse('');
     line.add(host, port, key, { hash: flagOption(parsed, 'hash') });
     const [entry] = line.list();

@@ -172,3 +172,49 @@ export async function clientHandshake(
     throw error;
   }
 }
+
+/** Options of {@link scanHostKey}. */
+export interface ScanHostKeyOptions {
+  /** Crypto provider; the fastest available by default. */
+  provider?: CryptoProvider | undefined;
+  /** Deadline in ms (default 10 s). */
+  timeoutMs?: number | undefined;
+}
+
+/**
+ * Reads a server's host key the way ssh-keyscan does: runs the handshake until the server
+ * has proved its key (message 2), then stops. The client sends only a throwaway key and
+ * never authenticates. The key is whatever answered on this connection; check its
+ * fingerprint with the server's owner before trusting it.
+ * @returns the server's Ed25519 host key and its fingerprint
+ * @throws HandshakeError when the peer does not complete message 2 correctly
+ */
+export async function scanHostKey(
+  stream: Duplex,
+  options: ScanHostKeyOptions = {},
+): Promise<{ publicKey: Uint8Array; fingerprint: string }> {
+  const secretKey = x25519.utils.randomSecretKey();
+  const stop = new HandshakeError('host key scanned');
+  let hostKey: Uint8Array | undefined;
+  try {
+    await performHandshake(stream, {
+      role: 'initiator',
+      staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
+      prologue: KEYWAY_PROLOGUE,
+      verifyRemote: (remoteStatic, payload) => {
+        const hello = decodeServerHello(payload);
+        if (!bytesEqual(ed25519PublicToX25519(hello.hostKey), remoteStatic)) {
+          throw new HandshakeError('server host key does not match its handshake key');
+        }
+        hostKey = hello.hostKey;
+        throw stop;
+      },
+      ...(options.provider && { provider: options.provider }),
+      ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    });
+  } catch (error) {
+    if (error !== stop) throw error;
+  }
+  if (!hostKey) throw new HandshakeError('handshake finished without a server hello');
+  return { publicKey: hostKey, fingerprint: ed25519Fingerprint(hostKey) };
+}
