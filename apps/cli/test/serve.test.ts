@@ -162,6 +162,31 @@ describe('keyway serve', () => {
     expect(await server.stop()).toBe(0);
   });
 
+  it('opens an encrypted host key with -P, in pool workers too', async () => {
+    await keyway(['keygen', '-f', p('enc_host'), '-C', 'enc', '-N', 'host pass']);
+    const server = await serve([
+      FIXTURE,
+      '--port',
+      '0',
+      '--auth',
+      'anonymous',
+      '--pool',
+      '1',
+      '--host-key',
+      p('enc_host'),
+      '-P',
+      'host pass',
+    ]);
+    const knownHosts = await knownHostsFor(server.port);
+    const conn = await connect('127.0.0.1', server.port, { knownHosts });
+    expect(await (conn.root as Remote<Calculator>).add(20, 22)).toBe(42);
+    await conn.close();
+    expect(await server.stop()).toBe(0);
+    const wrong = await keyway(['serve', FIXTURE, '--host-key', p('enc_host'), '-P', 'nope']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('incorrect passphrase');
+  });
+
   it('--allow-ip refuses other sources before any cryptography', async () => {
     const server = await serve([
       FIXTURE,
