@@ -1,4 +1,4 @@
-"""RPyC 5.3 peer for keyway's call benchmark (benchmarks/src/calls-vs-rpyc.ts).
+"""RPyC 5.3 peer for keyway's call benchmark (benchmarks/src/server-calls.ts).
 
 Starts an RPyC ThreadedServer on 127.0.0.1 (plain, or SSL when given a key and
 certificate), connects a client in the same process, and prints one JSON line per

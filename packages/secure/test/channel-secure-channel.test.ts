@@ -197,7 +197,8 @@ describe('secure channel rules', () => {
         staticKeyPair: serverKey,
         prologue: PROLOGUE,
         verifyRemote: () => {},
-        channel: { rekey: { afterFrames: 3 } },
+        // One frame per message, so that the frame count is the message count.
+        channel: { rekey: { afterFrames: 3 }, batch: false },
       }),
       peer.handshake(),
     ]);

@@ -5,7 +5,13 @@
 export { type ConnectOptions, connect, DEFAULT_CONNECT_TIMEOUT_MS } from './connect.js';
 export { ConnectionRefusedError, ConnectionResetError } from './errors.js';
 export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';
-export type { BoundAddress, ListenOptions, RefusalReason, RefusedEvent } from './listener.js';
+export type {
+  BoundAddress,
+  ConnectionEvent,
+  ListenOptions,
+  RefusalReason,
+  RefusedEvent,
+} from './listener.js';
 export { OneShotServer } from './one-shot-server.js';
 export type { AuthenticatorModule } from './pool-task.js';
 export {

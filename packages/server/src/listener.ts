@@ -37,6 +37,12 @@ export interface Admission {
 /** Why the listener turned a socket away before authentication. */
 export type RefusalReason = 'max-connections' | 'max-unauthenticated-per-source' | 'closing';
 
+/** Payload of the `connection` event: a socket was admitted and authentication begins. */
+export interface ConnectionEvent {
+  readonly remoteAddress: string;
+  readonly remotePort?: number | undefined;
+}
+
 /** Payload of the `refused` event: a socket turned away before any byte was read. */
 export interface RefusedEvent {
   readonly remoteAddress: string;
@@ -174,6 +180,10 @@ export abstract class Listener extends EventEmitter {
       this.#sockets.delete(socket);
       freeSlot();
     });
+    this.emit('connection', {
+      remoteAddress,
+      remotePort: socket.remotePort,
+    } satisfies ConnectionEvent);
     this.admit({ socket, remoteAddress, remotePort: socket.remotePort, authenticated: freeSlot });
   }
 }

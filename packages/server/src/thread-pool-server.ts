@@ -45,7 +45,8 @@ const WORKER = fileURLToPath(new URL('./pool-worker.js', import.meta.url));
 /**
  * Serves a service module on a pool of worker threads.
  *
- * Events: `authenticated` ({ remoteAddress }), `disconnect` ({@link PoolDisconnectEvent}),
+ * Events: `connection` (a socket was admitted), `authenticated` ({ remoteAddress }),
+ * `disconnect` ({@link PoolDisconnectEvent}),
  * `refused` (limits), `error` (the listening socket failed).
  * @example
  * const server = new ThreadPoolServer(new URL('./calculator.js', import.meta.url).href, {

@@ -56,7 +56,8 @@ export interface AuthFailureEvent {
 /**
  * Serves a service to many connections at once on the event loop.
  *
- * Events: `authenticated` ({@link AuthenticatedEvent}), `disconnect`
+ * Events: `connection` (a socket was admitted; authentication begins), `authenticated`
+ * ({@link AuthenticatedEvent}), `disconnect`
  * ({@link DisconnectEvent}), `authFailure` ({@link AuthFailureEvent}), `refused`
  * (limits), `error` (the listening socket failed).
  * @example
@@ -127,7 +128,13 @@ export class ThreadedServer extends Listener {
         credentials: accepted.credentials,
       });
     } catch (error) {
+      // Authenticated, but the RPC session never opened (the peer hung up at once, or
+      // spoke another protocol version): still a disconnect, with its reason.
       accepted.transport.close(error as Error);
+      this.emit('disconnect', {
+        credentials: accepted.credentials,
+        reason: error as Error,
+      } satisfies DisconnectEvent);
       return;
     }
     this.#connections.add(connection);

@@ -204,6 +204,33 @@ describe('ThreadedServer and connect()', () => {
     await expect(login(closedPort)).rejects.toThrow();
   });
 
+  it('reports each connection opened, authenticated and closed, with credentials and reason', async () => {
+    const { server, port } = await start();
+    const events: string[] = [];
+    server.on('connection', (e: { remoteAddress: string }) =>
+      events.push(`connection ${e.remoteAddress}`),
+    );
+    server.on('authenticated', (e: AuthenticatedEvent) =>
+      events.push(`authenticated ${(e.credentials.publicKey as { comment: string }).comment}`),
+    );
+    const disconnected = new Promise<void>((resolve) =>
+      server.on('disconnect', (e: { credentials: { methods: string[] } }) => {
+        events.push(`disconnect ${e.credentials.methods.join('+')}`);
+        resolve();
+      }),
+    );
+    const authenticated = new Promise((resolve) => server.once('authenticated', resolve));
+    const conn = await login(port);
+    await authenticated;
+    await conn.close();
+    await disconnected;
+    expect(events).toEqual([
+      'connection 127.0.0.1',
+      'authenticated alice@lab',
+      'disconnect publickey',
+    ]);
+  });
+
   it('turns away sockets over maxConnections', async () => {
     const { server, port } = await start({ maxConnections: 1 });
     const refused: unknown[] = [];

@@ -53,6 +53,11 @@ export interface ChannelOptions {
    * destroying it. Default {@link DEFAULT_CLOSE_GRACE_MS}.
    */
   closeGraceMs?: number;
+  /**
+   * Pack small messages sent in the same tick into one BATCH frame (one AEAD operation
+   * and one header for many pipelined calls). Default true; the peer always accepts both.
+   */
+  batch?: boolean;
 }
 
 /** Five seconds for a peer to end its half after our CLOSE. */

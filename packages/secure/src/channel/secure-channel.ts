@@ -37,9 +37,14 @@ export const FrameType = Object.freeze({
   REKEY: 3,
   /** The sender is closing; a one-byte body `1` says it closed because of an error. */
   CLOSE: 4,
+  /** Several whole messages, each `u16be length ‖ bytes`, sent in one tick. */
+  BATCH: 5,
 });
 
-const TYPE_BYTES = [0, 1, 2, 3, 4].map((t) => Uint8Array.of(t));
+/** Largest message that may travel inside a BATCH frame. */
+const BATCH_ITEM_MAX_BYTES = 4096;
+
+const TYPE_BYTES = [0, 1, 2, 3, 4, 5].map((t) => Uint8Array.of(t));
 const EMPTY = new Uint8Array(0);
 const CLOSE_WITH_ERROR = Uint8Array.of(1);
 
@@ -79,6 +84,11 @@ export class SecureChannel {
   readonly #rekey: RekeyPolicy;
   readonly #remoteAddress: string | undefined;
   readonly #closeGraceMs: number;
+  readonly #batching: boolean;
+  #batch: Uint8Array[] = [];
+  #batchBytes = 0;
+  /** The rest of a received BATCH whose receiver stopped delivery part-way through. */
+  #held: Uint8Array | undefined;
   #limits: ChannelLimits;
   #receiver: ChannelReceiver | undefined;
   #closed = false;
@@ -106,6 +116,7 @@ export class SecureChannel {
     this.#remoteAddress = init.options?.remoteAddress ?? addressOf(init.stream);
     this.#ended = init.ended === true;
     this.#closeGraceMs = init.options?.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+    this.#batching = init.options?.batch ?? true;
     if (!(this.#closeGraceMs >= 0))
       throw new RangeError('closeGraceMs must be a non-negative number');
     // Nothing is parsed before start(): the stream stays paused, so an unread peer can
@@ -192,7 +203,17 @@ export class SecureChannel {
       );
     }
     this.#cork();
-    const chunk = this.#limits.maxFrameBytes - AEAD_TAG_BYTES - 1;
+    const room = this.#limits.maxFrameBytes - AEAD_TAG_BYTES - 1;
+    if (this.#batching && data.length <= BATCH_ITEM_MAX_BYTES && 2 + data.length <= room) {
+      // Small messages wait for the end of the tick and leave together; order is kept
+      // because anything else flushes the batch before it is written.
+      if (this.#batchBytes + 2 + data.length > room) this.#flushBatch();
+      this.#batch.push(data);
+      this.#batchBytes += 2 + data.length;
+      return;
+    }
+    this.#flushBatch();
+    const chunk = room;
     let offset = 0;
     do {
       const end = Math.min(offset + chunk, data.length);
@@ -209,7 +230,30 @@ export class SecureChannel {
   ping(): void {
     if (this.#closed) throw new ChannelError('channel is closed');
     this.#cork();
+    this.#flushBatch();
     this.#writeFrame(FrameType.PING, EMPTY);
+  }
+
+  /** Writes the messages waiting in the batch: one DATA frame, or one BATCH frame. */
+  #flushBatch(): void {
+    const batch = this.#batch;
+    if (batch.length === 0) return;
+    this.#batch = [];
+    const bytes = this.#batchBytes;
+    this.#batchBytes = 0;
+    if (batch.length === 1) {
+      this.#writeFrame(FrameType.DATA, batch[0]!);
+      return;
+    }
+    const body = new Uint8Array(bytes);
+    let at = 0;
+    for (const message of batch) {
+      body[at] = message.length >>> 8;
+      body[at + 1] = message.length & 0xff;
+      body.set(message, at + 2);
+      at += 2 + message.length;
+    }
+    this.#writeFrame(FrameType.BATCH, body);
   }
 
   /**
@@ -221,7 +265,10 @@ export class SecureChannel {
     if (this.#receiver) throw new ChannelError('channel already started');
     if (this.#closeDelivered) throw new ChannelError('channel is closed');
     this.#receiver = receiver;
-    this.#pump();
+    const held = this.#held;
+    this.#held = undefined;
+    if (held !== undefined) this.#deliverBatch(held);
+    if (this.#receiver === receiver) this.#pump();
     // The receiver may have stopped delivery from inside onMessage.
     if (this.#receiver !== receiver) return;
     if (this.#closed) {
@@ -258,6 +305,8 @@ export class SecureChannel {
     this.#closeError = error;
     try {
       this.#cork();
+      // Messages sent before close() still leave, ahead of the CLOSE frame.
+      this.#flushBatch();
       this.#writeFrame(FrameType.CLOSE, error === undefined ? EMPTY : CLOSE_WITH_ERROR);
       this.#endGracefully();
     } catch {
@@ -282,6 +331,7 @@ export class SecureChannel {
     this.#stream.cork();
     process.nextTick(() => {
       this.#corked = false;
+      if (!this.#closed) this.#flushBatch();
       this.#stream.uncork();
     });
   }
@@ -392,6 +442,9 @@ export class SecureChannel {
       case FrameType.DATA_CONTINUED:
         this.#addPartial(body);
         return;
+      case FrameType.BATCH:
+        this.#deliverBatch(body);
+        return;
       case FrameType.PING:
         return;
       case FrameType.REKEY:
@@ -409,6 +462,36 @@ export class SecureChannel {
         return;
       default:
         this.#fail(new ChannelError(`unknown frame type ${type}`));
+    }
+  }
+
+  /** Delivers each message of a BATCH frame, as views into the decrypted body. */
+  #deliverBatch(body: Uint8Array): void {
+    if (this.#partial.length !== 0) {
+      this.#fail(new ChannelError('BATCH frame inside a message split across frames'));
+      return;
+    }
+    let at = 0;
+    while (at < body.length) {
+      if (at + 2 > body.length) {
+        this.#fail(new ChannelError('BATCH frame ends inside a length'));
+        return;
+      }
+      const length = (body[at]! << 8) | body[at + 1]!;
+      const end = at + 2 + length;
+      if (end > body.length) {
+        this.#fail(new ChannelError('BATCH frame ends inside a message'));
+        return;
+      }
+      this.#receiver!.onMessage(body.subarray(at + 2, end));
+      at = end;
+      // The receiver may close the channel or stop delivery from inside onMessage; the
+      // rest of the batch then waits for the next receiver.
+      if (this.#closed) return;
+      if (this.#receiver === undefined) {
+        if (at < body.length) this.#held = body.subarray(at);
+        return;
+      }
     }
   }
 
@@ -437,6 +520,8 @@ export class SecureChannel {
     this.#send.destroy();
     this.#receive.destroy();
     this.#partial = [];
+    this.#batch = [];
+    this.#held = undefined;
   }
 
   #deliverClose(): void {

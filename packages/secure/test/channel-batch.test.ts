@@ -1,0 +1,112 @@
+/**
+ * BATCH frames: small messages sent in one tick travel as one frame (one AEAD operation
+ * for many pipelined calls), in order with everything else, and a malformed batch from a
+ * hostile peer closes only that channel.
+ */
+import { describe, expect, it } from 'vitest';
+import { performHandshake } from '../src/channel/perform-handshake.js';
+import { FrameType, type SecureChannel } from '../src/channel/secure-channel.js';
+import { nodeCryptoProvider } from '../src/crypto/node-provider.js';
+import { ChannelError } from '../src/errors.js';
+import { PROLOGUE, ScriptedPeer, securePair, tcpPair } from './channel-helpers.js';
+
+function collect(channel: SecureChannel) {
+  const messages: Uint8Array[] = [];
+  let closed: Error | undefined | null = null;
+  channel.start({
+    onMessage: (d) => messages.push(d.slice()),
+    onClose: (e) => {
+      closed = e;
+    },
+  });
+  return { messages, closed: () => closed };
+}
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function scripted(options: { batch?: boolean } = {}) {
+  const [a, b] = await tcpPair();
+  const peer = new ScriptedPeer(a);
+  const [outcome] = await Promise.all([
+    performHandshake(b, {
+      role: 'responder',
+      staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+      prologue: PROLOGUE,
+      verifyRemote: () => {},
+      channel: { batch: options.batch ?? true },
+    }),
+    peer.handshake(),
+  ]);
+  return { peer, channel: outcome.channel };
+}
+
+describe('BATCH frames', () => {
+  it('packs small messages sent in one tick into one frame, and keeps order around large ones', async () => {
+    const { peer, channel } = await scripted();
+    collect(channel);
+    for (let i = 0; i < 50; i++) channel.send(Uint8Array.of(i, i));
+    channel.send(new Uint8Array(10_000).fill(9));
+    channel.send(Uint8Array.of(200));
+    const first = (await peer.readFrame())!;
+    expect(first.type).toBe(FrameType.BATCH);
+    expect(first.body.length).toBe(50 * 4);
+    expect([...first.body.subarray(0, 8)]).toEqual([0, 2, 0, 0, 0, 2, 1, 1]);
+    const second = (await peer.readFrame())!;
+    expect(second.type).toBe(FrameType.DATA);
+    expect(second.body.length).toBe(10_000);
+    const third = (await peer.readFrame())!;
+    expect(third).toEqual({ type: FrameType.DATA, body: Uint8Array.of(200) });
+    channel.close();
+  });
+
+  it('delivers every message of a batch, in order, as separate messages', async () => {
+    const pair = await securePair();
+    const client = pair.client.channel;
+    const server = pair.server.channel;
+    const received = collect(server);
+    collect(client);
+    const sent: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 400; i++) {
+        const n = round * 400 + i;
+        sent.push(n);
+        client.send(Uint8Array.of(n >> 8, n & 0xff));
+      }
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    await until(() => received.messages.length === sent.length);
+    expect(received.messages.map((m) => (m[0]! << 8) | m[1]!)).toEqual(sent);
+    client.close();
+    server.close();
+  });
+
+  it('sends one message per frame when batching is off', async () => {
+    const { peer, channel } = await scripted({ batch: false });
+    collect(channel);
+    channel.send(Uint8Array.of(1));
+    channel.send(Uint8Array.of(2));
+    expect(await peer.readFrame()).toEqual({ type: FrameType.DATA, body: Uint8Array.of(1) });
+    expect(await peer.readFrame()).toEqual({ type: FrameType.DATA, body: Uint8Array.of(2) });
+    channel.close();
+  });
+
+  for (const [name, body] of [
+    ['ends inside a length', Uint8Array.of(0, 1, 7, 0)],
+    ['ends inside a message', Uint8Array.of(0, 5, 1, 2)],
+  ] as const) {
+    it(`a BATCH that ${name} closes the channel with ChannelError`, async () => {
+      const { peer, channel } = await scripted();
+      const got = collect(channel);
+      peer.writeRaw(peer.sealFrame(FrameType.BATCH, body));
+      await until(() => got.closed() !== null);
+      expect(got.closed()).toBeInstanceOf(ChannelError);
+      expect(got.messages.length).toBeLessThanOrEqual(1);
+    });
+  }
+});
