@@ -1,7 +1,7 @@
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyway, tempDir } from './helpers.js';
+import { keyway, makeKey, tempDir } from './helpers.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -12,8 +12,8 @@ let fpB: string;
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
-  await keyway(['keygen', '-f', p('a'), '-C', 'a@host', '-N', '']);
-  await keyway(['keygen', '-f', p('b'), '-C', 'b@host', '-N', 'pw']);
+  await makeKey(p('a'), 'a@host');
+  await makeKey(p('b'), 'b@host', 'pw');
   keyA = (await readFile(p('a.pub'), 'utf8')).trim();
   fpA = (await keyway(['fingerprint', p('a.pub')])).stdout.split(' ')[1]!;
   fpB = (await keyway(['fingerprint', p('b.pub')])).stdout.split(' ')[1]!;

@@ -3,9 +3,10 @@
  * temporary HOME so that `~/.keyway` defaults never touch the real one.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateIdentity } from 'keyway';
 
 export const MAIN = join(import.meta.dirname, '..', 'dist', 'main.js');
 
@@ -102,4 +103,14 @@ export function keywayInTerminal(
       },
     );
   });
+}
+
+/**
+ * Writes a fresh key pair in-process (the same library `keyway keygen` uses), for tests
+ * whose subject is another command: one child process fewer per key.
+ */
+export async function makeKey(path: string, comment: string, passphrase = ''): Promise<void> {
+  const files = generateIdentity(comment).toOpenSSH(passphrase === '' ? {} : { passphrase });
+  await writeFile(path, files.privateKey, { mode: 0o600 });
+  await writeFile(`${path}.pub`, files.publicKey, { mode: 0o644 });
 }

@@ -10,7 +10,7 @@ import {
   publicKeyAuth,
 } from 'keyway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { available, keyway, sshKeygen, tempDir } from './helpers.js';
+import { available, keyway, makeKey, sshKeygen, tempDir } from './helpers.js';
 
 const hasSshKeygen = available('ssh-keygen', ['-?']);
 
@@ -36,7 +36,7 @@ async function listen(authenticator: Authenticator): Promise<number> {
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
-  await keyway(['keygen', '-f', p('host'), '-C', 'host', '-N', '']);
+  await makeKey(p('host'), 'host');
 });
 afterAll(async () => {
   for (const server of servers) server.close();

@@ -1,7 +1,7 @@
 import { chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { available, keyway, sshKeygen, tempDir } from './helpers.js';
+import { available, keyway, makeKey, sshKeygen, tempDir } from './helpers.js';
 
 const hasSshKeygen = available('ssh-keygen', ['-?']);
 
@@ -13,8 +13,8 @@ let keyB: string;
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
-  await keyway(['keygen', '-f', p('a'), '-C', 'a@host', '-N', '']);
-  await keyway(['keygen', '-f', p('b'), '-C', 'b@host', '-N', '']);
+  await makeKey(p('a'), 'a@host');
+  await makeKey(p('b'), 'b@host');
   keyA = (await readFile(p('a.pub'), 'utf8')).trim();
   keyB = (await readFile(p('b.pub'), 'utf8')).trim();
 });

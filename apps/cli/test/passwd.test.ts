@@ -1,7 +1,7 @@
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { available, keyway, keywayInTerminal, tempDir } from './helpers.js';
+import { available, keyway, keywayInTerminal, makeKey, tempDir } from './helpers.js';
 
 const hasPython = available('python3', ['--version']);
 
@@ -15,9 +15,9 @@ const p = (name: string) => join(dir, name);
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
-  await keyway(['keygen', '-f', p('host'), '-C', 'host', '-N', '']);
-  await keyway(['keygen', '-f', p('host-enc'), '-C', 'host', '-N', 'hostpw']);
-  await keyway(['keygen', '-f', p('other-host'), '-C', 'other', '-N', '']);
+  await makeKey(p('host'), 'host');
+  await makeKey(p('host-enc'), 'host', 'hostpw');
+  await makeKey(p('other-host'), 'other');
 });
 afterAll(() => cleanup());
 

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, KnownHosts, loadIdentity, type Remote } from 'keyway';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { keyway, MAIN, tempDir } from './helpers.js';
+import { keyway, MAIN, makeKey, tempDir } from './helpers.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'calculator.mjs');
 
@@ -71,9 +71,9 @@ async function knownHostsFor(port: number): Promise<KnownHosts> {
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
-  await keyway(['keygen', '-f', p('host_key'), '-C', 'host', '-N', '']);
-  await keyway(['keygen', '-f', p('alice'), '-C', 'alice', '-N', '']);
-  await keyway(['keygen', '-f', p('mallory'), '-C', 'mallory', '-N', '']);
+  await makeKey(p('host_key'), 'host');
+  await makeKey(p('alice'), 'alice');
+  await makeKey(p('mallory'), 'mallory');
   await keyway(['authorized-keys', 'add', p('alice.pub'), '--file', p('authorized_keys')]);
 });
 afterEach(() => {
@@ -163,7 +163,7 @@ describe('keyway serve', () => {
   });
 
   it('opens an encrypted host key with -P, in pool workers too', async () => {
-    await keyway(['keygen', '-f', p('enc_host'), '-C', 'enc', '-N', 'host pass']);
+    await makeKey(p('enc_host'), 'enc', 'host pass');
     const server = await serve([
       FIXTURE,
       '--port',
