@@ -110,3 +110,39 @@ describe('BATCH frames', () => {
     });
   }
 });
+
+describe('a peer that stops reading', () => {
+  it('is cut off once maxBufferedBytes wait to be sent, with ChannelError', async () => {
+    const [a, b] = await tcpPair();
+    const peer = new ScriptedPeer(a);
+    const [outcome] = await Promise.all([
+      performHandshake(b, {
+        role: 'responder',
+        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+        prologue: PROLOGUE,
+        verifyRemote: () => {},
+        channel: { maxBufferedBytes: 256 * 1024 },
+      }),
+      peer.handshake(),
+    ]);
+    const channel = outcome.channel;
+    const got = collect(channel);
+    channel.setLimits();
+    a.pause(); // the peer reads nothing from now on
+    const chunk = new Uint8Array(60_000);
+    let thrown: unknown;
+    for (let i = 0; i < 2_000 && thrown === undefined; i++) {
+      try {
+        channel.send(chunk);
+      } catch (error) {
+        thrown = error;
+      }
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(thrown).toBeInstanceOf(ChannelError);
+    expect((thrown as Error).message).toMatch(/not reading/);
+    await until(() => got.closed() !== null);
+    expect(got.closed()).toBeInstanceOf(ChannelError);
+    a.destroy();
+  });
+});

@@ -87,50 +87,56 @@ export async function connect(
   options.signal?.throwIfAborted();
 
   let socket: Socket | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const abandon = (reason: Error) => {
-    socket?.destroy(reason);
-  };
-  const onAbort = () => abandon(options.signal?.reason as Error);
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new TimeoutError(
-        `connecting to ${unix ? hostOrPath : `${hostOrPath}:${port}`} took longer than ${timeout} ms`,
-      );
-      abandon(error);
-      reject(error);
-    }, timeout);
-  });
-  const aborted = new Promise<never>((_, reject) => {
-    options.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true });
-  });
-  try {
-    const attempt = async () => {
-      socket = await dial(unix ? { path: hostOrPath } : { host: hostOrPath, port });
-      const closedEarly = new Promise<never>((_, reject) => {
-        socket?.once('close', () =>
-          reject(
-            new ConnectionResetError('the server closed the connection during authentication'),
-          ),
-        );
-      });
-      const { transport } = await Promise.race([
-        clientHandshake(socket, {
-          ...options,
-          host: hostOrPath,
-          port: unix ? 22 : port,
-          timeoutMs: timeout,
-        }),
-        closedEarly,
-      ]);
-      return connectTransport(transport, { ...options.connection, service: options.service });
+  let settled = false;
+  let giveUp!: (reason: unknown) => void;
+  const stopped = new Promise<never>((_, reject) => {
+    giveUp = (reason) => {
+      socket?.destroy();
+      reject(reason);
     };
-    return await Promise.race([attempt(), expired, aborted]);
+  });
+  const timer = setTimeout(() => {
+    giveUp(
+      new TimeoutError(
+        `connecting to ${unix ? hostOrPath : `${hostOrPath}:${port}`} took longer than ${timeout} ms`,
+      ),
+    );
+  }, timeout);
+  const onAbort = () => giveUp(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const attempt = (async () => {
+    socket = await dial(unix ? { path: hostOrPath } : { host: hostOrPath, port });
+    const closedEarly = new Promise<never>((_, reject) => {
+      socket?.once('close', () =>
+        reject(new ConnectionResetError('the server closed the connection during authentication')),
+      );
+    });
+    closedEarly.catch(() => {});
+    const { transport } = await Promise.race([
+      clientHandshake(socket, {
+        ...options,
+        host: hostOrPath,
+        port: unix ? 22 : port,
+        timeoutMs: timeout,
+      }),
+      closedEarly,
+    ]);
+    const connection = await connectTransport(transport, {
+      ...options.connection,
+      service: options.service,
+    });
+    // The deadline or the signal won the race meanwhile: nobody will use this connection.
+    if (settled) void connection.close();
+    return connection;
+  })();
+  try {
+    return await Promise.race([attempt, stopped]);
   } catch (error) {
     socket?.destroy();
     throw error;
   } finally {
+    settled = true;
+    attempt.catch(() => {});
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }

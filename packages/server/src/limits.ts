@@ -16,6 +16,11 @@ export interface ServerLimits {
   idleTimeoutMs?: number;
   /** How long `close()` lets in-flight calls finish before closing, in ms. Default 5 s. */
   closeGraceMs?: number;
+  /**
+   * Bytes allowed to wait for a client that does not read (ThreadPoolServer's main thread;
+   * the secure channel applies its own `maxBufferedBytes`). Default 128 MiB.
+   */
+  maxBufferedBytes?: number;
 }
 
 /** The defaults of {@link ServerLimits}. */
@@ -25,6 +30,7 @@ export const DEFAULT_SERVER_LIMITS: Readonly<Required<ServerLimits>> = Object.fr
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 0,
   closeGraceMs: 5_000,
+  maxBufferedBytes: 128 * 1024 * 1024,
 });
 
 /** Merges options over the defaults, checking each value. */

@@ -4,8 +4,9 @@
  * and the two ends exchange its bytes over a MessagePort, transferring the buffers.
  *
  * Port messages are either bytes (a Uint8Array) or a small control object: `{ t: 'eof' }`
- * from the main thread when the peer ended, and from the worker `{ t: 'authenticated' }`
- * and `{ t: 'end' }`.
+ * from the main thread when the peer ended, and from the worker `{ t: 'authenticated' }`,
+ * `{ t: 'end' }`, and `{ t: 'pause' }` / `{ t: 'resume' }` when its read buffer fills and
+ * drains (the main thread pauses the socket meanwhile: flow control across threads).
  */
 import { Duplex } from 'node:stream';
 import type { MessagePort, Transferable } from 'node:worker_threads';
@@ -15,6 +16,8 @@ export type PortControl =
   | { readonly t: 'eof' }
   | { readonly t: 'authenticated' }
   | { readonly t: 'end' }
+  | { readonly t: 'pause' }
+  | { readonly t: 'resume' }
   | { readonly t: 'close'; readonly graceMs: number };
 
 /** The transfer list that moves `bytes` without a copy, when it owns its whole buffer. */
@@ -37,6 +40,7 @@ export class PortDuplex extends Duplex {
   readonly remoteAddress: string;
   readonly remotePort: number | undefined;
   #onControl: ((message: PortControl) => void) | undefined;
+  #paused = false;
 
   constructor(port: MessagePort, remoteAddress: string, remotePort?: number) {
     super();
@@ -45,7 +49,11 @@ export class PortDuplex extends Duplex {
     this.remotePort = remotePort;
     port.on('message', (message: Uint8Array | PortControl) => {
       if (message instanceof Uint8Array) {
-        this.push(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+        const more = this.push(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+        if (!more && !this.#paused) {
+          this.#paused = true;
+          port.postMessage({ t: 'pause' } satisfies PortControl);
+        }
       } else if (message.t === 'eof') {
         this.push(null);
       } else {
@@ -66,7 +74,10 @@ export class PortDuplex extends Duplex {
   }
 
   override _read(): void {
-    // Bytes are pushed as they arrive; the socket's owner applies backpressure.
+    // The consumer wants more: let the main thread read the socket again.
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#port.postMessage({ t: 'resume' } satisfies PortControl);
   }
 
   override _write(

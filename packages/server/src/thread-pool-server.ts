@@ -101,7 +101,12 @@ export class ThreadPoolServer extends Listener {
     socket.on('end', () => port1.postMessage({ t: 'eof' } satisfies PortControl));
     socket.on('close', () => port1.close());
     port1.on('message', (message: Uint8Array | PortControl) => {
-      if (message instanceof Uint8Array) socket.write(message);
+      if (message instanceof Uint8Array) {
+        socket.write(message);
+        // A client that stops reading must not grow this thread's memory without bound.
+        if (socket.writableLength > this.limits.maxBufferedBytes) socket.destroy();
+      } else if (message.t === 'pause') socket.pause();
+      else if (message.t === 'resume') socket.resume();
       else if (message.t === 'authenticated') {
         authenticated();
         this.emit('authenticated', { remoteAddress });

@@ -58,7 +58,16 @@ export interface ChannelOptions {
    * and one header for many pipelined calls). Default true; the peer always accepts both.
    */
   batch?: boolean;
+  /**
+   * Most bytes allowed to wait in the stream's write buffer; a peer that stops reading
+   * past this is cut off with `ChannelError` instead of growing our memory without bound.
+   * Default {@link DEFAULT_MAX_BUFFERED_BYTES}.
+   */
+  maxBufferedBytes?: number;
 }
+
+/** 128 MiB waiting to be sent before a peer that does not read is cut off. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 128 * 1024 * 1024;
 
 /** Five seconds for a peer to end its half after our CLOSE. */
 export const DEFAULT_CLOSE_GRACE_MS = 5_000;

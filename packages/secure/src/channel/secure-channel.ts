@@ -17,6 +17,7 @@ import {
   type ChannelOptions,
   DEFAULT_CHANNEL_LIMITS,
   DEFAULT_CLOSE_GRACE_MS,
+  DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_PREAUTH_CHANNEL_LIMITS,
   MIN_FRAME_BYTES,
   type RekeyPolicy,
@@ -85,6 +86,7 @@ export class SecureChannel {
   readonly #remoteAddress: string | undefined;
   readonly #closeGraceMs: number;
   readonly #batching: boolean;
+  readonly #maxBuffered: number;
   #batch: Uint8Array[] = [];
   #batchBytes = 0;
   /** The rest of a received BATCH whose receiver stopped delivery part-way through. */
@@ -117,6 +119,9 @@ export class SecureChannel {
     this.#ended = init.ended === true;
     this.#closeGraceMs = init.options?.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
     this.#batching = init.options?.batch ?? true;
+    this.#maxBuffered = init.options?.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    if (!Number.isSafeInteger(this.#maxBuffered) || this.#maxBuffered < 1)
+      throw new RangeError('maxBufferedBytes must be a positive integer');
     if (!(this.#closeGraceMs >= 0))
       throw new RangeError('closeGraceMs must be a non-negative number');
     // Nothing is parsed before start(): the stream stays paused, so an unread peer can
@@ -201,6 +206,13 @@ export class SecureChannel {
       throw new RangeError(
         `message of ${data.length} bytes exceeds maxMessageBytes ${this.#limits.maxMessageBytes}`,
       );
+    }
+    if (this.#stream.writableLength > this.#maxBuffered) {
+      const error = new ChannelError(
+        `the peer is not reading: ${this.#stream.writableLength} bytes wait to be sent (maxBufferedBytes ${this.#maxBuffered})`,
+      );
+      this.#fail(error);
+      throw error;
     }
     this.#cork();
     const room = this.#limits.maxFrameBytes - AEAD_TAG_BYTES - 1;
