@@ -1,41 +1,70 @@
 /**
- * Argument dispatch for the `keyway` command, kept apart from `main.ts` so that tests can
- * run commands in-process as well as in a child process.
+ * Argument dispatch for the `keyway` command (DESIGN.md §2, CLI), kept apart from
+ * `main.ts` so that tests can run commands in-process as well as in a child process.
+ * Every command has `--help`; exit codes are 0 (success), 1 (failure), 2 (usage error).
  */
-
-import { bench } from './commands/bench.js';
+import { UsageError } from './args.js';
+import {
+  CliError,
+  type CliIo,
+  type Command,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_USAGE,
+} from './command.js';
+import { authorizedKeysCommand } from './commands/authorized-keys.js';
+import { BENCH_USAGE, bench } from './commands/bench.js';
 import { demo } from './commands/demo.js';
-import { shell } from './commands/shell.js';
+import { fingerprintCommand, pubkeyCommand } from './commands/fingerprint.js';
+import { keygenCommand } from './commands/keygen.js';
+import { keyscanCommand } from './commands/keyscan.js';
+import { knownHostsCommand } from './commands/known-hosts.js';
+import { passwdCommand } from './commands/passwd.js';
+import { serveCommand } from './commands/serve.js';
+import { SHELL_USAGE, shell } from './commands/shell.js';
+import { explainError } from './errors.js';
 
-/** Where a command writes its output. */
-export interface CliIo {
-  out(text: string): void;
-  err(text: string): void;
-}
+export { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './command.js';
 
-/** Exit codes, as ssh-keygen users expect them. */
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+const demoCommand: Command = {
+  summary: 'start a key-authenticated server, call it, print channel throughput',
+  usage:
+    'usage: keyway demo\n\nMakes keys in a temporary directory, starts a key-authenticated server,\n' +
+    'calls it (a remote object, a callback), shows what a wrong key gets, and prints\n' +
+    'channel throughput beside node:tls and plain TCP. Cleans up after itself.\n',
+  run: demo,
+};
 
-interface Command {
-  summary: string;
-  run(args: string[], io: CliIo): Promise<number>;
-}
+const shellCommand: Command = {
+  summary: 'a REPL whose `root` is a remote service (host:port)',
+  usage: SHELL_USAGE,
+  run: shell,
+};
+
+const benchCommand: Command = {
+  summary: 'channel MB/s and calls/s beside node:tls and plain TCP',
+  usage: BENCH_USAGE,
+  run: bench,
+};
 
 const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
-  demo: {
-    summary: 'start a key-authenticated server, call it, print channel throughput',
-    run: demo,
-  },
-  bench: {
-    summary: 'channel MB/s and calls/s beside node:tls and plain TCP',
-    run: bench,
-  },
-  shell: {
-    summary: 'a REPL whose `root` is a remote service (host:port)',
-    run: shell,
-  },
+  keygen: keygenCommand,
+  fingerprint: fingerprintCommand,
+  pubkey: pubkeyCommand,
+  keyscan: keyscanCommand,
+  'known-hosts': knownHostsCommand,
+  'authorized-keys': authorizedKeysCommand,
+  passwd: passwdCommand,
+  serve: serveCommand,
+  shell: shellCommand,
+  bench: benchCommand,
+  demo: demoCommand,
+});
+
+/** ssh-keygen's letters for the commands that mirror it. */
+const ALIASES: Readonly<Record<string, string>> = Object.freeze({
+  '-l': 'fingerprint',
+  '-y': 'pubkey',
 });
 
 function usage(): string {
@@ -50,19 +79,32 @@ function usage(): string {
  * @returns the process exit code
  */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  const [given, ...rest] = argv;
+  if (given === undefined || given === '--help' || given === '-h' || given === 'help') {
     io.out(usage());
-    return name === undefined ? EXIT_USAGE : EXIT_OK;
+    return given === undefined ? EXIT_USAGE : EXIT_OK;
   }
+  const name = Object.hasOwn(ALIASES, given) ? ALIASES[given]! : given;
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (command === undefined) {
-    io.err(`keyway: unknown command '${name}'\n\n${usage()}`);
+    io.err(`keyway: unknown command '${given}'\n\n${usage()}`);
     return EXIT_USAGE;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    io.out(`usage: keyway ${name}\n\n${command.summary}\n`);
+  // `--` ends options: a value after it that happens to read `--help` is not a request.
+  const end = rest.indexOf('--');
+  const options = end === -1 ? rest : rest.slice(0, end);
+  if (options.includes('--help') || options.includes('-h')) {
+    io.out(command.usage);
     return EXIT_OK;
   }
-  return command.run(rest, io);
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`keyway ${name}: ${error.message}\nRun 'keyway ${name} --help' for usage.\n`);
+      return EXIT_USAGE;
+    }
+    io.err(`keyway ${name}: ${explainError(error)}\n`);
+    return error instanceof CliError ? error.exitCode : EXIT_FAILURE;
+  }
 }

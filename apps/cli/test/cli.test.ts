@@ -34,4 +34,26 @@ describe('keyway command', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('usage: keyway demo');
   });
+
+  it.each([
+    'keygen',
+    'fingerprint',
+    'pubkey',
+    'keyscan',
+    'known-hosts',
+    'authorized-keys',
+    'passwd',
+    'serve',
+  ])('lists %s and answers its --help with exit 0', async (name) => {
+    const list = await keyway();
+    expect(list.stdout).toContain(`  ${name} `);
+    const r = await keyway(name, '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^usage: keyway ${name}`));
+  });
+
+  it('accepts ssh-keygen letters -l and -y as command names', async () => {
+    expect((await keyway('-l', '--help')).stdout).toContain('usage: keyway fingerprint');
+    expect((await keyway('-y', '--help')).stdout).toContain('usage: keyway pubkey');
+  });
 });
