@@ -11,7 +11,6 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
@@ -158,12 +157,11 @@ export const nodeCryptoProvider: CryptoProvider = Object.freeze({
   },
 
   generateKeyPair(): X25519KeyPair {
-    const { privateKey, publicKey } = generateKeyPairSync('x25519');
-    const jwk = privateKey.export({ format: 'jwk' });
-    if (typeof jwk.d !== 'string') throw new TypeError('X25519 key has no private value');
-    const secretKey = fromB64url(jwk.d);
-    privateKeys.set(secretKey, { bytes: new Uint8Array(secretKey), key: privateKey });
-    return { secretKey, publicKey: rawPublicKey(publicKey) };
+    // Any 32 random bytes are an X25519 secret (RFC 7748 clamps inside the function).
+    // Not generateKeyPairSync: on Node 20 a GC that frees its key-generation job while a
+    // JWK export of the same key runs deadlocks the thread (seen in this test suite).
+    const secretKey = new Uint8Array(randomBytes(X25519_KEY_BYTES));
+    return { secretKey, publicKey: publicKeyOf(secretKey) };
   },
 
   publicKeyOf: publicKeyOf,
