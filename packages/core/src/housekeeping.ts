@@ -1,0 +1,82 @@
+/**
+ * Housekeeping of one session (DESIGN.md §3 "Remote GC"; docs/protocol.md §3, §7): the
+ * finishes (replies we received, so the peer may forget those answers) and the releases
+ * (references to the peer's objects we dropped, as id/count pairs) not yet told to the
+ * peer. They ride on our next request; a lone batch waits a little for one, then leaves
+ * as its own HOUSEKEEPING message.
+ */
+import { MSG_HOUSEKEEPING } from './message-kinds.js';
+import type { Session, SessionIO } from './session.js';
+
+/** Queued finishes that force a flush on the next turn instead of waiting to piggyback. */
+const URGENT_HOUSEKEEPING = 128;
+
+/** The finishes and releases a session owes its peer. */
+export class Housekeeping {
+  readonly #session: Session;
+  readonly #io: SessionIO;
+  #finishes: number[] = [];
+  #releases: number[] = [];
+  #flushScheduled = false;
+
+  constructor(session: Session, io: SessionIO) {
+    this.#session = session;
+    this.#io = io;
+  }
+
+  /** Queues the finish of our request `qid`, whose reply arrived. */
+  finish(qid: number): void {
+    this.#finishes.push(qid);
+    this.#schedule();
+  }
+
+  /** Queues the release of `count` references to the peer's object `id`. */
+  release(id: number, count: number): void {
+    if (this.#session.closed) return;
+    this.#releases.push(id, count);
+    this.#schedule();
+  }
+
+  /** Appends what is queued to an outgoing REQUEST (its optional last two fields). */
+  rideOn(message: unknown[]): void {
+    const finishes = this.#finishes;
+    const releases = this.#releases;
+    if (finishes.length > 0 || releases.length > 0) {
+      message.push(finishes, releases);
+      this.#finishes = [];
+      this.#releases = [];
+    }
+  }
+
+  /** The REQUEST `message` could not be sent: what rode on it waits for the next message. */
+  stepOff(message: unknown[]): void {
+    if (message.length > 8) {
+      this.#finishes.push(...(message[8] as number[]));
+      this.#releases.push(...(message[9] as number[]));
+      this.#schedule();
+    }
+  }
+
+  #schedule(): void {
+    // Finishes and releases ride on the next request; a lone one waits a little for one.
+    const urgent = this.#finishes.length + this.#releases.length >= URGENT_HOUSEKEEPING;
+    if (this.#flushScheduled && !urgent) return;
+    this.#flushScheduled = true;
+    this.#io.scheduleFlush(urgent);
+  }
+
+  /** Sends queued finishes and releases that no request carried. */
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.#session.closed || (this.#finishes.length === 0 && this.#releases.length === 0))
+      return;
+    const message = [MSG_HOUSEKEEPING, this.#finishes, this.#releases];
+    this.#finishes = [];
+    this.#releases = [];
+    try {
+      this.#session.send(message);
+    } catch {
+      // Closing; the peer drops its tables anyway.
+    }
+  }
+}

@@ -1,0 +1,380 @@
+/**
+ * Serving the peer (DESIGN.md §3 "Promise pipelining", "Remote GC", "Time"; docs/protocol.md
+ * §3, §5-§7): the answer table of one session. Each request of the peer becomes an
+ * answer, kept until the peer finishes it so later requests can pipeline on it; its path
+ * and operation go through the access gate (`access()`, the one choke point), its result
+ * goes back as RESOLVE or REJECT, and the export counts the peer releases are dropped here.
+ */
+import { type AccessPolicy, access, Operation } from './access-gate.js';
+import { Answer } from './answer.js';
+import { EMPTY_PATH, forward } from './asking.js';
+import { enterCall } from './call-context.js';
+import type { Connection } from './connection.js';
+import { AccessDeniedError, KeywayError, ProtocolError } from './errors.js';
+import type { ExportTable } from './export-table.js';
+import { clampBatch, IteratorHandle, isIteratorHandle } from './iteration.js';
+import { MSG_REJECT, MSG_RESOLVE, TARGET_ANSWER, TARGET_EXPORT } from './message-kinds.js';
+import { errorToWire, fromWire, stringPath, toWire } from './serialize.js';
+import type { Session, SessionSettings } from './session.js';
+import { stubStateOf } from './stub.js';
+
+const EMPTY_ARGS: unknown[] = [];
+
+/** The peer's requests to us, from arrival until the peer finishes them. */
+export class Serving {
+  readonly #session: Session;
+  readonly #settings: SessionSettings;
+  readonly #exports: ExportTable;
+  #connection!: Connection;
+  readonly #answers = new Map<number, Answer>();
+  /** Peer requests not yet settled, and who waits for that count to reach zero. */
+  #serving = 0;
+  #drainWaiters: (() => void)[] = [];
+  #pendingArgs: Promise<unknown>[] | undefined;
+
+  constructor(session: Session, settings: SessionSettings, exports: ExportTable) {
+    this.#session = session;
+    this.#settings = settings;
+    this.#exports = exports;
+  }
+
+  /** Attaches the facade that `currentCall()` reports (the session is built before it). */
+  attach(connection: Connection): void {
+    this.#connection = connection;
+  }
+
+  /** Answers the peer has not finished yet. */
+  get answers(): number {
+    return this.#answers.size;
+  }
+
+  /** Requests of the peer not yet settled. */
+  get serving(): number {
+    return this.#serving;
+  }
+
+  /** Takes a REQUEST `m` of the peer and starts serving it. */
+  request(m: unknown[]): void {
+    const [, qid, op, targetKind, targetId, rawPath, rawArgs] = m;
+    if (typeof qid !== 'number' || !Number.isSafeInteger(qid) || this.#answers.has(qid))
+      throw new ProtocolError('bad or duplicate request id');
+    if (typeof op !== 'number' || op < 0 || op > Operation.List || !Number.isInteger(op))
+      throw new ProtocolError('unknown operation');
+    if (typeof targetId !== 'number') throw new ProtocolError('bad target');
+    if (this.#answers.size >= this.#settings.maxPendingCalls)
+      throw new ProtocolError(`more than ${this.#settings.maxPendingCalls} unfinished requests`, {
+        code: 'ERR_LIMIT_EXCEEDED',
+      });
+    const path = rawPath === null ? EMPTY_PATH : stringPath(rawPath);
+    const answer = new Answer(qid, this.#connection);
+    this.#serving++;
+    this.#answers.set(qid, answer);
+
+    this.#pendingArgs = undefined;
+    let args: unknown[];
+    if (rawArgs === null || rawArgs === undefined) args = EMPTY_ARGS;
+    else if (Array.isArray(rawArgs)) {
+      args = new Array(rawArgs.length);
+      for (let i = 0; i < rawArgs.length; i++) args[i] = fromWire(rawArgs[i], this.#session);
+    } else throw new ProtocolError('bad arguments');
+    const waits = this.#pendingArgs as Promise<unknown>[] | undefined;
+    this.#pendingArgs = undefined;
+
+    const operation = op as Operation;
+    if (targetKind === TARGET_EXPORT) {
+      const value = this.#exports.get(targetId);
+      if (value === undefined) {
+        this.#settle(
+          answer,
+          2,
+          new KeywayError('ERR_UNKNOWN_REFERENCE', 'the object was released or never existed'),
+        );
+        return;
+      }
+      if (waits === undefined) {
+        this.#perform(answer, operation, value, path, args);
+        return;
+      }
+      void Promise.all(waits).then(
+        (values) => this.#perform(answer, operation, value, path, substitute(args, waits, values)),
+        (error: unknown) => this.#settle(answer, 2, error),
+      );
+      return;
+    }
+    if (targetKind === TARGET_ANSWER) {
+      if (targetId >= qid) throw new ProtocolError('a request may only pipeline on an earlier one');
+      const base = this.#answers.get(targetId);
+      if (base === undefined) {
+        this.#settle(
+          answer,
+          2,
+          new KeywayError('ERR_UNKNOWN_REFERENCE', 'pipelined on a finished or unknown call'),
+        );
+        return;
+      }
+      const run = () => {
+        if (base.state === 2) return this.#settle(answer, 2, base.value);
+        if (waits === undefined) return this.#perform(answer, operation, base.value, path, args);
+        void Promise.all(waits).then(
+          (values) =>
+            this.#perform(answer, operation, base.value, path, substitute(args, waits, values)),
+          (error: unknown) => this.#settle(answer, 2, error),
+        );
+      };
+      if (base.state === 0) {
+        base.waiters ??= [];
+        base.waiters.push(run);
+      } else run();
+      return;
+    }
+    throw new ProtocolError('bad target kind');
+  }
+
+  #perform(
+    answer: Answer,
+    op: Operation,
+    target: unknown,
+    path: readonly string[],
+    args: unknown[],
+  ): void {
+    if (answer.cancelled) return;
+    let result: unknown;
+    const previous = enterCall(answer);
+    try {
+      result = operate(op, target, path, args, this.#settings);
+    } catch (error) {
+      enterCall(previous);
+      this.#settle(answer, 2, error);
+      return;
+    }
+    enterCall(previous);
+    const stub = stubStateOf(result);
+    if (result instanceof Promise || stub?.thenable === true) {
+      (result as PromiseLike<unknown>).then(
+        (value) => {
+          this.#settle(answer, 1, value);
+        },
+        (error: unknown) => {
+          this.#settle(answer, 2, error);
+        },
+      );
+      return;
+    }
+    this.#settle(answer, 1, result);
+  }
+
+  #settle(answer: Answer, state: number, value: unknown): void {
+    if (answer.state === 0) this.#doneServing();
+    answer.settle(state, value);
+    const session = this.#session;
+    if (answer.cancelled || session.closed) return;
+    this.#exports.begin();
+    try {
+      if (state === 1) {
+        session.send([
+          MSG_RESOLVE,
+          answer.qid,
+          toWire(value, session, this.#settings.maxDepth - 2),
+        ]);
+      } else {
+        session.send([
+          MSG_REJECT,
+          answer.qid,
+          errorToWire(value, session, this.#settings.maxDepth - 2),
+        ]);
+      }
+      this.#exports.commit();
+    } catch (error) {
+      this.#exports.rollback();
+      // The result could not be sent (unsupported value, too large, a cause that fails to
+      // encode): the caller learns why instead of waiting for its timeout.
+      if (session.closed) return;
+      answer.state = 2;
+      answer.value = error;
+      try {
+        session.send([MSG_REJECT, answer.qid, errorToWire(error, session, 0)]);
+      } catch {
+        // Only a closing transport fails a small message; the close settles the caller.
+      }
+    }
+  }
+
+  /** The peer cancelled its request `qid` (a CANCEL message). */
+  cancel(qid: unknown): void {
+    const answer = typeof qid === 'number' ? this.#answers.get(qid) : undefined;
+    if (answer === undefined) return;
+    this.#answers.delete(answer.qid);
+    answer.cancel();
+    if (answer.state === 0) {
+      // A cancelled call no longer counts as served, whatever the method does next;
+      // calls pipelined on it fail now instead of waiting for it.
+      this.#doneServing();
+      answer.settle(2, new KeywayError('ERR_CANCELLED', 'the caller cancelled the call'));
+    }
+  }
+
+  /** Applies the peer's finishes (answers it no longer needs) and export releases. */
+  housekeeping(finishes: unknown, releases: unknown): void {
+    if (Array.isArray(finishes))
+      for (const qid of finishes) if (typeof qid === 'number') this.#answers.delete(qid);
+    if (Array.isArray(releases)) {
+      for (let i = 0; i + 1 < releases.length; i += 2) {
+        const id = releases[i];
+        const count = releases[i + 1];
+        if (typeof id === 'number' && typeof count === 'number') {
+          const dropped = this.#exports.release(id, count);
+          if (dropped !== undefined) disposeExport(dropped, this.#settings);
+        }
+      }
+    }
+  }
+
+  /** The local value behind our export `id`, with `path` followed through the gate. */
+  localRef(id: number, path: readonly string[] | undefined): unknown {
+    const value = this.#exports.get(id);
+    if (value === undefined) throw new ProtocolError('reference to an object that is not exported');
+    if (path === undefined || path.length === 0) return value;
+    // The path goes through the gate on the peer's behalf; a refusal fails the request
+    // that carried it, not the connection.
+    let resolved: unknown;
+    try {
+      resolved = operate(Operation.Get, value, path, EMPTY_ARGS, this.#settings);
+    } catch (error) {
+      resolved = Promise.reject(error);
+    }
+    if (resolved instanceof Promise) {
+      resolved.catch(() => {});
+      this.#pendingArgs ??= [];
+      this.#pendingArgs.push(resolved);
+    }
+    return resolved;
+  }
+
+  /** The value of the peer's earlier request `qid` (a promise), with `path` followed. */
+  answerRef(qid: number, path: readonly string[] | undefined): unknown {
+    const answer = this.#answers.get(qid);
+    if (answer === undefined) throw new ProtocolError('reference to an unknown call result');
+    const value =
+      path === undefined || path.length === 0
+        ? answer.whenSettled()
+        : answer.whenSettled().then((v) => {
+            const r = operate(Operation.Get, v, path, EMPTY_ARGS, this.#settings);
+            return r;
+          });
+    value.catch(() => {});
+    this.#pendingArgs ??= [];
+    this.#pendingArgs.push(value);
+    return value;
+  }
+
+  #doneServing(): void {
+    if (this.#session.closed) return;
+    this.#serving--;
+    if (this.#serving === 0 && this.#drainWaiters.length > 0) {
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Resolves once no request of the peer is being served (at once if none is). */
+  drain(): Promise<void> {
+    if (this.#serving === 0 || this.#session.closed) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  /** The session closed: stops every answer, wakes drain() and drops every export. */
+  close(): void {
+    for (const answer of this.#answers.values()) answer.cancel();
+    this.#answers.clear();
+    this.#serving = 0;
+    const drained = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of drained) w();
+    for (const value of this.#exports.clear()) disposeExport(value, this.#settings);
+  }
+}
+
+/** Follows `path` through the gate and performs `op`; forwards into stubs. */
+function operate(
+  op: Operation,
+  target: unknown,
+  path: readonly string[],
+  args: unknown[],
+  policy: SessionSettings,
+): unknown {
+  const steps =
+    op === Operation.Get || op === Operation.Iterate || op === Operation.List
+      ? path.length
+      : Math.max(0, path.length - 1);
+  if (path.length === 0 && (op === Operation.Set || op === Operation.Delete))
+    throw new AccessDeniedError('this operation needs a member name');
+  let holder = target;
+  for (let i = 0; i < steps; i++) {
+    const stub = stubStateOf(holder);
+    if (stub !== undefined) return forward(stub, op, path.slice(i), args);
+    holder = access(Operation.Get, holder, path[i], policy);
+    // An async getter in the middle of a path: continue once it settles.
+    if (holder instanceof Promise && i + 1 < path.length) {
+      const rest = path.slice(i + 1);
+      return holder.then((value) => operate(op, value, rest, args, policy));
+    }
+  }
+  const stub = stubStateOf(holder);
+  if (stub !== undefined) return forward(stub, op, path.slice(steps), args);
+  switch (op) {
+    case Operation.Get:
+      return holder;
+    case Operation.Iterate:
+      return iterateLocal(holder, args, policy);
+    case Operation.List:
+      return access(op, holder, undefined, policy);
+    case Operation.Call:
+      return access(op, holder, path.length === 0 ? undefined : path[steps], policy, args);
+    default:
+      return access(op, holder, path[steps], policy, args);
+  }
+}
+
+/** Serves one ITERATE: the next batch of a local iterator, opened on the first request. */
+function iterateLocal(
+  holder: unknown,
+  args: unknown[],
+  settings: SessionSettings,
+): Promise<unknown> {
+  const batch = clampBatch(args[0], settings.iterationBatchSize);
+  let handle: IteratorHandle;
+  let fresh = false;
+  if (isIteratorHandle(holder)) handle = holder;
+  else {
+    const iterator = access(Operation.Iterate, holder, undefined, settings);
+    if ((typeof iterator !== 'object' && typeof iterator !== 'function') || iterator === null)
+      throw new TypeError('the iterator method did not return an iterator');
+    handle = new IteratorHandle(iterator as Iterator<unknown>);
+    fresh = true;
+  }
+  return handle._pull(batch).then(({ items, done }) => {
+    if (fresh && done) return { items, done, handle: null };
+    return fresh ? { items, done, handle } : { items, done };
+  });
+}
+
+/** Disposes an export the peer no longer holds, if the policy asks for it. */
+function disposeExport(value: object, policy: AccessPolicy): void {
+  if (!isIteratorHandle(value) && !policy.disposeOnRelease) return;
+  try {
+    const result = isIteratorHandle(value)
+      ? value._close()
+      : access(Operation.Dispose, value, undefined, policy);
+    if (result instanceof Promise) result.catch(() => {});
+  } catch {
+    // A failing dispose of the owner's object is the owner's concern, not the peer's.
+  }
+}
+
+function substitute(args: unknown[], waits: Promise<unknown>[], values: unknown[]): unknown[] {
+  return args.map((a) => {
+    const i = waits.indexOf(a as Promise<unknown>);
+    return i >= 0 ? values[i] : a;
+  });
+}
