@@ -2,18 +2,33 @@
  * Classic mode (DESIGN.md §3 "Classic mode", RPyC's `ClassicService`): a service that
  * lets the peer import modules and evaluate code in this process. It is the one,
  * deliberate exception to "nothing received is ever evaluated", so it is off unless the
- * owner enables it, and by default it also refuses connections that carry no
- * credentials (that is, connections the server layer did not authenticate).
+ * owner enables it, and by default it also refuses connections whose credentials prove
+ * no identity (none at all, or only an anonymous login or an address check).
  */
 import type { Connection } from './connection.js';
 import { AccessDeniedError } from './errors.js';
 import { byRef, Service } from './service.js';
 
+/** Methods that admit a peer without proving who it is. */
+const ANONYMOUS_METHODS = new Set(['anonymous', 'ip']);
+
+/**
+ * Whether credentials name who the peer is. keyway's server layer lists the methods that
+ * succeeded: an encrypted but anonymous login, or an address check alone, proves no one.
+ * Credentials from another server layer (without `methods`) count when present at all.
+ */
+function provesIdentity(credentials: unknown): boolean {
+  if (credentials === undefined || credentials === null) return false;
+  const methods = (credentials as { methods?: unknown }).methods;
+  if (!Array.isArray(methods)) return true;
+  return methods.some((m) => typeof m === 'string' && !ANONYMOUS_METHODS.has(m));
+}
+
 /** Options of {@link ClassicService}. */
 export interface ClassicServiceOptions {
   /** Must be `true`, or every operation is refused. Default `false`. */
   enabled?: boolean;
-  /** Serve connections without credentials too. Default `false`. */
+  /** Serve anonymous connections too (no credentials, or only anonymous/ip). Default `false`. */
   allowUnauthenticated?: boolean;
 }
 
@@ -36,7 +51,7 @@ export class ClassicService extends Service {
 
   override onConnect(connection: Connection): void {
     if (!this.#enabled) return;
-    if (connection.credentials === undefined && !this.#allowUnauthenticated)
+    if (!provesIdentity(connection.credentials) && !this.#allowUnauthenticated)
       throw new AccessDeniedError('classic mode needs an authenticated connection');
     this.#connections.add(connection);
   }

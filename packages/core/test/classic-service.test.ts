@@ -44,4 +44,25 @@ describe('classic mode', () => {
     const c = (await client) as Error | { closed: Promise<unknown> };
     if (!(c instanceof Error)) await c.closed;
   });
+
+  it('refuses anonymous or address-only logins, which prove no identity', async () => {
+    for (const methods of [['anonymous'], ['ip'], ['ip', 'anonymous']]) {
+      const [a, b] = memoryTransportPair();
+      const server = connectTransport(a, {
+        service: new ClassicService({ enabled: true }),
+        credentials: { methods, remoteAddress: '127.0.0.1' },
+      });
+      const client = connectTransport(b).catch((e: unknown) => e);
+      await expect(server).rejects.toMatchObject({
+        cause: expect.objectContaining({ code: 'ERR_ACCESS_DENIED' }),
+      });
+      const c = (await client) as Error | { closed: Promise<unknown> };
+      if (!(c instanceof Error)) await c.closed;
+    }
+    const { client } = await connectionPair('memory', {
+      service: new ClassicService({ enabled: true }),
+      credentials: { methods: ['ip', 'publickey'], remoteAddress: '127.0.0.1' },
+    });
+    expect(await (client.root as Remote<ClassicService>).eval('2 + 2')).toBe(4);
+  });
 });
