@@ -4,11 +4,9 @@
  * hostile peer closes only that channel.
  */
 import { describe, expect, it } from 'vitest';
-import { performHandshake } from '../src/channel/perform-handshake.js';
 import { FrameType, type SecureChannel } from '../src/channel/secure-channel.js';
-import { nodeCryptoProvider } from '../src/crypto/node-provider.js';
 import { ChannelError } from '../src/errors.js';
-import { PROLOGUE, ScriptedPeer, securePair, tcpPair } from './channel-helpers.js';
+import { scriptedPair, securePair } from './channel-helpers.js';
 
 function collect(channel: SecureChannel) {
   const messages: Uint8Array[] = [];
@@ -30,20 +28,8 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-async function scripted(options: { batch?: boolean } = {}) {
-  const [a, b] = await tcpPair();
-  const peer = new ScriptedPeer(a);
-  const [outcome] = await Promise.all([
-    performHandshake(b, {
-      role: 'responder',
-      staticKeyPair: nodeCryptoProvider.generateKeyPair(),
-      prologue: PROLOGUE,
-      verifyRemote: () => {},
-      channel: { batch: options.batch ?? true },
-    }),
-    peer.handshake(),
-  ]);
-  return { peer, channel: outcome.channel };
+function scripted(options: { batch?: boolean } = {}) {
+  return scriptedPair({ batch: options.batch ?? true });
 }
 
 describe('BATCH frames', () => {
@@ -113,19 +99,7 @@ describe('BATCH frames', () => {
 
 describe('a peer that stops reading', () => {
   it('is cut off once maxBufferedBytes wait to be sent, with ChannelError', async () => {
-    const [a, b] = await tcpPair();
-    const peer = new ScriptedPeer(a);
-    const [outcome] = await Promise.all([
-      performHandshake(b, {
-        role: 'responder',
-        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
-        prologue: PROLOGUE,
-        verifyRemote: () => {},
-        channel: { maxBufferedBytes: 256 * 1024 },
-      }),
-      peer.handshake(),
-    ]);
-    const channel = outcome.channel;
+    const { channel, peerSocket: a } = await scriptedPair({ maxBufferedBytes: 256 * 1024 });
     const got = collect(channel);
     channel.setLimits();
     a.pause(); // the peer reads nothing from now on

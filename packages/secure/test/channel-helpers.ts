@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import type { ChannelOptions } from '../src/channel/channel-options.js';
 import {
   type HandshakeOptions,
   keywayPrologue,
@@ -126,6 +127,26 @@ export async function securePair(
     }),
   ]);
   return { client, server, clientKey, serverKey, sockets: [a, b] as const };
+}
+
+/**
+ * A responder channel over TCP with a hand-driven initiator (a {@link ScriptedPeer}) at the
+ * other end, for tests that read or forge frames.
+ */
+export async function scriptedPair(channel: ChannelOptions = {}, allowHalfOpen = false) {
+  const [peerSocket, socket] = await tcpPair(allowHalfOpen);
+  const peer = new ScriptedPeer(peerSocket);
+  const [outcome] = await Promise.all([
+    performHandshake(socket, {
+      role: 'responder',
+      staticKeyPair: nodeCryptoProvider.generateKeyPair(),
+      prologue: PROLOGUE,
+      verifyRemote: () => {},
+      channel,
+    }),
+    peer.handshake(),
+  ]);
+  return { peer, channel: outcome.channel, peerSocket, socket };
 }
 
 const header = (n: number) => Uint8Array.of(n >>> 8, n & 0xff);

@@ -14,7 +14,7 @@ import { nobleCryptoProvider } from '../src/crypto/noble-provider.js';
 import { nodeCryptoProvider } from '../src/crypto/node-provider.js';
 import { AuthenticationError, ChannelError, HandshakeError, HostKeyError } from '../src/errors.js';
 import { CipherState } from '../src/noise/cipher-state.js';
-import { PROLOGUE, record, ScriptedPeer, securePair, tcpPair } from './channel-helpers.js';
+import { PROLOGUE, record, scriptedPair, securePair, tcpPair } from './channel-helpers.js';
 
 const bytes = (n: number, seed = 1): Uint8Array => {
   const out = new Uint8Array(n);
@@ -137,21 +137,15 @@ describe('secure channel rules', () => {
   });
 
   it('destroys the stream when the peer never ends its half after our CLOSE', async () => {
-    const [a, b] = await tcpPair(true);
-    const peer = new ScriptedPeer(a);
-    const [outcome] = await Promise.all([
-      performHandshake(b, {
-        role: 'responder',
-        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
-        prologue: PROLOGUE,
-        verifyRemote: () => {},
-        channel: { closeGraceMs: 100 },
-      }),
-      peer.handshake(),
-    ]);
+    const {
+      peer,
+      channel,
+      peerSocket: a,
+      socket: b,
+    } = await scriptedPair({ closeGraceMs: 100 }, true);
     const socketClosed = once(b, 'close');
-    record(outcome.channel);
-    outcome.channel.close();
+    record(channel);
+    channel.close();
     expect((await peer.readFrame())?.type).toBe(FrameType.CLOSE);
     // The scripted peer keeps its half open; the grace period ends the socket anyway.
     await socketClosed;
@@ -188,21 +182,8 @@ describe('secure channel rules', () => {
   });
 
   it('rekeys one-way after the frame threshold: REKEY frames at the right places', async () => {
-    const [a, b] = await tcpPair();
-    const peer = new ScriptedPeer(a);
-    const serverKey = nodeCryptoProvider.generateKeyPair();
-    const [outcome] = await Promise.all([
-      performHandshake(b, {
-        role: 'responder',
-        staticKeyPair: serverKey,
-        prologue: PROLOGUE,
-        verifyRemote: () => {},
-        // One frame per message, so that the frame count is the message count.
-        channel: { rekey: { afterFrames: 3 }, batch: false },
-      }),
-      peer.handshake(),
-    ]);
-    const channel = outcome.channel;
+    // One frame per message, so that the frame count is the message count.
+    const { peer, channel } = await scriptedPair({ rekey: { afterFrames: 3 }, batch: false });
     record(channel);
     for (let i = 0; i < 7; i++) channel.send(Uint8Array.of(i));
     const types: number[] = [];
@@ -224,24 +205,13 @@ describe('secure channel rules', () => {
     ['bytes', { afterBytes: 2 }, 0],
     ['time', { afterMs: 1 }, 5],
   ] as const)('rekeys after the %s threshold', async (_name, rekey, waitMs) => {
-    const [a, b] = await tcpPair();
-    const peer = new ScriptedPeer(a);
-    const [outcome] = await Promise.all([
-      performHandshake(b, {
-        role: 'responder',
-        staticKeyPair: nodeCryptoProvider.generateKeyPair(),
-        prologue: PROLOGUE,
-        verifyRemote: () => {},
-        channel: { rekey },
-      }),
-      peer.handshake(),
-    ]);
-    record(outcome.channel);
+    const { peer, channel } = await scriptedPair({ rekey });
+    record(channel);
     const data: number[] = [];
     let rekeys = 0;
     for (let i = 0; i < 4; i++) {
       if (waitMs) await new Promise((r) => setTimeout(r, waitMs));
-      outcome.channel.send(Uint8Array.of(i));
+      channel.send(Uint8Array.of(i));
       for (;;) {
         const frame = (await peer.readFrame())!;
         if (frame.type !== FrameType.REKEY) {
@@ -255,7 +225,7 @@ describe('secure channel rules', () => {
     expect(data).toEqual([0, 1, 2, 3]);
     // 1-byte messages: a rekey after every second frame; or one before each late frame.
     expect(rekeys).toBe(waitMs ? 4 : 1);
-    outcome.channel.close();
+    channel.close();
   });
 
   it('rekeys both ways by frames, bytes and time, and keeps every message intact', async () => {

@@ -39,8 +39,10 @@ export function resolveLimits(options: ServerLimits): Required<ServerLimits> {
   for (const key of Object.keys(DEFAULT_SERVER_LIMITS) as (keyof ServerLimits)[]) {
     const value = options[key];
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-      throw new RangeError(`${key} must be a non-negative integer, got ${String(value)}`);
+    // 0 means "off" for the idle timeout and "no grace" for close; the others must be > 0.
+    const least = key === 'idleTimeoutMs' || key === 'closeGraceMs' ? 0 : 1;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < least) {
+      throw new RangeError(`${key} must be an integer >= ${least}, got ${String(value)}`);
     }
     limits[key] = value;
   }

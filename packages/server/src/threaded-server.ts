@@ -69,6 +69,7 @@ export class ThreadedServer extends Listener {
   readonly #options: ThreadedServerOptions;
   readonly #connections = new Set<Connection>();
   readonly #idle: IdleSweeper;
+  readonly #serviceName: string | undefined;
 
   /**
    * @param service a Service class (one instance per connection) or an instance (shared)
@@ -82,6 +83,7 @@ export class ThreadedServer extends Listener {
     this.#service = service;
     this.#options = options;
     this.#idle = new IdleSweeper(this.limits.idleTimeoutMs);
+    this.#serviceName = options.serviceName ?? serviceNameOf(service);
   }
 
   /** RPC connections open now. */
@@ -104,7 +106,7 @@ export class ThreadedServer extends Listener {
       accepted = await acceptConnection(socket, this.#options.authenticator, {
         remoteAddress,
         remotePort,
-        service: this.#serviceName(),
+        service: this.#serviceName,
         log: this.#options.log,
       });
     } catch (error) {
@@ -153,13 +155,6 @@ export class ThreadedServer extends Listener {
     this.emit('disconnect', { credentials, reason } satisfies DisconnectEvent);
   }
 
-  #serviceName(): string | undefined {
-    if (this.#options.serviceName !== undefined) return this.#options.serviceName;
-    const s = this.#service as { name?: unknown; constructor?: { name?: unknown } };
-    const name = typeof this.#service === 'function' ? s.name : s.constructor?.name;
-    return typeof name === 'string' && name !== '' ? name : undefined;
-  }
-
   /**
    * Stops accepting, lets in-flight calls finish for up to `graceMs` (default the
    * `closeGraceMs` option), then closes every connection; their pending calls reject
@@ -171,4 +166,11 @@ export class ThreadedServer extends Listener {
     this.#idle.stop();
     this.destroySockets();
   }
+}
+
+/** A service's name for `keyway-services=` checks: the class name, or the instance's class. */
+function serviceNameOf(service: ServiceSpec): string | undefined {
+  const s = service as { name?: unknown; constructor?: { name?: unknown } };
+  const name = typeof service === 'function' ? s.name : s.constructor?.name;
+  return typeof name === 'string' && name !== '' ? name : undefined;
 }

@@ -231,6 +231,24 @@ describe('ThreadedServer and connect()', () => {
     ]);
   });
 
+  it('checks its limits: zero is "off" only for the idle timeout and the close grace', () => {
+    const authenticator = publicKeyAuth({
+      identity: hostKey,
+      authorizedKeys: authorizedKeys(alice),
+    });
+    for (const bad of [
+      { maxConnections: 0 },
+      { handshakeTimeoutMs: 0 },
+      { maxBufferedBytes: -1 },
+      { port: 70_000 },
+    ]) {
+      expect(() => new ThreadedServer(Lab, { authenticator, ...bad })).toThrow(RangeError);
+    }
+    expect(
+      () => new ThreadedServer(Lab, { authenticator, idleTimeoutMs: 0, closeGraceMs: 0 }),
+    ).not.toThrow();
+  });
+
   it('turns away sockets over maxConnections', async () => {
     const { server, port } = await start({ maxConnections: 1 });
     const refused: unknown[] = [];
