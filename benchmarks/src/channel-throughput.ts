@@ -12,7 +12,7 @@
  */
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import {
@@ -53,7 +53,13 @@ function providerOf(variant: Variant): CryptoProvider {
 async function runReceiver(input: WorkerInput): Promise<void> {
   const { variant } = input;
   let bytes = 0;
-  const done = (): void => parentPort!.postMessage({ bytes });
+  // Event-loop utilisation from the first byte received: how busy the receiving thread was.
+  let elu: EventLoopUtilization | undefined;
+  const done = (): void =>
+    parentPort!.postMessage({
+      bytes,
+      busy: elu === undefined ? 0 : performance.eventLoopUtilization(elu).utilization,
+    });
   const onSocket = async (socket: Socket | TLSSocket): Promise<void> => {
     if (variant === 'keyway-node' || variant === 'keyway-noble') {
       const { channel } = await performHandshake(socket, {
@@ -66,12 +72,14 @@ async function runReceiver(input: WorkerInput): Promise<void> {
       channel.setLimits(FRAME_LIMITS);
       channel.start({
         onMessage: (data) => {
+          elu ??= performance.eventLoopUtilization();
           bytes += data.length;
         },
         onClose: done,
       });
     } else {
       socket.on('data', (chunk: Buffer) => {
+        elu ??= performance.eventLoopUtilization();
         bytes += chunk.length;
       });
       socket.on('end', () => {
@@ -132,14 +140,18 @@ const ciphers = new Map<Variant, string>();
 interface Run {
   mbps: number;
   cpuMsPer100MB: number;
+  /** Event-loop utilisation of the sending and the receiving thread (0..1). */
+  senderBusy: number;
+  receiverBusy: number;
 }
 
 async function throughput(variant: Variant, server: Pem, serverKey: X25519KeyPair): Promise<Run> {
   const worker = new Worker(new URL(import.meta.url), {
     workerData: { variant, server, serverKey },
   });
-  const messages: { port?: number; bytes?: number }[] = [];
-  const next = (): Promise<{ port?: number; bytes?: number }> =>
+  type Report = { port?: number; bytes?: number; busy?: number };
+  const messages: Report[] = [];
+  const next = (): Promise<Report> =>
     messages.length > 0
       ? Promise.resolve(messages.shift()!)
       : new Promise((resolve) => worker.once('message', resolve));
@@ -147,7 +159,8 @@ async function throughput(variant: Variant, server: Pem, serverKey: X25519KeyPai
   const chunk = new Uint8Array(CHUNK).fill(7);
   let start: number;
   let cpu: NodeJS.CpuUsage;
-  let received: Promise<{ bytes?: number }>;
+  let received: Promise<Report>;
+  let elu: EventLoopUtilization;
   if (variant === 'tcp' || variant === 'tls-aes' || variant === 'tls-chacha') {
     const socket =
       variant === 'tcp'
@@ -164,6 +177,7 @@ async function throughput(variant: Variant, server: Pem, serverKey: X25519KeyPai
     received = next();
     start = performance.now();
     cpu = process.cpuUsage();
+    elu = performance.eventLoopUtilization();
     await drainWrite(socket, chunk, start + SECONDS * 1000);
     socket.end();
   } else {
@@ -181,10 +195,12 @@ async function throughput(variant: Variant, server: Pem, serverKey: X25519KeyPai
     received = next();
     start = performance.now();
     cpu = process.cpuUsage();
+    elu = performance.eventLoopUtilization();
     await drainSend(channel, chunk, start + SECONDS * 1000);
     channel.close();
   }
-  const { bytes } = await received;
+  const senderBusy = performance.eventLoopUtilization(elu!).utilization;
+  const { bytes, busy } = await received;
   const seconds = (performance.now() - start) / 1000;
   const used = process.cpuUsage(cpu);
   await worker.terminate();
@@ -193,6 +209,8 @@ async function throughput(variant: Variant, server: Pem, serverKey: X25519KeyPai
   return {
     mbps: bytes! / 1e6 / seconds,
     cpuMsPer100MB: (used.user + used.system) / 1000 / (bytes! / 1e8),
+    senderBusy,
+    receiverBusy: busy ?? 0,
   };
 }
 
@@ -329,8 +347,15 @@ async function main(): Promise<void> {
     results.set(v, median);
     cpuCosts.set(v, cost);
     const all = rates.map((x) => x.toFixed(0)).join(' ');
+    const middle = (pick: (r: Run) => number): string => {
+      const xs = runs
+        .get(v)!
+        .map(pick)
+        .sort((a, b) => a - b);
+      return `${(100 * xs[Math.floor(xs.length / 2)]!).toFixed(0).padStart(3)}%`;
+    };
     console.log(
-      `  ${v.padEnd(14)} ${median.toFixed(0).padStart(7)} MB/s  ${cost.toFixed(0).padStart(6)} ms CPU/100 MB   (runs: ${all} MB/s)`,
+      `  ${v.padEnd(14)} ${median.toFixed(0).padStart(7)} MB/s  ${cost.toFixed(0).padStart(6)} ms CPU/100 MB  busy: sender ${middle((r) => r.senderBusy)}, receiver ${middle((r) => r.receiverBusy)}   (runs: ${all} MB/s)`,
     );
   }
   const tcp = results.get('tcp') ?? Number.NaN;

@@ -47,6 +47,52 @@ describe('FrameReader', () => {
     );
   });
 
+  it('nextTransient returns the same frames however the stream is chunked', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        (frames, points) => {
+          const wire = Buffer.concat(frames.flatMap((f) => [frameHeader(f.length), f]));
+          const reader = new FrameReader(300);
+          const got: Uint8Array[] = [];
+          for (const chunk of cut(new Uint8Array(wire), points)) {
+            reader.push(chunk);
+            for (let f = reader.nextTransient(); f !== undefined; f = reader.nextTransient())
+              got.push(f.slice());
+          }
+          expect(got).toEqual(frames);
+          expect(reader.buffered).toBe(0);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('nextTransient joins split frames in one reused buffer; next() gives each its own', () => {
+    const wire = Buffer.concat([frameHeader(4), Buffer.of(1, 2, 3, 4), frameHeader(4)]);
+    const reader = new FrameReader(100);
+    reader.push(wire.subarray(0, 4));
+    reader.push(wire.subarray(4));
+    const first = reader.nextTransient()!;
+    expect(first).toEqual(Uint8Array.of(1, 2, 3, 4));
+    reader.push(Uint8Array.of(5, 6));
+    reader.push(Uint8Array.of(7, 8));
+    const second = reader.nextTransient()!;
+    expect(second).toEqual(Uint8Array.of(5, 6, 7, 8));
+    // Both joins used the same memory: the first frame was only valid until the second call.
+    expect(second.buffer).toBe(first.buffer);
+    expect(first).toEqual(Uint8Array.of(5, 6, 7, 8));
+
+    reader.push(Buffer.concat([frameHeader(2), Buffer.of(9)]));
+    reader.push(Uint8Array.of(10, 0, 2, 11));
+    reader.push(Uint8Array.of(12));
+    const a = reader.next()!;
+    const b = reader.next()!;
+    b.fill(0);
+    expect([a, b]).toEqual([Uint8Array.of(9, 10), Uint8Array.of(0, 0)]);
+  });
+
   it('returns a frame inside one chunk as a view of it, without copying', () => {
     const chunk = new Uint8Array([0, 3, 1, 2, 3, 0, 1]);
     const reader = new FrameReader(100);

@@ -15,6 +15,8 @@ export class FrameReader {
   #offset = 0;
   #buffered = 0;
   #maxFrameBytes: number;
+  /** Where {@link FrameReader.nextTransient} joins frames split across chunks. */
+  #scratch: Uint8Array | undefined;
 
   /** @param maxFrameBytes - the largest body length accepted (at most 65535). */
   constructor(maxFrameBytes: number) {
@@ -57,7 +59,30 @@ export class FrameReader {
     }
     if (this.#buffered < FRAME_HEADER_BYTES + length) return undefined;
     this.#skip(FRAME_HEADER_BYTES);
-    return this.#take(length);
+    return this.#take(length, undefined);
+  }
+
+  /**
+   * Like {@link FrameReader.next}, for a caller that is done with the frame before it
+   * asks for the next one (the channel decrypts each frame at once): a frame split
+   * across chunks is joined into one buffer the reader reuses, so bulk transfer
+   * allocates nothing here. The frame is valid only until the next call.
+   * @throws {ChannelError} when a length prefix exceeds {@link FrameReader.maxFrameBytes}.
+   */
+  nextTransient(): Uint8Array | undefined {
+    if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
+    const length = (this.#byteAt(0) << 8) | this.#byteAt(1);
+    if (length > this.#maxFrameBytes) {
+      throw new ChannelError(
+        `frame of ${length} bytes exceeds the limit of ${this.#maxFrameBytes}`,
+      );
+    }
+    if (this.#buffered < FRAME_HEADER_BYTES + length) return undefined;
+    this.#skip(FRAME_HEADER_BYTES);
+    if (this.#scratch === undefined || this.#scratch.length < length) {
+      this.#scratch = new Uint8Array(Math.max(length, 0x1000));
+    }
+    return this.#take(length, this.#scratch);
   }
 
   #byteAt(index: number): number {
@@ -79,7 +104,7 @@ export class FrameReader {
     this.#offset = offset;
   }
 
-  #take(n: number): Uint8Array {
+  #take(n: number, scratch: Uint8Array | undefined): Uint8Array {
     const first = this.#chunks[0];
     if (n === 0) return new Uint8Array(0);
     if (first !== undefined && first.length - this.#offset >= n) {
@@ -87,9 +112,14 @@ export class FrameReader {
       this.#skip(n);
       return frame;
     }
-    // Every byte is overwritten below, so skip the zero-fill of `new Uint8Array`.
-    const joined = Buffer.allocUnsafe(n);
-    const out = new Uint8Array(joined.buffer, joined.byteOffset, n);
+    let out: Uint8Array;
+    if (scratch !== undefined) {
+      out = scratch.subarray(0, n);
+    } else {
+      // Every byte is overwritten below, so skip the zero-fill of `new Uint8Array`.
+      const joined = Buffer.allocUnsafe(n);
+      out = new Uint8Array(joined.buffer, joined.byteOffset, n);
+    }
     let filled = 0;
     while (filled < n) {
       const chunk = this.#chunks[0]!;

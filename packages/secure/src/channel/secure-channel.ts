@@ -412,7 +412,7 @@ export class SecureChannel {
     while (!this.#closed && this.#receiver !== undefined) {
       let frame: Uint8Array | undefined;
       try {
-        frame = this.#reader.next();
+        frame = this.#reader.nextTransient();
       } catch (error) {
         this.#fail(error as Error);
         return;

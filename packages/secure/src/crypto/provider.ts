@@ -54,7 +54,8 @@ export interface CryptoProvider {
   /**
    * ChaCha20-Poly1305 decryption and tag check.
    * @param sealed - ciphertext followed by the 16-byte tag.
-   * @returns the plaintext, only once the tag has verified.
+   * @returns the plaintext, only once the tag has verified, in memory of its own: never a
+   * view of `sealed`, whose memory the channel reuses for the next frame.
    * @throws {DecryptError} when the tag does not verify or `sealed` is shorter than a tag.
    */
   open(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array;
