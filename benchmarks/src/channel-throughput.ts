@@ -24,9 +24,10 @@ import {
   type SecureChannel,
   type X25519KeyPair,
 } from '@keyway/secure';
+import { FloorSender, floorReceive } from './aead-floor.js';
 import { type Pem, selfSigned } from './channel-certs.js';
 
-type Variant = 'tcp' | 'tls-aes' | 'tls-chacha' | 'keyway-node' | 'keyway-noble';
+type Variant = 'tcp' | 'tls-aes' | 'tls-chacha' | 'node-aead' | 'keyway-node' | 'keyway-noble';
 
 interface WorkerInput {
   variant: Variant;
@@ -78,10 +79,17 @@ async function runReceiver(input: WorkerInput): Promise<void> {
         onClose: done,
       });
     } else {
-      socket.on('data', (chunk: Buffer) => {
-        elu ??= performance.eventLoopUtilization();
-        bytes += chunk.length;
-      });
+      if (variant === 'node-aead') {
+        floorReceive(socket, (n) => {
+          elu ??= performance.eventLoopUtilization();
+          bytes += n;
+        });
+      } else {
+        socket.on('data', (chunk: Buffer) => {
+          elu ??= performance.eventLoopUtilization();
+          bytes += chunk.length;
+        });
+      }
       socket.on('end', () => {
         done();
         socket.end();
@@ -111,6 +119,19 @@ async function drainWrite(socket: Socket, chunk: Uint8Array, until: number): Pro
   while (performance.now() < until) {
     for (let i = 0; i < 16 && socket.writableLength < AHEAD; i++) {
       socket.write(chunk);
+      sent += chunk.length;
+    }
+    if (socket.writableNeedDrain) await once(socket, 'drain');
+  }
+  return sent;
+}
+
+async function drainFloor(socket: Socket, chunk: Uint8Array, until: number): Promise<number> {
+  const sender = new FloorSender(socket);
+  let sent = 0;
+  while (performance.now() < until) {
+    for (let i = 0; i < 16 && socket.writableLength < AHEAD; i++) {
+      sender.send(chunk);
       sent += chunk.length;
     }
     if (socket.writableNeedDrain) await once(socket, 'drain');
@@ -161,24 +182,25 @@ async function throughput(variant: Variant, server: Pem, serverKey: X25519KeyPai
   let cpu: NodeJS.CpuUsage;
   let received: Promise<Report>;
   let elu: EventLoopUtilization;
-  if (variant === 'tcp' || variant === 'tls-aes' || variant === 'tls-chacha') {
-    const socket =
-      variant === 'tcp'
-        ? connect(port!, '127.0.0.1')
-        : tlsConnect({
-            port: port!,
-            host: '127.0.0.1',
-            ca: server.cert,
-            servername: 'localhost',
-            minVersion: 'TLSv1.3',
-          });
-    await once(socket, variant === 'tcp' ? 'connect' : 'secureConnect');
-    if (variant !== 'tcp') ciphers.set(variant, (socket as TLSSocket).getCipher().name);
+  if (variant !== 'keyway-node' && variant !== 'keyway-noble') {
+    const plain = variant === 'tcp' || variant === 'node-aead';
+    const socket = plain
+      ? connect(port!, '127.0.0.1')
+      : tlsConnect({
+          port: port!,
+          host: '127.0.0.1',
+          ca: server.cert,
+          servername: 'localhost',
+          minVersion: 'TLSv1.3',
+        });
+    await once(socket, plain ? 'connect' : 'secureConnect');
+    if (!plain) ciphers.set(variant, (socket as TLSSocket).getCipher().name);
     received = next();
     start = performance.now();
     cpu = process.cpuUsage();
     elu = performance.eventLoopUtilization();
-    await drainWrite(socket, chunk, start + SECONDS * 1000);
+    if (variant === 'node-aead') await drainFloor(socket, chunk, start + SECONDS * 1000);
+    else await drainWrite(socket, chunk, start + SECONDS * 1000);
     socket.end();
   } else {
     const socket = connect(port!, '127.0.0.1');
@@ -322,7 +344,14 @@ async function main(): Promise<void> {
   const serverKey = nodeCryptoProvider.generateKeyPair();
   const results = new Map<Variant, number>();
   const cpuCosts = new Map<Variant, number>();
-  const all: Variant[] = ['tcp', 'tls-aes', 'tls-chacha', 'keyway-node', 'keyway-noble'];
+  const all: Variant[] = [
+    'tcp',
+    'tls-aes',
+    'tls-chacha',
+    'node-aead',
+    'keyway-node',
+    'keyway-noble',
+  ];
   // BENCH_ONLY=keyway-node,tcp runs a subset (for profiling); ratios need tcp and tls-*.
   const only = process.env.BENCH_ONLY?.split(',');
   const variants = only ? all.filter((v) => only.includes(v)) : all;
@@ -361,7 +390,7 @@ async function main(): Promise<void> {
   const tcp = results.get('tcp') ?? Number.NaN;
   const tls = results.get('tls-aes') ?? Number.NaN;
   const tlsChacha = results.get('tls-chacha') ?? Number.NaN;
-  for (const v of ['keyway-node', 'keyway-noble'] as const) {
+  for (const v of ['node-aead', 'keyway-node', 'keyway-noble'] as const) {
     const r = results.get(v);
     if (r === undefined) continue;
     console.log(
@@ -372,6 +401,13 @@ async function main(): Promise<void> {
     const cChacha = cpuCosts.get('tls-chacha') ?? Number.NaN;
     console.log(
       `  ${v}: CPU per byte ${(c / cTls).toFixed(2)}x node:tls (AES-GCM), ${(c / cChacha).toFixed(2)}x node:tls (ChaCha20)`,
+    );
+  }
+  const floor = results.get('node-aead');
+  const keyway = results.get('keyway-node');
+  if (floor !== undefined && keyway !== undefined) {
+    console.log(
+      `  keyway-node: ${(keyway / floor).toFixed(2)}x the node:crypto floor (node-aead: the same frames, no channel code)`,
     );
   }
   for (const [v, name] of ciphers) console.log(`  (${v} negotiated ${name})`);
