@@ -2,8 +2,9 @@
  * Differential test of our Noise state machines against an independent implementation,
  * holepunch's `noise-handshake` (libsodium through sodium-universal). It hard-wires the
  * BLAKE2b hash, so both sides run `Noise_XX_25519_ChaChaPoly_BLAKE2b` here: the pattern
- * logic, DH, AEAD, HKDF and Split are exercised end to end while SHA-256 itself is
- * covered by the cacophony vectors.
+ * logic, DH, AEAD, HKDF and Split are exercised end to end with a second hash. keyway's
+ * own suite, with SHA-256, is checked against the cacophony vectors and, differentially,
+ * against `@chainsafe/libp2p-noise` in `noise-differential-sha256.test.ts`.
  */
 import { createRequire } from 'node:module';
 import { blake2b } from '@noble/hashes/blake2.js';
