@@ -12,7 +12,7 @@ import { ClassicService, type Connection, type Remote } from '@keyway/core';
 import { AuthorizedKeys, generateIdentity, publicKeyAuth } from '@keyway/secure';
 // Workers load built JavaScript, so the pool server comes from the built package.
 import { type PoolDisconnectEvent, ThreadPoolServer } from '@keyway/server';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type DisconnectEvent, ThreadedServer } from '../src/index.js';
 import { alice, hostKey, keyFiles, knownHosts, Lab, mallory } from './helpers.js';
 
@@ -90,55 +90,70 @@ describe('restrict through ThreadedServer', () => {
 });
 
 describe('restrict through ThreadPoolServer', () => {
-  it('workers see restricted and refuse classic mode to the restricted key', async () => {
-    const files = keyFiles();
-    try {
-      writeFileSync(files.authorizedKeysPath, AUTHORIZED, { mode: 0o600 });
-      const start = async (module: string) => {
-        const server = new ThreadPoolServer(pathToFileURL(join(fixtures, module)), {
-          threads: 1,
-          authenticator: {
-            module: pathToFileURL(join(fixtures, 'lab-auth.mjs')).href,
-            options: {
-              hostKeyPath: files.hostKeyPath,
-              authorizedKeysPath: files.authorizedKeysPath,
-            },
-          },
-        });
-        servers.push(server);
-        const address = await server.listen();
-        return { server, port: (address as { port: number }).port };
-      };
-      const lab = await start('lab-service.mjs');
-      const asAlice = (await login(lab.port)).root as Remote<{ whoami(): unknown }>;
-      expect(await asAlice.whoami()).toMatchObject({ restricted: true });
+  const files = keyFiles();
+  const pool: ThreadPoolServer[] = [];
+  const ended: PoolDisconnectEvent[] = [];
 
-      const classic = await start('classic-service.mjs');
-      const ended: PoolDisconnectEvent[] = [];
-      classic.server.on('disconnect', (e: PoolDisconnectEvent) => ended.push(e));
-      expect(await canEval(classic.port, alice)).toBe(false);
-      for (let i = 0; i < 100 && ended.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      // The refusal is a disconnect of an authenticated peer, with the service's reason.
-      expect(ended[0]).toMatchObject({
-        authenticated: true,
-        reason: expect.stringMatching(/onConnect failed.*restricted login/),
-      });
-      expect(await canEval(classic.port, bob)).toBe(true);
-      // A refused key is reported with its reason too, as authenticated: false.
-      expect(await canEval(classic.port, mallory)).toBe(false);
-      for (let i = 0; i < 100 && !ended.some((e) => !e.authenticated); i++) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      expect(ended).toContainEqual(
-        expect.objectContaining({
-          authenticated: false,
-          reason: expect.stringMatching(/key not authorized/),
-        }),
-      );
-    } finally {
-      files.cleanup();
-    }
+  async function start(module: string): Promise<number> {
+    const server = new ThreadPoolServer(pathToFileURL(join(fixtures, module)), {
+      threads: 1,
+      authenticator: {
+        module: pathToFileURL(join(fixtures, 'lab-auth.mjs')).href,
+        options: { hostKeyPath: files.hostKeyPath, authorizedKeysPath: files.authorizedKeysPath },
+      },
+    });
+    pool.push(server);
+    server.on('disconnect', (e: PoolDisconnectEvent) => ended.push(e));
+    return ((await server.listen()) as { port: number }).port;
+  }
+
+  /** Waits (at most 1 s) for a disconnect event that matches. */
+  async function disconnected(match: (e: PoolDisconnectEvent) => boolean) {
+    for (let i = 0; i < 100 && !ended.some(match); i++) await new Promise((r) => setTimeout(r, 10));
+    return ended.find(match);
+  }
+
+  let labPort: number;
+  let classicPort: number;
+  beforeAll(async () => {
+    writeFileSync(files.authorizedKeysPath, AUTHORIZED, { mode: 0o600 });
+    labPort = await start('lab-service.mjs');
+    classicPort = await start('classic-service.mjs');
+  });
+  afterAll(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await Promise.all(pool.map((s) => s.close(0)));
+    files.cleanup();
+  });
+
+  it('the worker that authenticates sees restricted: true', async () => {
+    const asAlice = (await login(labPort)).root as Remote<{ whoami(): unknown }>;
+    expect(await asAlice.whoami()).toMatchObject({ restricted: true });
+  });
+
+  it('classic mode in a worker refuses the restricted key and serves the other', async () => {
+    expect(await canEval(classicPort, alice)).toBe(false);
+    expect(await canEval(classicPort, bob)).toBe(true);
+  });
+
+  it('regression: a refusal in onConnect is an authenticated disconnect with its reason, not a failed worker', async () => {
+    ended.length = 0;
+    expect(await canEval(classicPort, alice)).toBe(false);
+    // Before the fix this read { authenticated: false, reason: 'worker failed: …' }.
+    expect(await disconnected((e) => e.reason !== undefined)).toEqual({
+      remoteAddress: '127.0.0.1',
+      authenticated: true,
+      reason: expect.stringMatching(/onConnect failed.*restricted login/),
+    });
+  });
+
+  it('regression: pool disconnect events carry their reason (it was dropped as `error`)', async () => {
+    ended.length = 0;
+    expect(await canEval(classicPort, mallory)).toBe(false);
+    expect(await disconnected((e) => !e.authenticated)).toEqual({
+      remoteAddress: '127.0.0.1',
+      authenticated: false,
+      reason: expect.stringMatching(/key not authorized/),
+    });
   });
 });
