@@ -3,7 +3,9 @@
  * lets the peer import modules and evaluate code in this process. It is the one,
  * deliberate exception to "nothing received is ever evaluated", so it is off unless the
  * owner enables it, and by default it also refuses connections whose credentials prove
- * no identity (none at all, or only an anonymous login or an address check).
+ * no identity (none at all, or only an anonymous login or an address check). It always
+ * refuses restricted logins (credentials with `restricted`, set by an authorized_keys
+ * `restrict` option), as sshd's `restrict` withholds every optional capability.
  */
 import type { Connection } from './connection.js';
 import { AccessDeniedError } from './errors.js';
@@ -24,16 +26,32 @@ function provesIdentity(credentials: unknown): boolean {
   return methods.some((m) => typeof m === 'string' && !ANONYMOUS_METHODS.has(m));
 }
 
+/**
+ * Whether credentials mark the login as restricted. keyway's server layer sets
+ * `restricted: true` for a key whose authorized_keys line says `restrict`. Core cannot
+ * import secure's types, so it reads the field structurally; anything but absent or
+ * `false` counts, so a malformed value fails closed.
+ */
+function isRestricted(credentials: unknown): boolean {
+  if (typeof credentials !== 'object' || credentials === null) return false;
+  const restricted = (credentials as { restricted?: unknown }).restricted;
+  return restricted !== undefined && restricted !== false;
+}
+
 /** Options of {@link ClassicService}. */
 export interface ClassicServiceOptions {
   /** Must be `true`, or every operation is refused. Default `false`. */
   enabled?: boolean;
-  /** Serve anonymous connections too (no credentials, or only anonymous/ip). Default `false`. */
+  /**
+   * Serve anonymous connections too (no credentials, or only anonymous/ip). Default
+   * `false`. Restricted logins are refused even then.
+   */
   allowUnauthenticated?: boolean;
 }
 
 /**
- * Remote `import()` and evaluation for trusted, authenticated peers only.
+ * Remote `import()` and evaluation for trusted, authenticated peers only. A connection
+ * whose credentials carry `restricted` (an authorized_keys `restrict` key) is refused.
  * @example
  * connectTransport(t, { service: new ClassicService({ enabled: true }), credentials });
  * // peer: const fs = await root.import('node:fs'); await fs.readFileSync('/etc/hostname', 'utf8');
@@ -51,6 +69,9 @@ export class ClassicService extends Service {
 
   override onConnect(connection: Connection): void {
     if (!this.#enabled) return;
+    // An explicit per-key restriction outranks the owner's blanket allowUnauthenticated.
+    if (isRestricted(connection.credentials))
+      throw new AccessDeniedError('classic mode is refused to a restricted login');
     if (!provesIdentity(connection.credentials) && !this.#allowUnauthenticated)
       throw new AccessDeniedError('classic mode needs an authenticated connection');
     this.#connections.add(connection);

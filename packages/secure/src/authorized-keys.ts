@@ -3,8 +3,10 @@
  * (sshd(8) "AUTHORIZED_KEYS FILE FORMAT"): `[options] keytype base64 [comment]`. Options
  * `from="…"`, `expiry-time="…"`, `restrict` and keyway's `keyway-services="…"` are
  * honoured; any option keyway cannot honour makes the line fail closed (it never
- * authorizes, and `list()` says why). The file is re-read when it changes on disk, so
- * a revoked key stops working without a restart. DESIGN.md §4.
+ * authorizes, and `list()` says why). `restrict` marks the login restricted
+ * (`credentials.restricted` once `publicKeyAuth` admits it), which classic mode refuses.
+ * The file is re-read when it changes on disk, so a revoked key stops working without a
+ * restart. DESIGN.md §4.
  */
 import { promises as fs, type Stats } from 'node:fs';
 import { matchHostAndAddress } from './cidr.js';

@@ -65,6 +65,12 @@ function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promis
   return value;
 }
 
+/** An error as text for the main thread, with its cause (errors cross threads as text). */
+function describe(error: unknown): string {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return cause === undefined ? String(error) : `${String(error)} (${String(cause)})`;
+}
+
 /** Serves one connection; resolves when it has closed. */
 export default async function serveConnection(task: PoolTask): Promise<PoolTaskResult> {
   const stream = new PortDuplex(task.port, task.remoteAddress, task.remotePort);
@@ -93,14 +99,23 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
     clearTimeout(deadline);
   }
   stream.control({ t: 'authenticated' });
-  const connection = await connectTransport(
-    idleSweeper(task.limits.idleTimeoutMs).track(accepted.transport),
-    {
-      ...task.connection,
-      service,
-      credentials: accepted.credentials,
-    },
-  );
+  let connection: Awaited<ReturnType<typeof connectTransport>>;
+  try {
+    connection = await connectTransport(
+      idleSweeper(task.limits.idleTimeoutMs).track(accepted.transport),
+      {
+        ...task.connection,
+        service,
+        credentials: accepted.credentials,
+      },
+    );
+  } catch (error) {
+    // Authenticated, but the session never opened (the service's onConnect refused this
+    // peer, or the peer hung up): a disconnect with its reason, not a failed worker.
+    accepted.transport.close(error as Error);
+    stream.destroy();
+    return { authenticated: true, error: describe(error) };
+  }
   stream.onControl((message: PortControl) => {
     if (message.t === 'close') void drainAndClose([connection], message.graceMs);
   });

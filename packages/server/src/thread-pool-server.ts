@@ -127,7 +127,12 @@ export class ThreadPoolServer extends Listener {
       .run(task, { transferList: [port2] })
       .then(
         (result) => {
-          this.emit('disconnect', { remoteAddress, ...result } satisfies PoolDisconnectEvent);
+          // The worker calls it `error`; the event's documented field is `reason`.
+          this.emit('disconnect', {
+            remoteAddress,
+            authenticated: result.authenticated,
+            reason: result.error,
+          } satisfies PoolDisconnectEvent);
         },
         (error: Error) => {
           // The worker died: only its connections close; piscina starts a replacement.

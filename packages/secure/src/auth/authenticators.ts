@@ -40,7 +40,8 @@ export interface PublicKeyAuthOptions extends HandshakeSettings {
 /**
  * Mutual public-key authentication in the SSH model: the server proves its host key in
  * the handshake, and the client's key must be in `authorized_keys` (with its options,
- * such as `from=` and `expiry-time=`, satisfied).
+ * such as `from=` and `expiry-time=`, satisfied). The line's `restrict` option becomes
+ * `credentials.restricted`, which `ClassicService` refuses.
  * @example
  * publicKeyAuth({ identity: await loadIdentity('host_key'),
  *                 authorizedKeys: await AuthorizedKeys.load('authorized_keys') })
@@ -57,12 +58,16 @@ export function publicKeyAuth(options: PublicKeyAuthOptions): Authenticator {
       service: context.service,
     });
     if (!entry) fail(context, 'publickey', 'key not authorized', { fingerprint });
-    succeed(context, 'publickey', { fingerprint });
+    succeed(context, 'publickey', {
+      fingerprint,
+      reason: entry.options.restrict ? 'accepted (restricted)' : 'accepted',
+    });
     return {
       stream: session.channel,
       credentials: {
         publicKey: { fingerprint: entry.fingerprint, comment: entry.comment },
         services: entry.options.services,
+        restricted: entry.options.restrict,
         remoteAddress: context.remoteAddress,
         methods: ['publickey'],
       },
@@ -89,7 +94,10 @@ export function ipAllowlist(cidrs: readonly string[]): Authenticator {
   };
 }
 
-/** Merges what two methods proved: later facts add to earlier ones, restrictions narrow. */
+/**
+ * Merges what two methods proved: later facts add to earlier ones, restrictions narrow.
+ * A login is restricted when any method that succeeded restricted it.
+ */
 function mergeCredentials(a: Credentials | undefined, b: Credentials): Credentials {
   if (!a) return b;
   let services = a.services ?? b.services;
@@ -98,9 +106,16 @@ function mergeCredentials(a: Credentials | undefined, b: Credentials): Credentia
     user: b.user ?? a.user,
     publicKey: b.publicKey ?? a.publicKey,
     services,
+    restricted: isRestricted(a) || isRestricted(b),
     remoteAddress: b.remoteAddress,
     methods: [...a.methods, ...b.methods],
   };
+}
+
+// Anything but absent or `false` counts, so a user-written authenticator that sets the
+// field to some other truthy value fails closed.
+function isRestricted(credentials: Credentials): boolean {
+  return credentials.restricted !== undefined && credentials.restricted !== false;
 }
 
 /**

@@ -27,6 +27,15 @@ export interface Credentials {
     | undefined;
   /** Services this peer may use; absent when not restricted. */
   readonly services?: readonly string[] | undefined;
+  /**
+   * `true` when the login is restricted, as OpenSSH's `restrict` option restricts one: the
+   * peer gets the service's ordinary methods and none of its optional, dangerous
+   * capabilities. `publicKeyAuth` sets it from the matching authorized_keys line's
+   * `restrict`; {@link compose} keeps it `true` when any method that succeeded set it.
+   * `ClassicService` refuses a restricted login; other services may read it to withhold
+   * their own powerful features. Absent or `false`: not restricted.
+   */
+  readonly restricted?: boolean | undefined;
   /** The peer's address (`ip` for TCP, a path or label otherwise). */
   readonly remoteAddress: string;
   /** Methods that succeeded, in order. */

@@ -6,11 +6,24 @@
  * none of those features). Any other option (`command=`, `principals=`, `environment=`,
  * `permitopen=`, `cert-authority`, …) cannot be honoured, so the line fails closed: it
  * never authorizes. DESIGN.md §4.
+ *
+ * `restrict` withholds every optional capability of the login, as in sshd. keyway's one
+ * such capability is classic mode (remote import and eval): `publicKeyAuth` turns
+ * `restrict` into `credentials.restricted`, and `ClassicService` refuses such a login.
+ * sshd's re-enabling flags after `restrict` (`pty`, `port-forwarding`, …) re-enable
+ * features keyway does not have, so they leave the login restricted; keyway has no option
+ * that re-enables classic mode (give the key a line without `restrict` instead), and an
+ * unknown one such as `keyway-classic` fails closed like any other. `from=`, `expiry-time=`
+ * and `keyway-services=` are checks of their own and apply wherever they stand beside
+ * `restrict`.
  */
 
 /** The options of one authorized_keys line, as keyway understands them. */
 export interface AuthorizedKeyOptions {
-  /** `restrict` was given. */
+  /**
+   * `restrict` was given: the login gets no optional capability. It reaches services as
+   * `credentials.restricted`; `ClassicService` refuses it.
+   */
   restrict: boolean;
   /** The `from="…"` pattern list, when given. */
   from?: string;
