@@ -1,7 +1,8 @@
 /**
  * A scripted hostile peer against a server that runs the real handshake driver and
  * channel: bad tag, oversize length, replay, reordered frames, unknown frame type,
- * oversize message, EOF without CLOSE, truncated handshake and a slow-loris handshake.
+ * oversize message, empty continuation frames, EOF without CLOSE, truncated handshake and
+ * a slow-loris handshake.
  * Each closes only that connection with a typed error while another connection on the
  * same server keeps working.
  */
@@ -169,6 +170,19 @@ describe('a hostile peer is cut off alone', () => {
     for (let i = 0; i < 6; i++) peer.writeRaw(peer.sealFrame(FrameType.DATA_CONTINUED, chunk));
     const error = await expectClosed(outcome, 'channel', ChannelError);
     expect(error.message).toMatch(/maxMessageBytes/);
+    await good.stillWorks();
+  });
+
+  it('empty continuation frames → ChannelError at the first one', async () => {
+    const good = await goodClient();
+    const { peer, outcome } = await hostile();
+    const empties: Uint8Array[] = [];
+    for (let i = 0; i < 100; i++) {
+      empties.push(peer.sealFrame(FrameType.DATA_CONTINUED, new Uint8Array(0)));
+    }
+    peer.writeRaw(Buffer.concat(empties));
+    const error = await expectClosed(outcome, 'channel', ChannelError);
+    expect(error.message).toMatch(/DATA_CONTINUED frame carries 0 bytes/);
     await good.stillWorks();
   });
 

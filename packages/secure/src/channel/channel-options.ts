@@ -1,13 +1,27 @@
 /**
- * Receiver-side limits and rekey policy of the secure channel (DESIGN.md §4), with
- * frozen documented defaults. Limits before authentication are tighter than after.
+ * Limits and rekey policy of the secure channel (DESIGN.md §4), with frozen documented
+ * defaults. Limits before authentication are tighter than after.
  */
 
-/** Limits the channel enforces on what it receives (and keeps to when it sends). */
+/** Noise's largest transport message (rev 34 §3), so the largest frame of any peer. */
+export const NOISE_MAX_FRAME_BYTES = 65535;
+
+/** Limits the channel keeps to when it sends and enforces on what it receives. */
 export interface ChannelLimits {
-  /** Largest encrypted frame body accepted, tag included; at most 65535. */
+  /**
+   * Largest frame, tag included ({@link MIN_FRAME_LIMIT}..65535), that this side sends:
+   * a message is cut into frames of at most this size, every one but the last carrying
+   * exactly `maxFrameBytes - 17` message bytes. It is also the cap on received frames before authentication, so that an
+   * unauthenticated peer cannot make us buffer large frames; once
+   * `SecureChannel.setLimits()` has been called (the peer is authenticated) any frame
+   * up to Noise's 65535 bytes is accepted, so that peers with different settings
+   * interoperate without negotiating.
+   */
   readonly maxFrameBytes: number;
-  /** Largest message accepted after reassembly of its frames. */
+  /**
+   * Largest message accepted after reassembly of its frames; a larger message is also
+   * refused on send.
+   */
   readonly maxMessageBytes: number;
 }
 
@@ -72,8 +86,19 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 128 * 1024 * 1024;
 /** Five seconds for a peer to end its half after our CLOSE. */
 export const DEFAULT_CLOSE_GRACE_MS = 5_000;
 
-/** Smallest meaningful frame limit: one type byte plus the 16-byte tag. */
+/** Smallest well-formed frame: one type byte plus the 16-byte tag. */
 export const MIN_FRAME_BYTES = 17;
+
+/**
+ * Smallest allowed `maxFrameBytes`. A sender cuts messages into frames of its
+ * `maxFrameBytes`, so every DATA_CONTINUED frame of a keyway peer carries at least
+ * {@link MIN_CONTINUED_BODY_BYTES} message bytes, and a receiver refuses shorter ones:
+ * a peer cannot make the receiver hold many tiny pieces of one message.
+ */
+export const MIN_FRAME_LIMIT = 1024;
+
+/** Fewest message bytes in a DATA_CONTINUED frame: {@link MIN_FRAME_LIMIT} less type and tag. */
+export const MIN_CONTINUED_BODY_BYTES = MIN_FRAME_LIMIT - MIN_FRAME_BYTES;
 
 /**
  * Merges and validates limits.
@@ -87,10 +112,12 @@ export function resolveLimits(
   const { maxFrameBytes, maxMessageBytes } = limits;
   if (
     !Number.isInteger(maxFrameBytes) ||
-    maxFrameBytes < MIN_FRAME_BYTES + 1 ||
-    maxFrameBytes > 65535
+    maxFrameBytes < MIN_FRAME_LIMIT ||
+    maxFrameBytes > NOISE_MAX_FRAME_BYTES
   ) {
-    throw new RangeError(`maxFrameBytes must be an integer in ${MIN_FRAME_BYTES + 1}..65535`);
+    throw new RangeError(
+      `maxFrameBytes must be an integer in ${MIN_FRAME_LIMIT}..${NOISE_MAX_FRAME_BYTES}`,
+    );
   }
   if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1) {
     throw new RangeError('maxMessageBytes must be a positive integer');

@@ -4,9 +4,18 @@
  * of its direction and an implicit 64-bit counter nonce (Noise rev 34 §5.1, §11.3 Rekey).
  * It satisfies @keyway/core's `Transport` shape structurally, without importing it.
  *
+ * Frame sizes: each side cuts what it sends into frames of at most its own
+ * `limits.maxFrameBytes`, and every DATA_CONTINUED frame it sends carries
+ * `maxFrameBytes - 17` ≥ {@link MIN_CONTINUED_BODY_BYTES} message bytes. What it accepts
+ * is not tied to what the peer chose: before authentication a received frame may be at
+ * most the pre-authentication `maxFrameBytes` (16 KiB by default), and once `setLimits()`
+ * has raised the limits any frame up to Noise's 65535 bytes. So peers with different
+ * frame limits talk without negotiation.
+ *
  * Close rules: a bad tag (which is also what a replayed, reordered or truncated frame
- * produces), an oversize length, an unknown frame type, an oversize message or EOF without
- * a CLOSE frame ends the connection with a typed error; nothing after it is parsed.
+ * produces), an oversize length, an unknown frame type, a DATA_CONTINUED frame shorter
+ * than {@link MIN_CONTINUED_BODY_BYTES}, an oversize message or EOF without a CLOSE frame
+ * ends the connection with a typed error; nothing after it is parsed.
  */
 import type { Duplex } from 'node:stream';
 import { AEAD_TAG_BYTES } from '../crypto/provider.js';
@@ -19,7 +28,9 @@ import {
   DEFAULT_CLOSE_GRACE_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_PREAUTH_CHANNEL_LIMITS,
+  MIN_CONTINUED_BODY_BYTES,
   MIN_FRAME_BYTES,
+  NOISE_MAX_FRAME_BYTES,
   type RekeyPolicy,
   resolveLimits,
   resolveRekeyPolicy,
@@ -98,6 +109,8 @@ export class SecureChannel {
   #closeDelivered = false;
   #partial: Uint8Array[] = [];
   #partialBytes = 0;
+  /** Most pieces one message may arrive in, derived from `maxMessageBytes`. */
+  #maxPieces: number;
   #corked = false;
   #sentBytes = 0;
   #sentFrames = 0;
@@ -113,7 +126,9 @@ export class SecureChannel {
     this.#remoteStatic = new Uint8Array(init.remoteStatic);
     this.#reader = init.reader;
     this.#limits = resolveLimits(DEFAULT_PREAUTH_CHANNEL_LIMITS, init.options?.limits);
+    // Before authentication the received-frame cap is our own (pre-auth) frame limit.
     this.#reader.maxFrameBytes = this.#limits.maxFrameBytes;
+    this.#maxPieces = maxPiecesOf(this.#limits);
     this.#rekey = resolveRekeyPolicy(init.options?.rekey);
     this.#remoteAddress = init.options?.remoteAddress ?? addressOf(init.stream);
     this.#ended = init.ended === true;
@@ -183,14 +198,19 @@ export class SecureChannel {
   }
 
   /**
-   * Changes the limits, typically to raise them once the peer is authenticated. Both
-   * sides should raise them; messages we send are framed to our own limits.
+   * Changes the limits; called once the peer is authenticated, to raise them. From the
+   * first call on, the channel accepts received frames of any size up to Noise's 65535
+   * bytes, whatever `maxFrameBytes` says: the peer frames what it sends to its own
+   * limit, which need not equal ours. `maxFrameBytes` then only sets the size of the
+   * frames we send, and `maxMessageBytes` the largest message we accept (and send).
+   * Both sides should call it; nothing is negotiated.
    * @param limits - fields to change; with no argument, {@link DEFAULT_CHANNEL_LIMITS}.
    * @throws {RangeError} when a limit is out of range.
    */
   setLimits(limits: Partial<ChannelLimits> = DEFAULT_CHANNEL_LIMITS): void {
     this.#limits = resolveLimits(this.#limits, limits);
-    this.#reader.maxFrameBytes = this.#limits.maxFrameBytes;
+    this.#maxPieces = maxPiecesOf(this.#limits);
+    this.#reader.maxFrameBytes = NOISE_MAX_FRAME_BYTES;
   }
 
   /**
@@ -454,6 +474,17 @@ export class SecureChannel {
         return;
       }
       case FrameType.DATA_CONTINUED:
+        // A keyway sender fills every continuation frame (maxFrameBytes is at least
+        // MIN_FRAME_LIMIT), so a short one is hostile: each piece held costs memory
+        // beyond its bytes, which maxMessageBytes alone would not count.
+        if (body.length < MIN_CONTINUED_BODY_BYTES) {
+          this.#fail(
+            new ChannelError(
+              `DATA_CONTINUED frame carries ${body.length} bytes; a continuation carries at least ${MIN_CONTINUED_BODY_BYTES}`,
+            ),
+          );
+          return;
+        }
         this.#addPartial(body);
         return;
       case FrameType.BATCH:
@@ -517,6 +548,11 @@ export class SecureChannel {
       );
       return false;
     }
+    // Defence in depth: the length check on continuations already implies this bound.
+    if (this.#partial.length >= this.#maxPieces) {
+      this.#fail(new ChannelError(`message arrives in more than ${this.#maxPieces} frames`));
+      return false;
+    }
     this.#partial.push(body);
     return true;
   }
@@ -543,6 +579,11 @@ export class SecureChannel {
     this.#closeDelivered = true;
     this.#receiver.onClose(this.#closeError);
   }
+}
+
+/** Most frames a message within `maxMessageBytes` takes when every continuation is full. */
+function maxPiecesOf(limits: ChannelLimits): number {
+  return Math.ceil(limits.maxMessageBytes / MIN_CONTINUED_BODY_BYTES) + 1;
 }
 
 function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
