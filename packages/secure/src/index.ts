@@ -50,6 +50,9 @@ export {
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_PREAUTH_CHANNEL_LIMITS,
   DEFAULT_REKEY_POLICY,
+  MIN_CONTINUED_BODY_BYTES,
+  MIN_FRAME_LIMIT,
+  NOISE_MAX_FRAME_BYTES,
   type RekeyPolicy,
 } from './channel/channel-options.js';
 export {
