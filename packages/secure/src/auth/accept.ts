@@ -4,6 +4,7 @@
  * carry RPC; a refusal sends a bare `FAIL` (no reason) and closes the connection.
  */
 import type { Duplex } from 'node:stream';
+import { type ChannelLimits, DEFAULT_CHANNEL_LIMITS } from '../channel/channel-options.js';
 import { AuthenticationError } from '../errors.js';
 import type { MessageTransport } from './message-reader.js';
 import { sessionOf } from './server-session.js';
@@ -41,8 +42,10 @@ export async function acceptConnection(
         'the authenticator chain established no secure channel (add anonymousAuth, publicKeyAuth or passwordAuth)',
       );
     }
+    // The client flooded us while the authenticators ran: the reader closed the channel.
+    if (session.reader.limitError) throw session.reader.limitError;
     // Raise the limits before OK: the client may send full-size frames right after it.
-    session.channel.setLimits(session.authenticatedLimits);
+    session.channel.setLimits(authenticatedLimits(session.authenticatedLimits));
     session.reader.send(authMessage(AuthMessage.OK));
     return {
       transport: session.reader.handoff(),
@@ -56,9 +59,22 @@ export async function acceptConnection(
         session.reader.send(authMessage(AuthMessage.FAIL));
       }
       session.reader.close();
-    } else {
-      stream.destroy();
+      // An authenticator that was reading sees the flood as a failed exchange; the flood
+      // is the cause worth reporting.
+      throw session.reader.limitError ?? error;
     }
+    stream.destroy();
     throw error;
   }
+}
+
+/**
+ * The limits after authentication: `partial` over {@link DEFAULT_CHANNEL_LIMITS}, as
+ * documented, never over the tighter pre-authentication limits the channel starts with.
+ */
+export function authenticatedLimits(partial: Partial<ChannelLimits> | undefined): ChannelLimits {
+  const limits = { ...DEFAULT_CHANNEL_LIMITS };
+  if (partial?.maxFrameBytes !== undefined) limits.maxFrameBytes = partial.maxFrameBytes;
+  if (partial?.maxMessageBytes !== undefined) limits.maxMessageBytes = partial.maxMessageBytes;
+  return limits;
 }

@@ -9,10 +9,10 @@ import type { ChannelLimits, ChannelOptions } from '../channel/channel-options.j
 import { keywayPrologue, performHandshake } from '../channel/perform-handshake.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { HandshakeError } from '../errors.js';
+import { HandshakeError, KeyFormatError } from '../errors.js';
 import { ed25519PublicToX25519, type Identity, identityX25519 } from '../identity.js';
 import { bytesEqual } from '../openssh/wire.js';
-import { MessageReader } from './message-reader.js';
+import { type AuthQueueLimits, MessageReader, resolveAuthQueueLimits } from './message-reader.js';
 import type { AuthStream } from './types.js';
 import { type ClientHello, decodeClientHello, encodeServerHello } from './wire.js';
 
@@ -42,8 +42,17 @@ export interface HandshakeSettings {
   handshakeTimeoutMs?: number | undefined;
   /** Channel options (limits before authentication, rekey policy). */
   channel?: ChannelOptions | undefined;
-  /** Channel limits once the client is authenticated; `DEFAULT_CHANNEL_LIMITS` by default. */
+  /**
+   * Channel limits once the client is authenticated; fields left out take their
+   * `DEFAULT_CHANNEL_LIMITS` value (not the pre-authentication one).
+   */
   authenticatedLimits?: Partial<ChannelLimits> | undefined;
+  /**
+   * How much the client may send, unread, before the verdict (while the authenticators
+   * run); past it the connection is closed with `ChannelError`. Fields default to
+   * `DEFAULT_AUTH_QUEUE_LIMITS` (16 messages, 64 KiB).
+   */
+  authQueueLimits?: Partial<AuthQueueLimits> | undefined;
 }
 
 const sessions = new WeakMap<object, ServerSession>();
@@ -75,6 +84,8 @@ export async function ensureSession(
   if (!isDuplex(stream)) {
     throw new HandshakeError('stream is a channel that keyway did not establish');
   }
+  // Checked before the handshake, so a bad setting costs the client nothing.
+  const queueLimits = resolveAuthQueueLimits(settings.authQueueLimits);
   let hello: ClientHello | undefined;
   const result = await performHandshake(stream, {
     role: 'responder',
@@ -85,7 +96,10 @@ export async function ensureSession(
       hello = decodeClientHello(payload);
       // A client that names a key must hold it: the key's X25519 form is the static key
       // the handshake just proved.
-      if (hello.publicKey && !bytesEqual(ed25519PublicToX25519(hello.publicKey), remoteStatic)) {
+      if (
+        hello.publicKey &&
+        !bytesEqual(helloKeyToX25519(hello.publicKey, 'client'), remoteStatic)
+      ) {
         throw new HandshakeError('client key does not match its handshake key');
       }
     },
@@ -96,7 +110,7 @@ export async function ensureSession(
   if (!hello) throw new HandshakeError('handshake finished without a client hello');
   const session: ServerSession = {
     channel: result.channel,
-    reader: new MessageReader(result.channel),
+    reader: new MessageReader(result.channel, { limits: queueLimits }),
     hello,
     handshakeHash: result.handshakeHash,
     hostIdentity: settings.identity,
@@ -105,6 +119,20 @@ export async function ensureSession(
   sessions.set(stream, session);
   sessions.set(result.channel, session);
   return session;
+}
+
+/**
+ * The X25519 form of an Ed25519 key a peer sent in its hello.
+ * @throws HandshakeError (the KeyFormatError as `cause`) when the key is not a valid point:
+ *   a malformed hello fails the handshake like any other malformed hello
+ */
+export function helloKeyToX25519(publicKey: Uint8Array, who: 'client' | 'server'): Uint8Array {
+  try {
+    return ed25519PublicToX25519(publicKey);
+  } catch (cause) {
+    if (!(cause instanceof KeyFormatError)) throw cause;
+    throw new HandshakeError(`${who} hello holds an invalid Ed25519 key`, { cause });
+  }
 }
 
 function isDuplex(stream: AuthStream): stream is Duplex {
