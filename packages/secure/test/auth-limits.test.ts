@@ -4,7 +4,7 @@
  * not the tighter pre-authentication one the channel started with.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { authenticatedLimits } from '../src/auth/accept.js';
+import { authenticatedLimits } from '../src/auth/server-session.js';
 import {
   type AcceptedConnection,
   anonymousAuth,
@@ -87,5 +87,15 @@ describe('authenticatedLimits', () => {
     const server = (await rig.accepted[0]) as AcceptedConnection;
     expect(await sendBig(client, server.transport, 100_000)).toMatch(/^closed:/);
     client.close();
+  });
+
+  it('out-of-range limits are refused at the boundary, before any handshake', async () => {
+    expect(() => authenticatedLimits({ maxFrameBytes: 10 })).toThrow(RangeError);
+    rig = await startRig(anonymousAuth({ identity: hostKey }));
+    const attempt = login(rig.port, {
+      knownHosts: knownHostsFor(rig.port),
+      authenticatedLimits: { maxFrameBytes: 70_000 },
+    });
+    await expect(attempt).rejects.toThrow(RangeError);
   });
 });

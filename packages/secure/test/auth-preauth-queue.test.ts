@@ -235,6 +235,63 @@ describe('a client that floods the server before the verdict', () => {
     expect((flooded as ChannelError).message).toMatch(/before authentication finished/);
   });
 
+  it('authQueueLimits widens the bound for a server that wants it', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let arrived!: () => void;
+    const authenticating = new Promise<void>((r) => {
+      arrived = r;
+    });
+    const gated: Authenticator = async (stream, context) => {
+      arrived();
+      await gate;
+      return { stream, credentials: { remoteAddress: context.remoteAddress, methods: ['gated'] } };
+    };
+    rig = await startRig(
+      compose(anonymousAuth({ identity: hostKey, authQueueLimits: { maxMessages: 64 } }), gated),
+    );
+    const socket = await dial(rig.port);
+    socket.on('error', () => {});
+    const secretKey = x25519.utils.randomSecretKey();
+    const { channel } = await performHandshake(socket, {
+      role: 'initiator',
+      staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
+      prologue: KEYWAY_PROLOGUE,
+      localPayload: encodeClientHello({}),
+      verifyRemote: () => {},
+    });
+    channel.start({ onMessage: () => {}, onClose: () => {} });
+    await authenticating;
+    // 50 is past the default bound of 16, within the 64 this server allows.
+    for (let i = 0; i < 50; i++) channel.send(Uint8Array.of(i));
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    const server = (await rig.accepted[0]) as AcceptedConnection;
+    expect(server).not.toBeInstanceOf(Error);
+    const got = await new Promise<number[]>((resolve) => {
+      const seen: number[] = [];
+      server.transport.start({
+        onMessage: (d) => {
+          seen.push(d[0] ?? -1);
+          if (seen.length === 50) resolve(seen);
+        },
+        onClose: () => resolve(seen),
+      });
+    });
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    channel.close();
+  });
+
+  it('a server with an out-of-range authQueueLimits refuses before any handshake', async () => {
+    rig = await startRig(anonymousAuth({ identity: hostKey, authQueueLimits: { maxMessages: 0 } }));
+    const socket = await dial(rig.port);
+    socket.on('error', () => {});
+    expect(await rig.accepted[0]).toBeInstanceOf(RangeError);
+    socket.destroy();
+  });
+
   it('honest clients that pipeline calls right after OK lose nothing', async () => {
     rig = await startRig(anonymousAuth({ identity: hostKey }));
     const client = await login(rig.port, { knownHosts: knownHostsFor(rig.port) });

@@ -4,7 +4,6 @@
  * carry RPC; a refusal sends a bare `FAIL` (no reason) and closes the connection.
  */
 import type { Duplex } from 'node:stream';
-import { type ChannelLimits, DEFAULT_CHANNEL_LIMITS } from '../channel/channel-options.js';
 import { AuthenticationError } from '../errors.js';
 import type { MessageTransport } from './message-reader.js';
 import { sessionOf } from './server-session.js';
@@ -45,7 +44,9 @@ export async function acceptConnection(
     // The client flooded us while the authenticators ran: the reader closed the channel.
     if (session.reader.limitError) throw session.reader.limitError;
     // Raise the limits before OK: the client may send full-size frames right after it.
-    session.channel.setLimits(authenticatedLimits(session.authenticatedLimits));
+    // They are whole limits (DEFAULT_CHANNEL_LIMITS under what the server set), not a
+    // patch on the pre-authentication ones.
+    session.channel.setLimits(session.authenticatedLimits);
     session.reader.send(authMessage(AuthMessage.OK));
     return {
       transport: session.reader.handoff(),
@@ -66,15 +67,4 @@ export async function acceptConnection(
     stream.destroy();
     throw error;
   }
-}
-
-/**
- * The limits after authentication: `partial` over {@link DEFAULT_CHANNEL_LIMITS}, as
- * documented, never over the tighter pre-authentication limits the channel starts with.
- */
-export function authenticatedLimits(partial: Partial<ChannelLimits> | undefined): ChannelLimits {
-  const limits = { ...DEFAULT_CHANNEL_LIMITS };
-  if (partial?.maxFrameBytes !== undefined) limits.maxFrameBytes = partial.maxFrameBytes;
-  if (partial?.maxMessageBytes !== undefined) limits.maxMessageBytes = partial.maxMessageBytes;
-  return limits;
 }

@@ -13,10 +13,9 @@ import { type Identity, identityX25519 } from '../identity.js';
 import { type KnownHosts, knownHostsName } from '../known-hosts.js';
 import { ed25519Fingerprint } from '../openssh/public-key.js';
 import { bytesEqual } from '../openssh/wire.js';
-import { authenticatedLimits } from './accept.js';
 import { MessageReader, type MessageTransport } from './message-reader.js';
 import { answerPasswordRequest } from './password.js';
-import { helloKeyToX25519, KEYWAY_PROLOGUE } from './server-session.js';
+import { authenticatedLimits, helloKeyToX25519, KEYWAY_PROLOGUE } from './server-session.js';
 import { AuthMessage, decodeServerHello, encodeClientHello } from './wire.js';
 
 /** How the client treats the server's host key. */
@@ -133,6 +132,7 @@ export async function clientHandshake(
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new RangeError('clientHandshake: timeoutMs must be positive');
   }
+  const limitsAfter = authenticatedLimits(options.authenticatedLimits);
   const deadline = performance.now() + timeoutMs;
   // Without an identity the client still needs a static key for XX; a fresh one per
   // connection keeps it anonymous and unlinkable.
@@ -169,7 +169,7 @@ export async function clientHandshake(
   const verifiedHostKey = hostKey;
   // The server is authenticated now (its key passed the known_hosts check), so the
   // client may accept full-size frames at once: the server sends them right after OK.
-  result.channel.setLimits(authenticatedLimits(options.authenticatedLimits));
+  result.channel.setLimits(limitsAfter);
   const reader = new MessageReader(result.channel, {
     // RPC may follow OK in the same read, before handoff(): it must not count against
     // the bound on what the server sends before its verdict.
@@ -196,7 +196,8 @@ export async function clientHandshake(
       handshakeHash: result.handshakeHash,
     };
   } catch (error) {
-    reader.close();
+    // The peer learns only that we closed because of an error, for a missed deadline.
+    reader.close(error instanceof HandshakeError ? error : undefined);
     throw error;
   } finally {
     clearTimeout(timer);

@@ -5,7 +5,12 @@
  * handed, so that `compose` and `anyOf` chains share one handshake.
  */
 import type { Duplex } from 'node:stream';
-import type { ChannelLimits, ChannelOptions } from '../channel/channel-options.js';
+import {
+  type ChannelLimits,
+  type ChannelOptions,
+  DEFAULT_CHANNEL_LIMITS,
+  resolveLimits,
+} from '../channel/channel-options.js';
 import { keywayPrologue, performHandshake } from '../channel/perform-handshake.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import type { CryptoProvider } from '../crypto/provider.js';
@@ -29,7 +34,8 @@ export interface ServerSession {
   readonly hello: ClientHello;
   readonly handshakeHash: Uint8Array;
   readonly hostIdentity: Identity;
-  readonly authenticatedLimits: Partial<ChannelLimits> | undefined;
+  /** The limits to raise the channel to once the client is accepted, resolved. */
+  readonly authenticatedLimits: ChannelLimits;
 }
 
 /** Options for the handshake an authenticator runs when handed a raw stream. */
@@ -73,7 +79,9 @@ export function currentStream(stream: AuthStream): AuthStream {
 /**
  * Returns the session for `stream`, running the Noise XX handshake as responder when the
  * stream is still a raw byte stream.
- * @throws HandshakeError when the handshake fails or the client's hello is malformed
+ * @throws HandshakeError when the handshake fails or the client's hello is malformed,
+ *   RangeError (before any handshake) when `authQueueLimits` or `authenticatedLimits` is
+ *   out of range
  */
 export async function ensureSession(
   stream: AuthStream,
@@ -86,6 +94,7 @@ export async function ensureSession(
   }
   // Checked before the handshake, so a bad setting costs the client nothing.
   const queueLimits = resolveAuthQueueLimits(settings.authQueueLimits);
+  const limitsAfter = authenticatedLimits(settings.authenticatedLimits);
   let hello: ClientHello | undefined;
   const result = await performHandshake(stream, {
     role: 'responder',
@@ -114,7 +123,7 @@ export async function ensureSession(
     hello,
     handshakeHash: result.handshakeHash,
     hostIdentity: settings.identity,
-    authenticatedLimits: settings.authenticatedLimits,
+    authenticatedLimits: limitsAfter,
   };
   sessions.set(stream, session);
   sessions.set(result.channel, session);
@@ -133,6 +142,18 @@ export function helloKeyToX25519(publicKey: Uint8Array, who: 'client' | 'server'
     if (!(cause instanceof KeyFormatError)) throw cause;
     throw new HandshakeError(`${who} hello holds an invalid Ed25519 key`, { cause });
   }
+}
+
+/**
+ * The limits after authentication: `partial` over {@link DEFAULT_CHANNEL_LIMITS}, as
+ * documented, never over the tighter pre-authentication limits the channel starts with.
+ * @throws {RangeError} when a limit is out of range
+ */
+export function authenticatedLimits(partial: Partial<ChannelLimits> | undefined): ChannelLimits {
+  const patch: { maxFrameBytes?: number; maxMessageBytes?: number } = {};
+  if (partial?.maxFrameBytes !== undefined) patch.maxFrameBytes = partial.maxFrameBytes;
+  if (partial?.maxMessageBytes !== undefined) patch.maxMessageBytes = partial.maxMessageBytes;
+  return resolveLimits(DEFAULT_CHANNEL_LIMITS, patch);
 }
 
 function isDuplex(stream: AuthStream): stream is Duplex {
