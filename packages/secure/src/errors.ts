@@ -74,3 +74,14 @@ export class HostKeyError extends SecureError {
     super('ERR_HOST_KEY', message, options);
   }
 }
+
+/**
+ * keyway's API was used in a way it does not allow: a one-shot method called twice, a
+ * second read started while one is pending. A bug in the calling code, never the peer's
+ * doing, so it is never sent to the peer.
+ */
+export class UsageError extends SecureError {
+  constructor(message: string, options?: SecureErrorOptions) {
+    super('ERR_USAGE', message, options);
+  }
+}

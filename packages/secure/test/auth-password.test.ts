@@ -156,6 +156,10 @@ describe('passwordAuth (OPAQUE inside the Noise channel)', () => {
     expect(() => passwordAuth({ identity: generateIdentity(), passwords })).toThrow(
       /another host key/,
     );
+    // A stable code, not a plain Error.
+    expect(() => passwordAuth({ identity: generateIdentity(), passwords })).toThrow(
+      expect.objectContaining({ name: 'PasswordFileError', code: 'ERR_PASSWORD_FILE' }),
+    );
   });
 
   it('a relay terminating two Noise sessions fails, and never sees the password', async () => {

@@ -41,7 +41,11 @@ export async function acceptConnection(
         'the authenticator chain established no secure channel (add anonymousAuth, publicKeyAuth or passwordAuth)',
       );
     }
+    // The client flooded us while the authenticators ran: the reader closed the channel.
+    if (session.reader.limitError) throw session.reader.limitError;
     // Raise the limits before OK: the client may send full-size frames right after it.
+    // They are whole limits (DEFAULT_CHANNEL_LIMITS under what the server set), not a
+    // patch on the pre-authentication ones.
     session.channel.setLimits(session.authenticatedLimits);
     session.reader.send(authMessage(AuthMessage.OK));
     return {
@@ -56,9 +60,11 @@ export async function acceptConnection(
         session.reader.send(authMessage(AuthMessage.FAIL));
       }
       session.reader.close();
-    } else {
-      stream.destroy();
+      // An authenticator that was reading sees the flood as a failed exchange; the flood
+      // is the cause worth reporting.
+      throw session.reader.limitError ?? error;
     }
+    stream.destroy();
     throw error;
   }
 }

@@ -6,20 +6,22 @@
 import type { Duplex } from 'node:stream';
 import { x25519 } from '@noble/curves/ed25519.js';
 import type { ChannelLimits, ChannelOptions } from '../channel/channel-options.js';
-import { performHandshake } from '../channel/perform-handshake.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, performHandshake } from '../channel/perform-handshake.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { AuthenticationError, HandshakeError, HostKeyError } from '../errors.js';
-import { ed25519PublicToX25519, type Identity, identityX25519 } from '../identity.js';
+import { type Identity, identityX25519 } from '../identity.js';
 import { type KnownHosts, knownHostsName } from '../known-hosts.js';
 import { ed25519Fingerprint } from '../openssh/public-key.js';
 import { bytesEqual } from '../openssh/wire.js';
 import { MessageReader, type MessageTransport } from './message-reader.js';
 import { answerPasswordRequest } from './password.js';
-import { KEYWAY_PROLOGUE } from './server-session.js';
+import { authenticatedLimits, helloKeyToX25519, KEYWAY_PROLOGUE } from './server-session.js';
 import { AuthMessage, decodeServerHello, encodeClientHello } from './wire.js';
 
 /** How the client treats the server's host key. */
 export type HostKeyPolicy = 'strict' | 'accept-new' | 'insecure-any';
+
+const HOST_KEY_POLICIES: readonly string[] = ['strict', 'accept-new', 'insecure-any'];
 
 /** Options of {@link clientHandshake}. */
 export interface ClientHandshakeOptions {
@@ -43,11 +45,18 @@ export interface ClientHandshakeOptions {
   password?: string | undefined;
   /** Crypto provider; the fastest available by default. */
   provider?: CryptoProvider | undefined;
-  /** Deadline of the handshake in ms (default 10 s). */
+  /**
+   * Deadline in ms (default 10 s) of the whole exchange: the Noise handshake, the server's
+   * verdict and the password login, if any. On expiry the channel is closed and the call
+   * rejects with `HandshakeError`.
+   */
   timeoutMs?: number | undefined;
   /** Channel options (limits before authentication, rekey policy). */
   channel?: ChannelOptions | undefined;
-  /** Channel limits once the server is authenticated; `DEFAULT_CHANNEL_LIMITS` by default. */
+  /**
+   * Channel limits once the server is authenticated (right after the handshake, its key
+   * verified); fields left out take their `DEFAULT_CHANNEL_LIMITS` value.
+   */
   authenticatedLimits?: Partial<ChannelLimits> | undefined;
 }
 
@@ -103,7 +112,8 @@ async function checkHostKey(hostKey: Uint8Array, options: ClientHandshakeOptions
  * Authenticates to a keyway server over `stream` (a connected socket).
  * @returns the encrypted transport and the server's verified host key
  * @throws HostKeyError when the host key fails the policy (the client's key was not sent),
- *   AuthenticationError when the server refuses, HandshakeError on a broken handshake
+ *   AuthenticationError when the server refuses, HandshakeError on a broken handshake or
+ *   when `timeoutMs` passes first; TypeError or RangeError on invalid options
  */
 export async function clientHandshake(
   stream: Duplex,
@@ -112,6 +122,18 @@ export async function clientHandshake(
   if (typeof options?.host !== 'string' || !Number.isInteger(options.port)) {
     throw new TypeError('clientHandshake: host (string) and port (integer) are required');
   }
+  const policy = options.hostKeyPolicy;
+  if (policy !== undefined && !HOST_KEY_POLICIES.includes(policy)) {
+    throw new TypeError(
+      `clientHandshake: hostKeyPolicy must be one of ${HOST_KEY_POLICIES.map((p) => `'${p}'`).join(', ')}`,
+    );
+  }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new RangeError('clientHandshake: timeoutMs must be positive');
+  }
+  const limitsAfter = authenticatedLimits(options.authenticatedLimits);
+  const deadline = performance.now() + timeoutMs;
   // Without an identity the client still needs a static key for XX; a fresh one per
   // connection keeps it anonymous and unlinkable.
   let staticKeyPair: { secretKey: Uint8Array; publicKey: Uint8Array };
@@ -132,7 +154,7 @@ export async function clientHandshake(
     }),
     verifyRemote: async (remoteStatic, payload) => {
       const hello = decodeServerHello(payload);
-      const x = ed25519PublicToX25519(hello.hostKey);
+      const x = helloKeyToX25519(hello.hostKey, 'server');
       if (!bytesEqual(x, remoteStatic)) {
         throw new HandshakeError('server host key does not match its handshake key');
       }
@@ -140,36 +162,67 @@ export async function clientHandshake(
       hostKey = hello.hostKey;
     },
     ...(options.provider && { provider: options.provider }),
-    ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    timeoutMs,
     ...(options.channel && { channel: options.channel }),
   });
   if (!hostKey) throw new HandshakeError('handshake finished without a server hello');
+  const verifiedHostKey = hostKey;
   // The server is authenticated now (its key passed the known_hosts check), so the
   // client may accept full-size frames at once: the server sends them right after OK.
-  result.channel.setLimits(options.authenticatedLimits);
-  const reader = new MessageReader(result.channel);
+  result.channel.setLimits(limitsAfter);
+  const reader = new MessageReader(result.channel, {
+    // RPC may follow OK in the same read, before handoff(): it must not count against
+    // the bound on what the server sends before its verdict.
+    endsAuthentication: (message) => message[0] === AuthMessage.OK,
+  });
+  // The deadline covers the whole exchange: a server that finishes the handshake and then
+  // never answers (or stalls a password login) must not hold the client forever.
+  let timer: NodeJS.Timeout | undefined;
+  const deadlinePassed = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HandshakeError(`handshake did not finish within ${timeoutMs} ms`)),
+      Math.max(0, deadline - performance.now()),
+    );
+  });
+  const verdict = readVerdict(reader, result.handshakeHash, options);
+  // Once the deadline wins, the abandoned exchange fails on the closed channel: nobody
+  // waits for that failure.
+  verdict.catch(() => {});
   try {
-    for (;;) {
-      const message = await reader.next();
-      switch (message[0]) {
-        case AuthMessage.OK:
-          return {
-            transport: reader.handoff(),
-            hostKey: { publicKey: hostKey, fingerprint: ed25519Fingerprint(hostKey) },
-            handshakeHash: result.handshakeHash,
-          };
-        case AuthMessage.FAIL:
-          throw new AuthenticationError('server refused the login');
-        case AuthMessage.PASSWORD_REQUEST:
-          await answerPasswordRequest(reader, result.handshakeHash, options);
-          break;
-        default:
-          throw new HandshakeError(`unexpected authentication message type ${message[0]}`);
-      }
-    }
+    await Promise.race([verdict, deadlinePassed]);
+    return {
+      transport: reader.handoff(),
+      hostKey: { publicKey: verifiedHostKey, fingerprint: ed25519Fingerprint(verifiedHostKey) },
+      handshakeHash: result.handshakeHash,
+    };
   } catch (error) {
-    reader.close();
+    // The peer learns only that we closed because of an error, for a missed deadline.
+    reader.close(error instanceof HandshakeError ? error : undefined);
     throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads the server's messages until OK (resolves) or FAIL (rejects), answering requests. */
+async function readVerdict(
+  reader: MessageReader,
+  handshakeHash: Uint8Array,
+  options: ClientHandshakeOptions,
+): Promise<void> {
+  for (;;) {
+    const message = await reader.next();
+    switch (message[0]) {
+      case AuthMessage.OK:
+        return;
+      case AuthMessage.FAIL:
+        throw new AuthenticationError('server refused the login');
+      case AuthMessage.PASSWORD_REQUEST:
+        await answerPasswordRequest(reader, handshakeHash, options);
+        break;
+      default:
+        throw new HandshakeError(`unexpected authentication message type ${message[0]}`);
+    }
   }
 }
 
@@ -203,7 +256,7 @@ export async function scanHostKey(
       prologue: KEYWAY_PROLOGUE,
       verifyRemote: (remoteStatic, payload) => {
         const hello = decodeServerHello(payload);
-        if (!bytesEqual(ed25519PublicToX25519(hello.hostKey), remoteStatic)) {
+        if (!bytesEqual(helloKeyToX25519(hello.hostKey, 'server'), remoteStatic)) {
           throw new HandshakeError('server host key does not match its handshake key');
         }
         hostKey = hello.hostKey;

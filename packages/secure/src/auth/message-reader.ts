@@ -1,10 +1,12 @@
 /**
  * Reads the authentication messages that precede RPC on a secure channel, then hands the
- * channel on. A channel delivers to one receiver installed once; this reader is that
- * receiver. While authenticating it queues messages for `next()`; after `handoff()` it
+ * channel on (docs/security.md, "Authentication"). A channel delivers to one receiver
+ * installed once; this reader is that receiver. While authenticating it queues messages
+ * for `next()`, a few at most ({@link DEFAULT_AUTH_QUEUE_LIMITS}): a peer that is not yet
+ * authenticated must not make the server hold more than that. After `handoff()` it
  * forwards every message to the RPC engine's receiver, with nothing lost in between.
  */
-import { ChannelError } from '../errors.js';
+import { ChannelError, UsageError } from '../errors.js';
 
 /** The receiving half of a message transport (the shape @keyway/core's Transport uses). */
 export interface MessageReceiver {
@@ -20,18 +22,81 @@ export interface MessageTransport {
   readonly remoteAddress?: string | undefined;
 }
 
+/**
+ * Bounds on the messages a peer may have waiting, unread, while authentication runs (an
+ * authenticator may take seconds, e.g. a directory lookup). Past either bound the
+ * connection is closed with `ChannelError`.
+ */
+export interface AuthQueueLimits {
+  /** Most messages waiting unread before the verdict. */
+  readonly maxMessages: number;
+  /** Most message bytes waiting unread before the verdict. */
+  readonly maxBytes: number;
+}
+
+/**
+ * 16 messages and 64 KiB (the default pre-authentication message limit): a password
+ * login, the longest exchange, has at most one client message in flight, so an honest
+ * peer never comes near either.
+ */
+export const DEFAULT_AUTH_QUEUE_LIMITS: AuthQueueLimits = Object.freeze({
+  maxMessages: 16,
+  maxBytes: 64 * 1024,
+});
+
+/**
+ * Merges `patch` onto {@link DEFAULT_AUTH_QUEUE_LIMITS} and validates the result.
+ * @throws {RangeError} when a bound is not a positive integer
+ */
+export function resolveAuthQueueLimits(patch: Partial<AuthQueueLimits> = {}): AuthQueueLimits {
+  const limits = { ...DEFAULT_AUTH_QUEUE_LIMITS };
+  if (patch.maxMessages !== undefined) limits.maxMessages = patch.maxMessages;
+  if (patch.maxBytes !== undefined) limits.maxBytes = patch.maxBytes;
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`authQueueLimits.${name} must be a positive integer`);
+    }
+  }
+  return Object.freeze(limits);
+}
+
+/** Options of a {@link MessageReader}. */
+export interface MessageReaderOptions {
+  /** Bounds of the queue before the verdict; {@link DEFAULT_AUTH_QUEUE_LIMITS} by default. */
+  limits?: Partial<AuthQueueLimits> | undefined;
+  /**
+   * Says whether a received message ends authentication, lifting the bounds for every
+   * message after it. The client passes its test for OK: the server may send RPC right
+   * behind OK, in the same read, before the client gets to call `handoff()`.
+   */
+  endsAuthentication?: ((message: Uint8Array) => boolean) | undefined;
+}
+
 /** Reads the first few messages of a transport, then passes the transport on. */
 export class MessageReader implements MessageReceiver {
   readonly #transport: MessageTransport;
+  readonly #limits: AuthQueueLimits;
+  readonly #endsAuthentication: ((message: Uint8Array) => boolean) | undefined;
   #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #bounded = true;
   #waiter: { resolve(data: Uint8Array): void; reject(error: Error): void } | undefined;
   #closed: { error: Error | undefined } | undefined;
+  #limitError: ChannelError | undefined;
   #downstream: MessageReceiver | undefined;
   #handedOff = false;
 
-  constructor(transport: MessageTransport) {
+  /** @throws {RangeError} when `options.limits` holds a bound that is not a positive integer */
+  constructor(transport: MessageTransport, options: MessageReaderOptions = {}) {
+    this.#limits = resolveAuthQueueLimits(options.limits);
+    this.#endsAuthentication = options.endsAuthentication;
     this.#transport = transport;
     transport.start(this);
+  }
+
+  /** The error the reader closed the transport with when the peer overran its bounds. */
+  get limitError(): ChannelError | undefined {
+    return this.#limitError;
   }
 
   onMessage(data: Uint8Array): void {
@@ -39,12 +104,26 @@ export class MessageReader implements MessageReceiver {
       this.#downstream.onMessage(data);
       return;
     }
+    // Nothing more is kept from a peer that overran the bounds.
+    if (this.#limitError) return;
+    const bounded = this.#bounded;
+    if (bounded && this.#endsAuthentication?.(data)) this.#bounded = false;
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
       waiter.resolve(data);
-    } else {
-      this.#queue.push(data);
+      return;
+    }
+    this.#queue.push(data);
+    this.#queuedBytes += data.length;
+    if (!bounded) return;
+    const { maxMessages, maxBytes } = this.#limits;
+    if (this.#queue.length > maxMessages || this.#queuedBytes > maxBytes) {
+      this.#overrun(
+        new ChannelError(
+          `peer sent more than ${maxMessages} messages or ${maxBytes} bytes before authentication finished`,
+        ),
+      );
     }
   }
 
@@ -60,16 +139,22 @@ export class MessageReader implements MessageReceiver {
     waiter?.reject(error ?? new ChannelError('channel closed during authentication'));
   }
 
-  /** The next message. Rejects when the channel closes first. */
+  /**
+   * The next message. Rejects when the channel closes first.
+   * @throws {UsageError} (as a rejection) when another `next()` is still pending
+   */
   next(): Promise<Uint8Array> {
     const queued = this.#queue.shift();
-    if (queued) return Promise.resolve(queued);
+    if (queued) {
+      this.#queuedBytes -= queued.length;
+      return Promise.resolve(queued);
+    }
     if (this.#closed) {
       return Promise.reject(
         this.#closed.error ?? new ChannelError('channel closed during authentication'),
       );
     }
-    if (this.#waiter) return Promise.reject(new Error('next() is already pending'));
+    if (this.#waiter) return Promise.reject(new UsageError('next() is already pending'));
     return new Promise((resolve, reject) => {
       this.#waiter = { resolve, reject };
     });
@@ -87,24 +172,41 @@ export class MessageReader implements MessageReceiver {
 
   /**
    * Ends authentication: returns a transport that delivers every later message (and any
-   * still queued) to whoever starts it. Callable once.
+   * still queued) to whoever starts it. From here on the queue is not bounded: a client
+   * may pipeline calls right after OK, before the RPC engine starts the transport.
+   * Callable once.
+   * @throws {UsageError} when called twice, or when the returned transport is started twice
    */
   handoff(): MessageTransport {
-    if (this.#handedOff) throw new Error('handoff() was already called');
+    if (this.#handedOff) throw new UsageError('handoff() was already called');
     this.#handedOff = true;
+    this.#bounded = false;
     const transport = this.#transport;
     return {
       send: (data) => transport.send(data),
       close: (error) => transport.close(error),
       remoteAddress: transport.remoteAddress,
       start: (receiver) => {
-        if (this.#downstream) throw new Error('transport already started');
+        if (this.#downstream) throw new UsageError('transport already started');
         const queued = this.#queue;
         this.#queue = [];
+        this.#queuedBytes = 0;
         for (const data of queued) receiver.onMessage(data);
         this.#downstream = receiver;
         if (this.#closed) receiver.onClose(this.#closed.error);
       },
     };
+  }
+
+  /** Drops the queue, closes the transport with `error` and fails every reader. */
+  #overrun(error: ChannelError): void {
+    this.#limitError = error;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#closed = { error };
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.reject(error);
+    this.#transport.close(error);
   }
 }

@@ -26,8 +26,8 @@ import {
 } from '../opaque/login-messages.js';
 import { deriveServerSetup, OpaqueServer } from '../opaque/server.js';
 import { bytesEqual } from '../openssh/wire.js';
-import type { PasswordFile } from '../password-file.js';
-import type { MessageReader } from './message-reader.js';
+import { type PasswordFile, PasswordFileError } from '../password-file.js';
+import { type MessageReader, resolveAuthQueueLimits } from './message-reader.js';
 import { fail, succeed } from './outcome.js';
 import { ensureSession, type HandshakeSettings } from './server-session.js';
 import type { Authenticator } from './types.js';
@@ -59,17 +59,19 @@ export interface PasswordAuthOptions extends HandshakeSettings {
 /**
  * Password login with OPAQUE: the password never leaves the client, the server's file
  * holds no password and no password hash, and a man in the middle learns nothing.
- * @throws TypeError when `passwords` is missing, Error when the password file was made
- *   for another host key (records would never verify)
+ * @throws TypeError when `passwords` is missing, PasswordFileError (`ERR_PASSWORD_FILE`)
+ *   when the password file was made for another host key (records would never verify),
+ *   RangeError when `authQueueLimits` holds a bound that is not a positive integer
  * @example
  * passwordAuth({ identity: hostKey, passwords: await PasswordFile.load('passwords') })
  */
 export function passwordAuth(options: PasswordAuthOptions): Authenticator {
   if (!options?.passwords) throw new TypeError('passwordAuth: passwords is required');
+  resolveAuthQueueLimits(options.authQueueLimits);
   const server = opaqueServerFor(options.identity);
   const bound = options.passwords.serverPublicKey;
   if (bound !== undefined && !bytesEqual(bound, server.publicKey)) {
-    throw new Error(
+    throw new PasswordFileError(
       'passwordAuth: the password file was made for another host key; re-register the users or use the original host key',
     );
   }

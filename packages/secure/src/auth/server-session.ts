@@ -5,14 +5,19 @@
  * handed, so that `compose` and `anyOf` chains share one handshake.
  */
 import type { Duplex } from 'node:stream';
-import type { ChannelLimits, ChannelOptions } from '../channel/channel-options.js';
+import {
+  type ChannelLimits,
+  type ChannelOptions,
+  DEFAULT_CHANNEL_LIMITS,
+  resolveLimits,
+} from '../channel/channel-options.js';
 import { keywayPrologue, performHandshake } from '../channel/perform-handshake.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { HandshakeError } from '../errors.js';
+import { HandshakeError, KeyFormatError } from '../errors.js';
 import { ed25519PublicToX25519, type Identity, identityX25519 } from '../identity.js';
 import { bytesEqual } from '../openssh/wire.js';
-import { MessageReader } from './message-reader.js';
+import { type AuthQueueLimits, MessageReader, resolveAuthQueueLimits } from './message-reader.js';
 import type { AuthStream } from './types.js';
 import { type ClientHello, decodeClientHello, encodeServerHello } from './wire.js';
 
@@ -29,7 +34,8 @@ export interface ServerSession {
   readonly hello: ClientHello;
   readonly handshakeHash: Uint8Array;
   readonly hostIdentity: Identity;
-  readonly authenticatedLimits: Partial<ChannelLimits> | undefined;
+  /** The limits to raise the channel to once the client is accepted, resolved. */
+  readonly authenticatedLimits: ChannelLimits;
 }
 
 /** Options for the handshake an authenticator runs when handed a raw stream. */
@@ -42,8 +48,17 @@ export interface HandshakeSettings {
   handshakeTimeoutMs?: number | undefined;
   /** Channel options (limits before authentication, rekey policy). */
   channel?: ChannelOptions | undefined;
-  /** Channel limits once the client is authenticated; `DEFAULT_CHANNEL_LIMITS` by default. */
+  /**
+   * Channel limits once the client is authenticated; fields left out take their
+   * `DEFAULT_CHANNEL_LIMITS` value (not the pre-authentication one).
+   */
   authenticatedLimits?: Partial<ChannelLimits> | undefined;
+  /**
+   * How much the client may send, unread, before the verdict (while the authenticators
+   * run); past it the connection is closed with `ChannelError`. Fields default to
+   * `DEFAULT_AUTH_QUEUE_LIMITS` (16 messages, 64 KiB).
+   */
+  authQueueLimits?: Partial<AuthQueueLimits> | undefined;
 }
 
 const sessions = new WeakMap<object, ServerSession>();
@@ -64,7 +79,9 @@ export function currentStream(stream: AuthStream): AuthStream {
 /**
  * Returns the session for `stream`, running the Noise XX handshake as responder when the
  * stream is still a raw byte stream.
- * @throws HandshakeError when the handshake fails or the client's hello is malformed
+ * @throws HandshakeError when the handshake fails or the client's hello is malformed,
+ *   RangeError (before any handshake) when `authQueueLimits` or `authenticatedLimits` is
+ *   out of range
  */
 export async function ensureSession(
   stream: AuthStream,
@@ -75,6 +92,9 @@ export async function ensureSession(
   if (!isDuplex(stream)) {
     throw new HandshakeError('stream is a channel that keyway did not establish');
   }
+  // Checked before the handshake, so a bad setting costs the client nothing.
+  const queueLimits = resolveAuthQueueLimits(settings.authQueueLimits);
+  const limitsAfter = authenticatedLimits(settings.authenticatedLimits);
   let hello: ClientHello | undefined;
   const result = await performHandshake(stream, {
     role: 'responder',
@@ -85,7 +105,10 @@ export async function ensureSession(
       hello = decodeClientHello(payload);
       // A client that names a key must hold it: the key's X25519 form is the static key
       // the handshake just proved.
-      if (hello.publicKey && !bytesEqual(ed25519PublicToX25519(hello.publicKey), remoteStatic)) {
+      if (
+        hello.publicKey &&
+        !bytesEqual(helloKeyToX25519(hello.publicKey, 'client'), remoteStatic)
+      ) {
         throw new HandshakeError('client key does not match its handshake key');
       }
     },
@@ -96,15 +119,41 @@ export async function ensureSession(
   if (!hello) throw new HandshakeError('handshake finished without a client hello');
   const session: ServerSession = {
     channel: result.channel,
-    reader: new MessageReader(result.channel),
+    reader: new MessageReader(result.channel, { limits: queueLimits }),
     hello,
     handshakeHash: result.handshakeHash,
     hostIdentity: settings.identity,
-    authenticatedLimits: settings.authenticatedLimits,
+    authenticatedLimits: limitsAfter,
   };
   sessions.set(stream, session);
   sessions.set(result.channel, session);
   return session;
+}
+
+/**
+ * The X25519 form of an Ed25519 key a peer sent in its hello.
+ * @throws HandshakeError (the KeyFormatError as `cause`) when the key is not a valid point:
+ *   a malformed hello fails the handshake like any other malformed hello
+ */
+export function helloKeyToX25519(publicKey: Uint8Array, who: 'client' | 'server'): Uint8Array {
+  try {
+    return ed25519PublicToX25519(publicKey);
+  } catch (cause) {
+    if (!(cause instanceof KeyFormatError)) throw cause;
+    throw new HandshakeError(`${who} hello holds an invalid Ed25519 key`, { cause });
+  }
+}
+
+/**
+ * The limits after authentication: `partial` over {@link DEFAULT_CHANNEL_LIMITS}, as
+ * documented, never over the tighter pre-authentication limits the channel starts with.
+ * @throws {RangeError} when a limit is out of range
+ */
+export function authenticatedLimits(partial: Partial<ChannelLimits> | undefined): ChannelLimits {
+  const patch: { maxFrameBytes?: number; maxMessageBytes?: number } = {};
+  if (partial?.maxFrameBytes !== undefined) patch.maxFrameBytes = partial.maxFrameBytes;
+  if (partial?.maxMessageBytes !== undefined) patch.maxMessageBytes = partial.maxMessageBytes;
+  return resolveLimits(DEFAULT_CHANNEL_LIMITS, patch);
 }
 
 function isDuplex(stream: AuthStream): stream is Duplex {
