@@ -21,7 +21,12 @@ export {
   type ScanHostKeyOptions,
   scanHostKey,
 } from './auth/client.js';
-export type { MessageReceiver, MessageTransport } from './auth/message-reader.js';
+export {
+  type AuthQueueLimits,
+  DEFAULT_AUTH_QUEUE_LIMITS,
+  type MessageReceiver,
+  type MessageTransport,
+} from './auth/message-reader.js';
 export { opaqueServerFor, type PasswordAuthOptions, passwordAuth } from './auth/password.js';
 export type { HandshakeSettings } from './auth/server-session.js';
 export type {
@@ -79,6 +84,7 @@ export {
   KeyFormatError,
   SecureError,
   type SecureErrorOptions,
+  UsageError,
 } from './errors.js';
 export {
   generateIdentity,
