@@ -18,6 +18,7 @@ import { UsageError } from '../src/errors.js';
 import {
   type AcceptedConnection,
   type Authenticator,
+  AuthorizedKeys,
   anonymousAuth,
   ChannelError,
   clientHandshake,
@@ -25,6 +26,7 @@ import {
   generateIdentity,
   KnownHosts,
   performHandshake,
+  publicKeyAuth,
 } from '../src/index.js';
 import { dial, login, type Rig, roundTrip, startRig } from './auth-helpers.js';
 
@@ -284,12 +286,20 @@ describe('a client that floods the server before the verdict', () => {
     channel.close();
   });
 
-  it('a server with an out-of-range authQueueLimits refuses before any handshake', async () => {
-    rig = await startRig(anonymousAuth({ identity: hostKey, authQueueLimits: { maxMessages: 0 } }));
-    const socket = await dial(rig.port);
-    socket.on('error', () => {});
-    expect(await rig.accepted[0]).toBeInstanceOf(RangeError);
-    socket.destroy();
+  it('an out-of-range authQueueLimits or authenticatedLimits is refused when the authenticator is made', () => {
+    expect(() => anonymousAuth({ identity: hostKey, authQueueLimits: { maxMessages: 0 } })).toThrow(
+      RangeError,
+    );
+    expect(() =>
+      anonymousAuth({ identity: hostKey, authenticatedLimits: { maxFrameBytes: 100 } }),
+    ).toThrow(RangeError);
+    expect(() =>
+      publicKeyAuth({
+        identity: hostKey,
+        authorizedKeys: AuthorizedKeys.parse(''),
+        authQueueLimits: { maxBytes: -1 },
+      }),
+    ).toThrow(RangeError);
   });
 
   it('honest clients that pipeline calls right after OK lose nothing', async () => {

@@ -9,7 +9,12 @@ import { CidrList } from '../cidr.js';
 import { AuthenticationError } from '../errors.js';
 import { ed25519Fingerprint } from '../openssh/public-key.js';
 import { fail, succeed } from './outcome.js';
-import { currentStream, ensureSession, type HandshakeSettings } from './server-session.js';
+import {
+  checkHandshakeSettings,
+  currentStream,
+  ensureSession,
+  type HandshakeSettings,
+} from './server-session.js';
 import type { Authenticator, Credentials } from './types.js';
 
 /** Options of {@link anonymousAuth}. */
@@ -17,10 +22,12 @@ export type AnonymousAuthOptions = HandshakeSettings;
 
 /**
  * Encrypts the connection and proves the server's host key; the client stays anonymous.
+ * @throws RangeError when `authQueueLimits` or `authenticatedLimits` is out of range
  * @example
  * new ThreadedServer(Echo, { authenticator: anonymousAuth({ identity: hostKey }) })
  */
 export function anonymousAuth(options: AnonymousAuthOptions): Authenticator {
+  checkHandshakeSettings(options);
   return async (stream, context) => {
     const session = await ensureSession(stream, options);
     succeed(context, 'anonymous');
@@ -42,12 +49,15 @@ export interface PublicKeyAuthOptions extends HandshakeSettings {
  * the handshake, and the client's key must be in `authorized_keys` (with its options,
  * such as `from=` and `expiry-time=`, satisfied). The line's `restrict` option becomes
  * `credentials.restricted`, which `ClassicService` refuses.
+ * @throws TypeError without `authorizedKeys`; RangeError when `authQueueLimits` or
+ *   `authenticatedLimits` is out of range
  * @example
  * publicKeyAuth({ identity: await loadIdentity('host_key'),
  *                 authorizedKeys: await AuthorizedKeys.load('authorized_keys') })
  */
 export function publicKeyAuth(options: PublicKeyAuthOptions): Authenticator {
   if (!options?.authorizedKeys) throw new TypeError('publicKeyAuth: authorizedKeys is required');
+  checkHandshakeSettings(options);
   return async (stream, context) => {
     const session = await ensureSession(stream, options);
     const key = session.hello.publicKey;

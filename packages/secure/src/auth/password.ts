@@ -27,9 +27,9 @@ import {
 import { deriveServerSetup, OpaqueServer } from '../opaque/server.js';
 import { bytesEqual } from '../openssh/wire.js';
 import { type PasswordFile, PasswordFileError } from '../password-file.js';
-import { type MessageReader, resolveAuthQueueLimits } from './message-reader.js';
+import type { MessageReader } from './message-reader.js';
 import { fail, succeed } from './outcome.js';
-import { ensureSession, type HandshakeSettings } from './server-session.js';
+import { checkHandshakeSettings, ensureSession, type HandshakeSettings } from './server-session.js';
 import type { Authenticator } from './types.js';
 import { AuthMessage, authMessage } from './wire.js';
 
@@ -61,13 +61,13 @@ export interface PasswordAuthOptions extends HandshakeSettings {
  * holds no password and no password hash, and a man in the middle learns nothing.
  * @throws TypeError when `passwords` is missing, PasswordFileError (`ERR_PASSWORD_FILE`)
  *   when the password file was made for another host key (records would never verify),
- *   RangeError when `authQueueLimits` holds a bound that is not a positive integer
+ *   RangeError when `authQueueLimits` or `authenticatedLimits` is out of range
  * @example
  * passwordAuth({ identity: hostKey, passwords: await PasswordFile.load('passwords') })
  */
 export function passwordAuth(options: PasswordAuthOptions): Authenticator {
   if (!options?.passwords) throw new TypeError('passwordAuth: passwords is required');
-  resolveAuthQueueLimits(options.authQueueLimits);
+  checkHandshakeSettings(options);
   const server = opaqueServerFor(options.identity);
   const bound = options.passwords.serverPublicKey;
   if (bound !== undefined && !bytesEqual(bound, server.publicKey)) {

@@ -145,6 +145,16 @@ export function helloKeyToX25519(publicKey: Uint8Array, who: 'client' | 'server'
 }
 
 /**
+ * Checks the limits in `settings`, so that an authenticator refuses bad settings when it
+ * is built instead of failing every connection later.
+ * @throws {RangeError} when `authQueueLimits` or `authenticatedLimits` is out of range
+ */
+export function checkHandshakeSettings(settings: HandshakeSettings): void {
+  resolveAuthQueueLimits(settings.authQueueLimits);
+  authenticatedLimits(settings.authenticatedLimits);
+}
+
+/**
  * The limits after authentication: `partial` over {@link DEFAULT_CHANNEL_LIMITS}, as
  * documented, never over the tighter pre-authentication limits the channel starts with.
  * @throws {RangeError} when a limit is out of range
