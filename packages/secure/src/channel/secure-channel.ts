@@ -586,6 +586,8 @@ function maxPiecesOf(limits: ChannelLimits): number {
   return Math.ceil(limits.maxMessageBytes / MIN_CONTINUED_BODY_BYTES) + 1;
 }
 
+// Not noble's concatBytes(...parts): a message may arrive in tens of thousands of pieces,
+// too many to spread into one call's arguments.
 function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
   const out = new Uint8Array(length);
   let offset = 0;

@@ -7,7 +7,7 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { randomBytes } from '@noble/hashes/utils.js';
+import { concatBytes, randomBytes } from '@noble/hashes/utils.js';
 import { DecryptError, HandshakeError } from '../errors.js';
 import {
   AEAD_KEY_BYTES,
@@ -20,19 +20,6 @@ import {
   X25519_KEY_BYTES,
   type X25519KeyPair,
 } from './provider.js';
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
 
 function checkAead(key: Uint8Array, nonce: Uint8Array): void {
   checkLength(key, AEAD_KEY_BYTES, 'key');
@@ -72,7 +59,7 @@ export const nobleCryptoProvider: CryptoProvider = Object.freeze({
     ad: Uint8Array,
     parts: readonly Uint8Array[],
   ): Uint8Array[] {
-    return [nobleSeal(key, nonce, ad, concat(parts))];
+    return [nobleSeal(key, nonce, ad, parts.length === 1 ? parts[0]! : concatBytes(...parts))];
   },
 
   open(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array {

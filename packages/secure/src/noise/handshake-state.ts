@@ -3,6 +3,7 @@
  * handshake messages by interpreting a pattern table (see `patterns.ts`). It does no I/O
  * and keeps no timers; `perform-handshake.ts` drives it over a stream.
  */
+import { concatBytes } from '@noble/hashes/utils.js';
 import { defaultCryptoProvider } from '../crypto/default-provider.js';
 import {
   AEAD_TAG_BYTES,
@@ -169,7 +170,7 @@ export class HandshakeState {
         }
       }
       parts.push(this.#ss.encryptAndHash(payload));
-      const message = concat(parts);
+      const message = concatBytes(...parts);
       if (message.length > NOISE_MAX_MESSAGE_BYTES) {
         throw new HandshakeError(`handshake message of ${message.length} bytes exceeds 65535`);
       }
@@ -288,16 +289,4 @@ export class HandshakeState {
 function checkKeyPair(pair: X25519KeyPair, name: string): void {
   checkLength(pair.secretKey, X25519_KEY_BYTES, `${name}.secretKey`);
   checkLength(pair.publicKey, X25519_KEY_BYTES, `${name}.publicKey`);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

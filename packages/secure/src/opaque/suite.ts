@@ -12,6 +12,7 @@ import { ristretto255, ristretto255_hasher, ristretto255_oprf } from '@noble/cur
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
+import { concatBytes } from '@noble/hashes/utils.js';
 import { OpaqueFormatError } from './errors.js';
 
 /** Nonce length (RFC 9807 §4). */
@@ -44,18 +45,8 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
-/** Concatenate byte strings. */
-export function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
+/** Concatenate byte strings (RFC 9807's `||`). */
+export const concat: (...parts: Uint8Array[]) => Uint8Array = concatBytes;
 
 /** I2OSP(n, 2): two-byte big-endian length. */
 export function i2osp2(n: number): Uint8Array {
