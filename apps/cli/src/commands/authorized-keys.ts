@@ -24,8 +24,9 @@ actions:
   list                 print each line's fingerprint, comment, options, and why a
                        line can never authorize
 
-Options understood: from="…", expiry-time="YYYYMMDD[HHMM[SS]]", restrict and
-keyway-services="A,B"; any other option makes a line fail closed.
+Options understood: from="…", expiry-time="YYYYMMDD[HHMM[SS]]", restrict (the
+login may not use classic mode) and keyway-services="A,B"; any other option makes a
+line fail closed.
 
 options:
       --file <path>    the authorized_keys file
