@@ -50,16 +50,8 @@ export class FrameReader {
    * @throws {ChannelError} when a length prefix exceeds {@link FrameReader.maxFrameBytes}.
    */
   next(): Uint8Array | undefined {
-    if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
-    const length = (this.#byteAt(0) << 8) | this.#byteAt(1);
-    if (length > this.#maxFrameBytes) {
-      throw new ChannelError(
-        `frame of ${length} bytes exceeds the limit of ${this.#maxFrameBytes}`,
-      );
-    }
-    if (this.#buffered < FRAME_HEADER_BYTES + length) return undefined;
-    this.#skip(FRAME_HEADER_BYTES);
-    return this.#take(length, undefined);
+    const length = this.#nextLength();
+    return length === undefined ? undefined : this.#take(length, false);
   }
 
   /**
@@ -70,6 +62,12 @@ export class FrameReader {
    * @throws {ChannelError} when a length prefix exceeds {@link FrameReader.maxFrameBytes}.
    */
   nextTransient(): Uint8Array | undefined {
+    const length = this.#nextLength();
+    return length === undefined ? undefined : this.#take(length, true);
+  }
+
+  /** The body length of the next frame once it is whole, its header consumed. */
+  #nextLength(): number | undefined {
     if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
     const length = (this.#byteAt(0) << 8) | this.#byteAt(1);
     if (length > this.#maxFrameBytes) {
@@ -79,10 +77,7 @@ export class FrameReader {
     }
     if (this.#buffered < FRAME_HEADER_BYTES + length) return undefined;
     this.#skip(FRAME_HEADER_BYTES);
-    if (this.#scratch === undefined || this.#scratch.length < length) {
-      this.#scratch = new Uint8Array(Math.max(length, 0x1000));
-    }
-    return this.#take(length, this.#scratch);
+    return length;
   }
 
   #byteAt(index: number): number {
@@ -104,7 +99,7 @@ export class FrameReader {
     this.#offset = offset;
   }
 
-  #take(n: number, scratch: Uint8Array | undefined): Uint8Array {
+  #take(n: number, reuse: boolean): Uint8Array {
     const first = this.#chunks[0];
     if (n === 0) return new Uint8Array(0);
     if (first !== undefined && first.length - this.#offset >= n) {
@@ -112,14 +107,7 @@ export class FrameReader {
       this.#skip(n);
       return frame;
     }
-    let out: Uint8Array;
-    if (scratch !== undefined) {
-      out = scratch.subarray(0, n);
-    } else {
-      // Every byte is overwritten below, so skip the zero-fill of `new Uint8Array`.
-      const joined = Buffer.allocUnsafe(n);
-      out = new Uint8Array(joined.buffer, joined.byteOffset, n);
-    }
+    const out = reuse ? this.#scratchOf(n) : freshBytes(n);
     let filled = 0;
     while (filled < n) {
       const chunk = this.#chunks[0]!;
@@ -130,6 +118,20 @@ export class FrameReader {
     }
     return out;
   }
+
+  /** The first `n` bytes of the reused join buffer, grown when too small. */
+  #scratchOf(n: number): Uint8Array {
+    if (this.#scratch === undefined || this.#scratch.length < n) {
+      this.#scratch = new Uint8Array(Math.max(n, 0x1000));
+    }
+    return this.#scratch.subarray(0, n);
+  }
+}
+
+/** `n` bytes every one of which the caller overwrites (so no zero-fill). */
+function freshBytes(n: number): Uint8Array {
+  const bytes = Buffer.allocUnsafe(n);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, n);
 }
 
 /**
