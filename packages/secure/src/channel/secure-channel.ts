@@ -109,8 +109,6 @@ export class SecureChannel {
   #closeDelivered = false;
   #partial: Uint8Array[] = [];
   #partialBytes = 0;
-  /** Most pieces one message may arrive in, derived from `maxMessageBytes`. */
-  #maxPieces: number;
   #corked = false;
   #sentBytes = 0;
   #sentFrames = 0;
@@ -128,7 +126,6 @@ export class SecureChannel {
     this.#limits = resolveLimits(DEFAULT_PREAUTH_CHANNEL_LIMITS, init.options?.limits);
     // Before authentication the received-frame cap is our own (pre-auth) frame limit.
     this.#reader.maxFrameBytes = this.#limits.maxFrameBytes;
-    this.#maxPieces = maxPiecesOf(this.#limits);
     this.#rekey = resolveRekeyPolicy(init.options?.rekey);
     this.#remoteAddress = init.options?.remoteAddress ?? addressOf(init.stream);
     this.#ended = init.ended === true;
@@ -209,7 +206,6 @@ export class SecureChannel {
    */
   setLimits(limits: Partial<ChannelLimits> = DEFAULT_CHANNEL_LIMITS): void {
     this.#limits = resolveLimits(this.#limits, limits);
-    this.#maxPieces = maxPiecesOf(this.#limits);
     this.#reader.maxFrameBytes = NOISE_MAX_FRAME_BYTES;
   }
 
@@ -476,7 +472,8 @@ export class SecureChannel {
       case FrameType.DATA_CONTINUED:
         // A keyway sender fills every continuation frame (maxFrameBytes is at least
         // MIN_FRAME_LIMIT), so a short one is hostile: each piece held costs memory
-        // beyond its bytes, which maxMessageBytes alone would not count.
+        // beyond its bytes, which maxMessageBytes alone would not count. With this rule
+        // maxMessageBytes also bounds the pieces: at most maxMessageBytes / 1007 + 1.
         if (body.length < MIN_CONTINUED_BODY_BYTES) {
           this.#fail(
             new ChannelError(
@@ -548,11 +545,6 @@ export class SecureChannel {
       );
       return false;
     }
-    // Defence in depth: the length check on continuations already implies this bound.
-    if (this.#partial.length >= this.#maxPieces) {
-      this.#fail(new ChannelError(`message arrives in more than ${this.#maxPieces} frames`));
-      return false;
-    }
     this.#partial.push(body);
     return true;
   }
@@ -579,11 +571,6 @@ export class SecureChannel {
     this.#closeDelivered = true;
     this.#receiver.onClose(this.#closeError);
   }
-}
-
-/** Most frames a message within `maxMessageBytes` takes when every continuation is full. */
-function maxPiecesOf(limits: ChannelLimits): number {
-  return Math.ceil(limits.maxMessageBytes / MIN_CONTINUED_BODY_BYTES) + 1;
 }
 
 // Not noble's concatBytes(...parts): a message may arrive in tens of thousands of pieces,
