@@ -4,7 +4,8 @@
  * (references travel as tagged arrays of the message format instead, see `serialize.ts`),
  * maps decoded as `Map` so that keys are kept exactly (`__proto__` included) and are later
  * copied onto null-prototype objects. Every incoming message is checked by `scanMessage`
- * first, so depth, sizes and extension types are bounded before msgpackr reads a byte.
+ * first, so depth, sizes, element counts and extension types are bounded before msgpackr
+ * reads a byte.
  */
 import { Packr } from 'msgpackr';
 import { MessageTooLargeError, ProtocolError } from './errors.js';
@@ -14,6 +15,17 @@ import { ScanScratch, scanMessage } from './wire-scan.js';
 export const DEFAULT_CODEC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Default deepest container nesting in a message. */
 export const DEFAULT_MAX_DEPTH = 64;
+/**
+ * Default most element units in a message (2^20): a million numbers or short strings, or
+ * 65,536 maps (each map costs 16, see `ELEMENT_COST`). Decoding a message at this limit
+ * costs at most about 40 MiB of heap and a few hundred milliseconds, whatever its shape.
+ */
+export const DEFAULT_MAX_ELEMENTS = 1_048_576;
+/**
+ * Bytes a decoded message is assumed to hold per element unit, on top of its encoded
+ * size, when it is charged to a budget (`decodedSize`).
+ */
+export const DECODED_BYTES_PER_ELEMENT = 16;
 
 /** Limits of a {@link Codec}. */
 export interface CodecLimits {
@@ -21,6 +33,8 @@ export interface CodecLimits {
   maxMessageBytes: number;
   /** Deepest container nesting accepted from the peer. */
   maxDepth: number;
+  /** Most element units in a message from the peer; default {@link DEFAULT_MAX_ELEMENTS}. */
+  maxElements?: number;
 }
 
 /** Encodes and decodes the messages of one connection. */
@@ -28,10 +42,11 @@ export class Codec {
   readonly #packr: Packr;
   readonly #limits: CodecLimits;
   readonly #scratch: ScanScratch;
+  #decodedSize = 0;
 
   constructor(limits: CodecLimits) {
     this.#limits = limits;
-    this.#scratch = new ScanScratch(limits.maxDepth);
+    this.#scratch = new ScanScratch(limits.maxDepth, limits.maxElements ?? DEFAULT_MAX_ELEMENTS);
     this.#packr = new Packr({
       useRecords: false,
       mapsAsObjects: false,
@@ -60,14 +75,29 @@ export class Codec {
   }
 
   /**
+   * An estimate of the memory the last decoded message holds once decoded: its encoded
+   * bytes plus {@link DECODED_BYTES_PER_ELEMENT} per element unit. What a request costs
+   * the server's budget while it is served.
+   */
+  get decodedSize(): number {
+    return this.#decodedSize;
+  }
+
+  /**
    * Decodes one message from the peer; maps come back as `Map`.
-   * @throws {ProtocolError} For anything malformed or over a limit.
+   * @throws {ProtocolError} For anything malformed or over a limit (too many elements:
+   *   code `ERR_LIMIT_EXCEEDED`).
    */
   decode(bytes: Uint8Array): unknown {
     if (bytes.byteLength > this.#limits.maxMessageBytes)
       throw new MessageTooLargeError(bytes.byteLength, this.#limits.maxMessageBytes);
-    const reason = scanMessage(bytes, this.#scratch);
-    if (reason !== undefined) throw new ProtocolError(`malformed message: ${reason}`);
+    const scratch = this.#scratch;
+    const reason = scanMessage(bytes, scratch);
+    if (reason !== undefined)
+      throw new ProtocolError(`malformed message: ${reason}`, {
+        code: scratch.elements > scratch.maxElements ? 'ERR_LIMIT_EXCEEDED' : 'ERR_PROTOCOL',
+      });
+    this.#decodedSize = bytes.byteLength + DECODED_BYTES_PER_ELEMENT * scratch.elements;
     try {
       return this.#packr.unpack(bytes);
     } catch (error) {
