@@ -15,6 +15,8 @@ export class Answer implements CallContextSource {
   state = 0;
   value: unknown;
   cancelled = false;
+  /** What this request was charged in the budget's request bytes while it is served. */
+  bytes = 0;
   waiters: (() => void)[] | undefined;
   #controller: AbortController | undefined;
 

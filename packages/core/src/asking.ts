@@ -159,6 +159,11 @@ export class Asking {
     let value: unknown;
     try {
       value = ok ? fromWire(m[2], this.#session) : errorFromWire(m[2], this.#session, true);
+      const refusal = this.#session.takeImportRefusal();
+      if (refusal !== undefined) {
+        ok = false;
+        value = refusal;
+      }
     } catch (error) {
       ok = false;
       value = error;

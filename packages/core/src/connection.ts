@@ -5,7 +5,13 @@
  * timer per call) and one housekeeping flush per turn of the event loop.
  */
 import { DEFAULT_ACCESS_POLICY, Operation } from './access-gate.js';
-import { Codec, DEFAULT_CODEC_MAX_MESSAGE_BYTES, DEFAULT_MAX_DEPTH } from './codec.js';
+import { type ResourceBudget, UNLIMITED_ACCOUNT } from './budget.js';
+import {
+  Codec,
+  DEFAULT_CODEC_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_ELEMENTS,
+} from './codec.js';
 import {
   AccessDeniedError,
   ConnectionClosedError,
@@ -38,6 +44,13 @@ export interface ConnectionOptions {
   maxMessageBytes?: number;
   /** Deepest nesting of containers in a message. Default 64. */
   maxDepth?: number;
+  /**
+   * Most element units in one message from the peer, checked before it is decoded: each
+   * value costs 1, an array 4, a binary value, timestamp or big integer 8, a map 16 (a
+   * typed array or `Uint8Array` is one binary value). A message over it closes the
+   * connection with `ProtocolError` (`ERR_LIMIT_EXCEEDED`). Default 1,048,576.
+   */
+  maxElements?: number;
   /** Most calls pending in each direction. Default 10 000. */
   maxPendingCalls?: number;
   /** Most live references in each table (exports, imports). Default 100 000. */
@@ -58,6 +71,18 @@ export interface ConnectionOptions {
   iterationBatchSize?: number;
   /** Milliseconds to wait for the peer's protocol hello. Default 10 000. */
   helloTimeout?: number;
+  /**
+   * A budget shared with other connections (a server's `SharedBudget`): the peer's requests
+   * being served, live references and the peer's unfinished calls are also charged there.
+   * Over it, the peer's call is rejected with `LimitExceededError` (`ERR_LIMIT_EXCEEDED`)
+   * and the connection stays open. Default none (only this connection's limits apply).
+   */
+  budget?: ResourceBudget;
+  /**
+   * Who the peer is, for the budget's per-identity share (a key fingerprint, a user name).
+   * Default the transport's `remoteAddress`, else `''`.
+   */
+  budgetKey?: string;
 }
 
 /** Defaults of {@link ConnectionOptions}. */
@@ -65,6 +90,7 @@ export const DEFAULT_CONNECTION_OPTIONS = Object.freeze({
   timeout: 30_000,
   maxMessageBytes: DEFAULT_CODEC_MAX_MESSAGE_BYTES,
   maxDepth: DEFAULT_MAX_DEPTH,
+  maxElements: DEFAULT_MAX_ELEMENTS,
   maxPendingCalls: 10_000,
   maxLiveReferences: 100_000,
   includeRemoteStack: false,
@@ -95,7 +121,10 @@ function positive(
   return value;
 }
 
-function settingsFrom(options: ConnectionOptions): SessionSettings & { maxMessageBytes: number } {
+function settingsFrom(
+  options: ConnectionOptions,
+  transport: Transport,
+): SessionSettings & { maxMessageBytes: number; maxElements: number } {
   const d = DEFAULT_CONNECTION_OPTIONS;
   const errorClasses = new Map<string, ErrorClass>();
   for (const cls of [...BUILTIN_ERRORS, ...(options.errorClasses ?? [])]) {
@@ -106,6 +135,7 @@ function settingsFrom(options: ConnectionOptions): SessionSettings & { maxMessag
     timeout: positive('timeout', options.timeout, d.timeout, true),
     maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, d.maxMessageBytes),
     maxDepth: Math.max(8, positive('maxDepth', options.maxDepth, d.maxDepth)),
+    maxElements: positive('maxElements', options.maxElements, d.maxElements),
     maxPendingCalls: positive('maxPendingCalls', options.maxPendingCalls, d.maxPendingCalls),
     maxLiveReferences: positive(
       'maxLiveReferences',
@@ -123,7 +153,19 @@ function settingsFrom(options: ConnectionOptions): SessionSettings & { maxMessag
       d.iterationBatchSize,
     ),
     errorClasses,
+    // Opened last: nothing above may throw once the account exists.
+    budget: openBudget(options, transport),
   };
+}
+
+function openBudget(options: ConnectionOptions, transport: Transport) {
+  const { budget, budgetKey } = options;
+  if (budget === undefined) return UNLIMITED_ACCOUNT;
+  if (typeof budget !== 'object' || budget === null || typeof budget.open !== 'function')
+    throw new TypeError('budget must have an open(key) method');
+  if (budgetKey !== undefined && typeof budgetKey !== 'string')
+    throw new TypeError('budgetKey must be a string');
+  return budget.open(budgetKey ?? transport.remoteAddress ?? '');
 }
 
 /** Counters of a connection's tables, for tests and monitoring. */
@@ -169,7 +211,7 @@ export class Connection {
   }
 
   private constructor(transport: Transport, options: ConnectionOptions) {
-    const settings = settingsFrom(options);
+    const settings = settingsFrom(options, transport);
     this.#transport = transport;
     this.#credentials = options.credentials;
     this.#closed = new Promise((resolve) => {
@@ -178,6 +220,7 @@ export class Connection {
     const codec = new Codec({
       maxMessageBytes: settings.maxMessageBytes,
       maxDepth: settings.maxDepth,
+      maxElements: settings.maxElements,
     });
     this.#session = new Session(
       codec,

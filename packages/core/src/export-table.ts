@@ -5,6 +5,7 @@
  * a message that could not be sent are taken back (`begin` / `commit` / `rollback`), so
  * the peer's view and ours never drift apart.
  */
+import { type BudgetAccount, BudgetKind, overBudget, UNLIMITED_ACCOUNT } from './budget.js';
 import { LimitExceededError } from './errors.js';
 
 interface ExportEntry {
@@ -15,14 +16,19 @@ interface ExportEntry {
 /** Our exported objects, by id, with reference counts. */
 export class ExportTable {
   readonly #limit: number;
+  readonly #budget: BudgetAccount;
   readonly #entries = new Map<number, ExportEntry>();
   readonly #ids = new Map<object, number>();
   #next = 1;
   #log: number[] | undefined;
 
-  /** @param limit Most objects exported at once (the root not counted). */
-  constructor(limit: number) {
+  /**
+   * @param limit Most objects exported at once (the root not counted).
+   * @param budget Where each entry is also charged as one live reference.
+   */
+  constructor(limit: number, budget: BudgetAccount = UNLIMITED_ACCOUNT) {
     this.#limit = limit;
+    this.#budget = budget;
   }
 
   /** Registers the local root as id 0, for good. */
@@ -38,7 +44,7 @@ export class ExportTable {
 
   /**
    * Exports `value` once more and returns its id.
-   * @throws {LimitExceededError} When a new entry would pass the limit.
+   * @throws {LimitExceededError} When a new entry would pass the limit or the budget.
    */
   add(value: object): number {
     const existing = this.#ids.get(value);
@@ -49,6 +55,7 @@ export class ExportTable {
     }
     if (this.size >= this.#limit)
       throw new LimitExceededError(`more than ${this.#limit} objects exported to the peer`);
+    if (!this.#budget.acquire(BudgetKind.References, 1)) throw overBudget(BudgetKind.References);
     const id = this.#next++;
     this.#entries.set(id, { value, refs: 1 });
     this.#ids.set(value, id);
@@ -68,6 +75,7 @@ export class ExportTable {
     if (entry.refs > 0) return undefined;
     this.#entries.delete(id);
     this.#ids.delete(entry.value);
+    this.#budget.release(BudgetKind.References, 1);
     return entry.value;
   }
 
@@ -98,6 +106,7 @@ export class ExportTable {
   clear(): object[] {
     const values: object[] = [];
     for (const [id, entry] of this.#entries) if (id !== 0) values.push(entry.value);
+    this.#budget.release(BudgetKind.References, values.length);
     this.#entries.clear();
     this.#ids.clear();
     return values;

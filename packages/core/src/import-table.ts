@@ -5,6 +5,7 @@
  * either way the table reports `(id, count)` once, so the owner can subtract exactly what
  * it added, even when the same object was sent again meanwhile.
  */
+import { type BudgetAccount, BudgetKind, UNLIMITED_ACCOUNT } from './budget.js';
 import { ProtocolError } from './errors.js';
 import type { Stub } from './stub.js';
 
@@ -18,6 +19,7 @@ interface ImportEntry {
 /** The peer's objects we hold stubs for. */
 export class ImportTable {
   readonly #limit: number;
+  readonly #budget: BudgetAccount;
   readonly #entries = new Map<number, ImportEntry>();
   readonly #registry: FinalizationRegistry<ImportEntry>;
   readonly #onRelease: (id: number, count: number) => void;
@@ -26,9 +28,16 @@ export class ImportTable {
    * @param limit Most live imports (the root not counted).
    * @param root The stub for the peer's root, import 0 for good (never released).
    * @param onRelease Called once per released stub with its id and received count.
+   * @param budget Where each entry is also charged as one live reference.
    */
-  constructor(limit: number, root: Stub, onRelease: (id: number, count: number) => void) {
+  constructor(
+    limit: number,
+    root: Stub,
+    onRelease: (id: number, count: number) => void,
+    budget: BudgetAccount = UNLIMITED_ACCOUNT,
+  ) {
     this.#limit = limit;
+    this.#budget = budget;
     this.#onRelease = onRelease;
     this.#registry = new FinalizationRegistry((entry) => this.#released(entry));
     this.#entries.set(0, { id: 0, count: 0, ref: new WeakRef(root), dead: false });
@@ -50,16 +59,19 @@ export class ImportTable {
 
   /**
    * Records a new stub for `id`, received once.
+   * @returns `false`, recording nothing, when the budget refuses one more reference.
    * @throws {ProtocolError} When the peer has sent more live references than the limit.
    */
-  add(id: number, stub: Stub): void {
+  add(id: number, stub: Stub): boolean {
     if (this.size >= this.#limit)
       throw new ProtocolError(`the peer sent more than ${this.#limit} live references`, {
         code: 'ERR_LIMIT_EXCEEDED',
       });
+    if (!this.#budget.acquire(BudgetKind.References, 1)) return false;
     const entry: ImportEntry = { id, count: 1, ref: new WeakRef(stub), dead: false };
     this.#entries.set(id, entry);
     this.#registry.register(stub, entry, entry);
+    return true;
   }
 
   /** Releases `stub` now (if it is still the live stub for `id`). */
@@ -78,6 +90,7 @@ export class ImportTable {
 
   /** Forgets everything without reporting releases (the connection closed). */
   clear(): void {
+    this.#budget.release(BudgetKind.References, this.size);
     for (const entry of this.#entries.values()) {
       entry.dead = true;
       this.#registry.unregister(entry);
@@ -89,6 +102,7 @@ export class ImportTable {
     if (entry.dead) return;
     entry.dead = true;
     if (this.#entries.get(entry.id) === entry) this.#entries.delete(entry.id);
+    if (entry.id !== 0) this.#budget.release(BudgetKind.References, 1);
     this.#onRelease(entry.id, entry.count);
   }
 }

@@ -7,9 +7,18 @@ export {
   DEFAULT_ACCESS_POLICY,
   Operation,
 } from './access-gate.js';
+export {
+  type BudgetAccount,
+  BudgetKind,
+  type BudgetLimits,
+  type BudgetUsage,
+  DEFAULT_BUDGET_LIMITS,
+  type ResourceBudget,
+  SharedBudget,
+} from './budget.js';
 export { type CallContext, currentCall } from './call-context.js';
 export { ClassicService, type ClassicServiceOptions } from './classic-service.js';
-export { DEFAULT_MAX_DEPTH } from './codec.js';
+export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from './codec.js';
 export {
   Connection,
   type ConnectionOptions,

@@ -8,6 +8,7 @@
 import { type AccessPolicy, access, Operation } from './access-gate.js';
 import { Answer } from './answer.js';
 import { EMPTY_PATH, forward } from './asking.js';
+import { admitRequest, BudgetKind, overBudget } from './budget.js';
 import { enterCall } from './call-context.js';
 import type { Connection } from './connection.js';
 import { AccessDeniedError, KeywayError, ProtocolError } from './errors.js';
@@ -53,8 +54,11 @@ export class Serving {
     return this.#serving;
   }
 
-  /** Takes a REQUEST `m` of the peer and starts serving it. */
-  request(m: unknown[]): void {
+  /**
+   * Takes a REQUEST `m` of the peer and starts serving it.
+   * @param bytes The request's estimated decoded size, charged to the budget while served.
+   */
+  request(m: unknown[], bytes: number): void {
     const [, qid, op, targetKind, targetId, rawPath, rawArgs] = m;
     if (typeof qid !== 'number' || !Number.isSafeInteger(qid) || this.#answers.has(qid))
       throw new ProtocolError('bad or duplicate request id');
@@ -66,7 +70,13 @@ export class Serving {
         code: 'ERR_LIMIT_EXCEEDED',
       });
     const path = rawPath === null ? EMPTY_PATH : stringPath(rawPath);
+    const refused = admitRequest(this.#settings.budget, bytes);
+    if (refused !== undefined) {
+      this.#refuse(qid, rawArgs, overBudget(refused));
+      return;
+    }
     const answer = new Answer(qid, this.#connection);
+    answer.bytes = bytes;
     this.#serving++;
     this.#answers.set(qid, answer);
 
@@ -79,6 +89,11 @@ export class Serving {
     } else throw new ProtocolError('bad arguments');
     const waits = this.#pendingArgs as Promise<unknown>[] | undefined;
     this.#pendingArgs = undefined;
+    const refusal = this.#session.takeImportRefusal();
+    if (refusal !== undefined) {
+      this.#settle(answer, 2, refusal);
+      return;
+    }
 
     const operation = op as Operation;
     if (targetKind === TARGET_EXPORT) {
@@ -163,8 +178,15 @@ export class Serving {
     this.#settle(answer, 1, result);
   }
 
+  /** Rejects a request the budget refused; it never enters the answer table. */
+  #refuse(qid: number, rawArgs: unknown, error: Error): void {
+    const session = this.#session;
+    session.returnReferences(rawArgs);
+    session.send([MSG_REJECT, qid, errorToWire(error, session, 0)]);
+  }
+
   #settle(answer: Answer, state: number, value: unknown): void {
-    if (answer.state === 0) this.#doneServing();
+    if (answer.state === 0) this.#doneServing(answer);
     answer.settle(state, value);
     const session = this.#session;
     if (answer.cancelled || session.closed) return;
@@ -204,11 +226,12 @@ export class Serving {
     const answer = typeof qid === 'number' ? this.#answers.get(qid) : undefined;
     if (answer === undefined) return;
     this.#answers.delete(answer.qid);
+    this.#settings.budget.release(BudgetKind.Calls, 1);
     answer.cancel();
     if (answer.state === 0) {
       // A cancelled call no longer counts as served, whatever the method does next;
       // calls pipelined on it fail now instead of waiting for it.
-      this.#doneServing();
+      this.#doneServing(answer);
       answer.settle(2, new KeywayError('ERR_CANCELLED', 'the caller cancelled the call'));
     }
   }
@@ -216,7 +239,9 @@ export class Serving {
   /** Applies the peer's finishes (answers it no longer needs) and export releases. */
   housekeeping(finishes: unknown, releases: unknown): void {
     if (Array.isArray(finishes))
-      for (const qid of finishes) if (typeof qid === 'number') this.#answers.delete(qid);
+      for (const qid of finishes)
+        if (typeof qid === 'number' && this.#answers.delete(qid))
+          this.#settings.budget.release(BudgetKind.Calls, 1);
     if (Array.isArray(releases)) {
       for (let i = 0; i + 1 < releases.length; i += 2) {
         const id = releases[i];
@@ -267,8 +292,9 @@ export class Serving {
     return value;
   }
 
-  #doneServing(): void {
+  #doneServing(answer: Answer): void {
     if (this.#session.closed) return;
+    this.#settings.budget.release(BudgetKind.RequestBytes, answer.bytes);
     this.#serving--;
     if (this.#serving === 0 && this.#drainWaiters.length > 0) {
       const waiters = this.#drainWaiters;

@@ -11,9 +11,10 @@
  */
 import { type AccessPolicy, Operation } from './access-gate.js';
 import { Asking, EMPTY_PATH } from './asking.js';
+import { type BudgetAccount, BudgetKind, overBudget, returnReferences } from './budget.js';
 import type { Codec } from './codec.js';
 import type { Connection } from './connection.js';
-import { ConnectionClosedError, ProtocolError } from './errors.js';
+import { ConnectionClosedError, type LimitExceededError, ProtocolError } from './errors.js';
 import { ExportTable } from './export-table.js';
 import { Housekeeping } from './housekeeping.js';
 import { ImportTable } from './import-table.js';
@@ -61,6 +62,8 @@ export interface SessionSettings extends AccessPolicy {
   includeRemoteStack: boolean;
   errorClasses: ReadonlyMap<string, ErrorClass>;
   iterationBatchSize: number;
+  /** This connection's account in the server's budget (unlimited without one). */
+  budget: BudgetAccount;
 }
 
 /** What the session needs from its driver. */
@@ -85,6 +88,9 @@ export class Session implements RefHost, StubHost {
   #state = 0;
   #closeError: Error | undefined;
   #buffered: unknown[][] = [];
+  #bufferedSizes: number[] = [];
+  /** Set when the budget refused a reference in the message being decoded. */
+  #importRefusal: LimitExceededError | undefined;
   #helloWaiters: { resolve: () => void; reject: (e: Error) => void } | undefined;
 
   readonly #exports: ExportTable;
@@ -104,14 +110,17 @@ export class Session implements RefHost, StubHost {
     this.settings = settings;
     this.includeRemoteStack = settings.includeRemoteStack;
     this.errorClasses = settings.errorClasses;
-    this.#exports = new ExportTable(settings.maxLiveReferences);
+    this.#exports = new ExportTable(settings.maxLiveReferences, settings.budget);
     this.#housekeeping = new Housekeeping(this, io);
     this.#asking = new Asking(this, io, settings, this.#exports, this.#housekeeping);
     this.#serving = new Serving(this, settings, this.#exports);
     this.rootStub = new StubState(this, STUB_IMPORT, 0, undefined, [], undefined);
     // The peer's root is import 0 for good: receiving it again yields this same stub.
-    this.#imports = new ImportTable(settings.maxLiveReferences, this.rootStub.proxy, (id, count) =>
-      this.#housekeeping.release(id, count),
+    this.#imports = new ImportTable(
+      settings.maxLiveReferences,
+      this.rootStub.proxy,
+      (id, count) => this.#housekeeping.release(id, count),
+      settings.budget,
     );
   }
 
@@ -139,11 +148,13 @@ export class Session implements RefHost, StubHost {
     if (this.#state !== 1) return;
     this.#state = 2;
     const buffered = this.#buffered;
+    const sizes = this.#bufferedSizes;
     this.#buffered = [];
+    this.#bufferedSizes = [];
     try {
-      for (const message of buffered) {
+      for (let i = 0; i < buffered.length; i++) {
         if (this.#state !== 2) break;
-        this.#dispatch(message);
+        this.#dispatch(buffered[i]!, sizes[i]!);
       }
     } catch (error) {
       this.fail(
@@ -159,18 +170,22 @@ export class Session implements RefHost, StubHost {
     if (this.#state === 3) return;
     try {
       const message = this.#codec.decode(bytes);
+      const size = this.#codec.decodedSize;
       if (!Array.isArray(message) || typeof message[0] !== 'number')
         throw new ProtocolError('message is not a tagged array');
       if (this.#state === 0) {
         this.#onHello(message);
       } else if (this.#state === 1) {
         // Requests wait for onConnect; replies flow, so onConnect may call the peer.
-        if (message[0] !== MSG_REQUEST && message[0] !== MSG_CANCEL) this.#dispatch(message);
+        if (message[0] !== MSG_REQUEST && message[0] !== MSG_CANCEL) this.#dispatch(message, size);
         else if (this.#buffered.length >= this.settings.maxPendingCalls)
           throw new ProtocolError('too many messages before the session was ready');
-        else this.#buffered.push(message);
+        else {
+          this.#buffered.push(message);
+          this.#bufferedSizes.push(size);
+        }
       } else {
-        this.#dispatch(message);
+        this.#dispatch(message, size);
       }
     } catch (error) {
       this.fail(
@@ -181,7 +196,7 @@ export class Session implements RefHost, StubHost {
 
   #onHello(message: unknown[]): void {
     if (message[0] === MSG_ABORT) {
-      this.#dispatch(message);
+      this.#dispatch(message, 0);
       return;
     }
     if (message[0] !== MSG_HELLO || message[1] !== PROTOCOL_NAME)
@@ -200,10 +215,12 @@ export class Session implements RefHost, StubHost {
     this.#helloWaiters = undefined;
   }
 
-  #dispatch(m: unknown[]): void {
+  /** Handles one message; `size` is its estimated decoded size (`Codec.decodedSize`). */
+  #dispatch(m: unknown[], size: number): void {
+    this.#importRefusal = undefined;
     switch (m[0]) {
       case MSG_REQUEST:
-        this.#serving.request(m);
+        this.#serving.request(m, size);
         if (m.length > 8) this.#serving.housekeeping(m[8], m[9]);
         return;
       case MSG_RESOLVE:
@@ -272,9 +289,30 @@ export class Session implements RefHost, StubHost {
   importRef(id: number): unknown {
     const live = this.#imports.take(id);
     if (live !== undefined) return live;
-    const state = new StubState(this, STUB_IMPORT, id, undefined, EMPTY_PATH, undefined);
-    this.#imports.add(id, state.proxy);
-    return state.proxy;
+    if (this.#importRefusal === undefined) {
+      const state = new StubState(this, STUB_IMPORT, id, undefined, EMPTY_PATH, undefined);
+      if (this.#imports.add(id, state.proxy)) return state.proxy;
+      this.#importRefusal = overBudget(BudgetKind.References);
+    }
+    // Over budget: the peer counted this reference as ours, so it gets it back at once, and
+    // whoever decodes this message fails it with takeImportRefusal().
+    this.#housekeeping.release(id, 1);
+    return undefined;
+  }
+
+  /**
+   * The error when the budget refused a reference in the value just decoded (which then
+   * holds `undefined` in its place and must not be used), else `undefined`.
+   */
+  takeImportRefusal(): LimitExceededError | undefined {
+    const refusal = this.#importRefusal;
+    this.#importRefusal = undefined;
+    return refusal;
+  }
+
+  /** Gives back the references in `raw` (a refused request's arguments) unread. */
+  returnReferences(raw: unknown): void {
+    returnReferences(raw, (id) => this.#housekeeping.release(id, 1));
   }
 
   localRef(id: number, path: readonly string[] | undefined): unknown {
@@ -410,6 +448,8 @@ export class Session implements RefHost, StubHost {
     this.#imports.clear();
     this.#pings.clear();
     this.#buffered = [];
+    this.#bufferedSizes = [];
+    this.settings.budget.close();
   }
 
   /** Numbers for tests and monitoring. */

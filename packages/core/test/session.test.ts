@@ -4,6 +4,7 @@
  */
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { UNLIMITED_ACCOUNT } from '../src/budget.js';
 import { Codec } from '../src/codec.js';
 import { TimeoutError } from '../src/errors.js';
 import type { ErrorClass } from '../src/serialize.js';
@@ -24,6 +25,7 @@ const settings: SessionSettings = {
   allowSetAttrs: false,
   allowDeleteAttrs: false,
   disposeOnRelease: false,
+  budget: UNLIMITED_ACCOUNT,
 };
 
 function harness() {
