@@ -2,6 +2,7 @@
  * @keyway/server — servers and the client `connect()`: where the RPC engine meets the
  * security layer (DESIGN.md §5).
  */
+export type { BudgetOption } from './budget.js';
 export { type ConnectOptions, connect, DEFAULT_CONNECT_TIMEOUT_MS } from './connect.js';
 export { ConnectionRefusedError, ConnectionResetError } from './errors.js';
 export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';

@@ -3,7 +3,7 @@
  * data only (functions and sockets cannot cross threads).
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { ConnectionOptions } from '@keyway/core';
+import type { BudgetLimits, ConnectionOptions } from '@keyway/core';
 import type { ServerLimits } from './limits.js';
 
 /**
@@ -30,6 +30,8 @@ export interface PoolTask {
   readonly authenticator: AuthenticatorModule;
   readonly limits: Required<ServerLimits>;
   readonly connection: ConnectionOptions | undefined;
+  /** The sizes of this worker's budget (the server's totals divided among workers). */
+  readonly budget: Readonly<BudgetLimits>;
 }
 
 /** What a worker reports when a connection ends. */

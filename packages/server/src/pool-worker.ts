@@ -4,8 +4,9 @@
  * one worker, over the socket's bytes relayed from the main thread.
  */
 import { pathToFileURL } from 'node:url';
-import { connectTransport, type ServiceSpec } from '@keyway/core';
+import { connectTransport, type ServiceSpec, SharedBudget } from '@keyway/core';
 import { type Authenticator, acceptConnection } from '@keyway/secure';
+import { budgetKeyOf } from './budget.js';
 import { drainAndClose, IdleSweeper } from './idle.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
 import { type PortControl, PortDuplex } from './port-duplex.js';
@@ -23,6 +24,18 @@ function idleSweeper(timeoutMs: number): IdleSweeper {
   return sweeper;
 }
 const authenticators = new Map<string, Promise<Authenticator>>();
+const budgets = new Map<string, SharedBudget>();
+
+/** One budget per worker (per server's sizes), shared by its connections. */
+function workerBudget(task: PoolTask): SharedBudget {
+  const key = JSON.stringify(task.budget);
+  let budget = budgets.get(key);
+  if (!budget) {
+    budget = new SharedBudget(task.budget);
+    budgets.set(key, budget);
+  }
+  return budget;
+}
 
 function specifier(module: string): string {
   return /^[a-z]+:/i.test(module) ? module : pathToFileURL(module).href;
@@ -107,6 +120,8 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
         ...task.connection,
         service,
         credentials: accepted.credentials,
+        budget: workerBudget(task),
+        budgetKey: budgetKeyOf(accepted.credentials),
       },
     );
   } catch (error) {

@@ -8,8 +8,9 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import type { ConnectionOptions } from '@keyway/core';
+import type { BudgetLimits, ConnectionOptions } from '@keyway/core';
 import { Piscina } from 'piscina';
+import { workerBudgetLimits } from './budget.js';
 import type { ServerLimits } from './limits.js';
 import { type Admission, Listener, type ListenOptions } from './listener.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
@@ -30,6 +31,12 @@ export interface ThreadPoolServerOptions extends ListenOptions, ServerLimits {
   threads?: number;
   /** Options of every RPC connection (timeouts, limits, exposure rules). */
   connection?: ConnectionOptions;
+  /**
+   * Sizes of the server-wide budget (as `ThreadedServer`'s `budget`). Each worker keeps its
+   * own budget with the totals divided by `threads`, so the pool as a whole stays within
+   * them; an identity's share applies within each worker.
+   */
+  budget?: Partial<BudgetLimits>;
 }
 
 /** Payload of the pool server's `disconnect` event. */
@@ -58,6 +65,7 @@ export class ThreadPoolServer extends Listener {
   readonly #serviceModule: string;
   readonly #options: ThreadPoolServerOptions;
   readonly #ports = new Set<MessagePort>();
+  readonly #budget: Readonly<BudgetLimits>;
 
   /**
    * @param serviceModule path or `file:` URL of a built JavaScript module whose export
@@ -73,6 +81,7 @@ export class ThreadPoolServer extends Listener {
     if (!Number.isInteger(threads) || threads < 1) {
       throw new RangeError(`threads must be a positive integer, got ${String(threads)}`);
     }
+    this.#budget = workerBudgetLimits(options.budget, threads);
     this.#serviceModule = serviceModule instanceof URL ? serviceModule.href : serviceModule;
     this.#options = options;
     this.#pool = new Piscina<PoolTask, PoolTaskResult>({
@@ -122,6 +131,7 @@ export class ThreadPoolServer extends Listener {
       authenticator: this.#options.authenticator,
       limits: this.limits,
       connection: this.#options.connection,
+      budget: this.#budget,
     };
     this.#pool
       .run(task, { transferList: [port2] })

@@ -8,6 +8,7 @@ import {
   type Connection,
   type ConnectionOptions,
   connectTransport,
+  type ResourceBudget,
   type ServiceSpec,
   TimeoutError,
 } from '@keyway/core';
@@ -17,6 +18,7 @@ import {
   acceptConnection,
   type Credentials,
 } from '@keyway/secure';
+import { type BudgetOption, budgetKeyOf, serverBudget } from './budget.js';
 import { drainAndClose, IdleSweeper } from './idle.js';
 import type { ServerLimits } from './limits.js';
 import { type Admission, Listener, type ListenOptions } from './listener.js';
@@ -31,6 +33,14 @@ export interface ThreadedServerOptions extends ListenOptions, ServerLimits {
   serviceName?: string;
   /** Receives one line per authentication attempt, with the reason on failure. */
   log?: (event: AuthLogEvent) => void;
+  /**
+   * The server-wide budget every connection draws on: sizes (`maxRequestBytes` 256 MiB,
+   * `maxReferences` 500,000, `maxCalls` 100,000, `share` 0.25 per identity by default), or
+   * a `ResourceBudget` shared with other servers. Each connection is charged to its peer's
+   * user name, else key fingerprint, else source address. Over it, the peer's call fails
+   * with `ERR_LIMIT_EXCEEDED`; its connection stays open.
+   */
+  budget?: BudgetOption;
 }
 
 /** Payload of the `authenticated` event. */
@@ -70,6 +80,7 @@ export class ThreadedServer extends Listener {
   readonly #connections = new Set<Connection>();
   readonly #idle: IdleSweeper;
   readonly #serviceName: string | undefined;
+  readonly #budget: ResourceBudget;
 
   /**
    * @param service a Service class (one instance per connection) or an instance (shared)
@@ -84,6 +95,12 @@ export class ThreadedServer extends Listener {
     this.#options = options;
     this.#idle = new IdleSweeper(this.limits.idleTimeoutMs);
     this.#serviceName = options.serviceName ?? serviceNameOf(service);
+    this.#budget = serverBudget(options.budget);
+  }
+
+  /** The budget this server's connections draw on. */
+  get budget(): ResourceBudget {
+    return this.#budget;
   }
 
   /** RPC connections open now. */
@@ -128,6 +145,8 @@ export class ThreadedServer extends Listener {
         ...this.#options.connection,
         service: this.#service,
         credentials: accepted.credentials,
+        budget: this.#budget,
+        budgetKey: budgetKeyOf(accepted.credentials),
       });
     } catch (error) {
       // Authenticated, but the RPC session never opened (the peer hung up at once, or
