@@ -7,6 +7,8 @@
  * which shows what the engine itself costs. Prints numbers; asserts nothing.
  *
  * Run: `pnpm --filter @keyway/benchmarks build && pnpm --filter @keyway/benchmarks bench:core`
+ * With `CORE_BENCH_BUDGET=1` the serving side draws on a `SharedBudget`, as a server's
+ * connections do, to measure what the budget costs per call.
  */
 import { once } from 'node:events';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
@@ -19,6 +21,7 @@ import {
   memoryTransportPair,
   type Remote,
   Service,
+  SharedBudget,
   type Transport,
 } from '@keyway/core';
 
@@ -46,12 +49,14 @@ async function tcpTransports(): Promise<{ pair: [Transport, Transport]; sockets:
   return { pair: [duplexTransport(server), duplexTransport(client)], sockets: [client, server] };
 }
 
+const budget = process.env.CORE_BENCH_BUDGET === '1' ? new SharedBudget() : undefined;
+
 async function connect(
   kind: 'memory' | 'tcp',
 ): Promise<{ client: Connection; server: Connection }> {
   const [a, b] = kind === 'memory' ? memoryTransportPair() : (await tcpTransports()).pair;
   const [server, client] = await Promise.all([
-    connectTransport(a, { service: Calculator }),
+    connectTransport(a, { service: Calculator, budget, budgetKey: 'bench' }),
     connectTransport(b),
   ]);
   return { client, server };
@@ -149,6 +154,7 @@ async function heapPerConnection(pairs: number): Promise<number> {
 async function main(): Promise<void> {
   const calls = Number(process.env.CORE_BENCH_CALLS ?? 200_000);
   console.log(`keyway core: ${calls} calls of add(a, b) per measurement, Node ${process.version}`);
+  if (budget !== undefined) console.log('the serving side draws on a SharedBudget');
   console.log('(CPU per call counts both ends: client and server run in this process)\n');
   for (const kind of ['memory', 'tcp'] as const) {
     const { client, server } = await connect(kind);
