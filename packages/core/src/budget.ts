@@ -55,7 +55,7 @@ export interface ResourceBudget {
 export interface BudgetLimits {
   /**
    * Estimated decoded bytes of requests being served at once, over every connection.
-   * A request is charged its encoded size plus 16 bytes per element unit from when it is
+   * A request is charged its encoded size plus 24 bytes per element unit from when it is
    * accepted until it settles or is cancelled. Default 256 MiB.
    */
   maxRequestBytes: number;

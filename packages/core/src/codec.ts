@@ -25,7 +25,7 @@ export const DEFAULT_MAX_ELEMENTS = 1_048_576;
  * Bytes a decoded message is assumed to hold per element unit, on top of its encoded
  * size, when it is charged to a budget (`decodedSize`).
  */
-export const DECODED_BYTES_PER_ELEMENT = 16;
+export const DECODED_BYTES_PER_ELEMENT = 24;
 
 /** Limits of a {@link Codec}. */
 export interface CodecLimits {
