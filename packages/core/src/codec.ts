@@ -18,7 +18,8 @@ export const DEFAULT_MAX_DEPTH = 64;
 /**
  * Default most element units in a message (2^20): a million numbers or short strings, or
  * 65,536 maps (each map costs 16, see `ELEMENT_COST`). Decoding a message at this limit
- * costs at most about 40 MiB of heap and a few hundred milliseconds, whatever its shape.
+ * and the default 16 MiB holds at most about 56 MiB of heap, whatever its shape (the worst
+ * is a million 15-byte strings; see docs/security.md "Worst-case memory").
  */
 export const DEFAULT_MAX_ELEMENTS = 1_048_576;
 /**
