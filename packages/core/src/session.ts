@@ -285,6 +285,13 @@ export class Session implements RefHost, StubHost {
     return this.#serving.answerRef(qid, path);
   }
 
+  discardRef(value: unknown): void {
+    const state = stubStateOf(value);
+    if (state === undefined || state.host !== this || state.kind !== STUB_IMPORT) return;
+    if (state.path.length > 0) return;
+    if (this.#imports.giveBack(state.id, state.proxy)) state.released = true;
+  }
+
   // ---------------------------------------------------------------- StubHost
 
   /** Sends a request on behalf of a stub; returns the question. */
