@@ -303,7 +303,10 @@ export class Connection {
         await onConnect.call(root, this);
       } catch (error) {
         const failure = new KeywayError('ERR_ON_CONNECT', 'onConnect failed', { cause: error });
-        session.fail(failure);
+        // The peer is told why (an ABORT): a deliberate refusal with its own code and text,
+        // any other failure only as ERR_ON_CONNECT, so no internal detail leaks.
+        const refusal = error instanceof AccessDeniedError ? error : failure;
+        session.fail(new ProtocolError(refusal.message, { code: refusal.code, cause: failure }));
         throw failure;
       }
     }
