@@ -328,7 +328,7 @@ describe('regression: the gate resolves the function JavaScript would, now', () 
   });
 
   it('a reassigned member is read afresh; an unchanged one keeps its identity', () => {
-    const o = byRef({ handler: () => 1 });
+    const o = byRef<{ handler: () => number }>({ handler: () => 1 });
     const first = access(Operation.Get, o, 'handler', P) as () => number;
     expect(first()).toBe(1);
     expect(access(Operation.Get, o, 'handler', P)).toBe(first);
@@ -350,7 +350,7 @@ describe('regression: the gate resolves the function JavaScript would, now', () 
   it('over the wire: a per-instance kill switch and a swapped handler are honoured', async () => {
     class Panel extends Service {
       switchable = new Switchable();
-      hooks = byRef({ handler: () => 'first' });
+      hooks = byRef<{ handler: () => string }>({ handler: () => 'first' });
       getSwitchable() {
         return this.switchable;
       }
