@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { connectTransport, release } from '../../src/connection.js';
 import { TimeoutError } from '../../src/errors.js';
@@ -65,5 +66,30 @@ describe('portable run', () => {
     expect(server.stats().exports).toBe(0);
     await client.close();
     await server.closed;
+  });
+
+  it('loads the whole package index', async () => {
+    const core = await import('../../src/index.js');
+    expect(typeof core.connectTransport).toBe('function');
+    expect(typeof core.memoryTransportPair).toBe('function');
+  });
+
+  it('no source file but the Node stream transport names a Node-only global', () => {
+    // The scheduling shim looks Node's primitives up on globalThis when they exist.
+    const allowed = new Set(['duplex-transport.ts', 'timers.ts']);
+    const nodeOnly =
+      /\b(setImmediate|clearImmediate|process\.|Buffer\b|NodeJS\.|require\(|global\.)/;
+    const offenders: string[] = [];
+    const dir = new URL('../../src/', import.meta.url);
+    for (const file of readdirSync(dir)) {
+      if (!file.endsWith('.ts') || allowed.has(file)) continue;
+      const lines = readFileSync(new URL(file, dir), 'utf8').split('\n');
+      lines.forEach((line, i) => {
+        const code = line.replace(/\/\/.*$/, '').trim();
+        if (code.startsWith('*') || code.startsWith('/*')) return;
+        if (nodeOnly.test(code)) offenders.push(`${file}:${i + 1}: ${code}`);
+      });
+    }
+    expect(offenders).toEqual([]);
   });
 });
