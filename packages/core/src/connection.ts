@@ -316,6 +316,7 @@ export class Connection {
    * @param options `timeout` in ms (default the connection's call `timeout`; 0 waits for
    *   ever).
    * @returns The round-trip time in milliseconds.
+   * @throws {RangeError} When `timeout` is negative or not a number (thrown at once).
    * @throws {TimeoutError} When no answer came within the timeout.
    * @throws {ConnectionClosedError} When the connection is closed or closes meanwhile.
    */
