@@ -16,9 +16,12 @@ export {
   type ConnectionStats,
   connectTransport,
   DEFAULT_CONNECTION_OPTIONS,
+  DEFAULT_KEEPALIVE,
   deleteRemote,
   isRemote,
+  type KeepaliveOptions,
   listRemote,
+  type PingOptions,
   release,
   type ServiceSpec,
   setRemote,
@@ -43,6 +46,7 @@ export {
   type RemoteErrorOptions,
   TimeoutError,
 } from './errors.js';
+export { isLivenessMessage } from './liveness.js';
 export { memoryTransportPair } from './memory-transport.js';
 export { messagePortTransport } from './message-port-transport.js';
 export type {

@@ -302,7 +302,7 @@ export function errorFromWire(raw: unknown, host: RefHost, thrown: boolean): Err
     if (codeText !== undefined) defineData(error, 'code', codeText);
     if (cause !== undefined) defineData(error, 'cause', cause);
     if (remoteStack !== undefined) defineData(error, 'remoteStack', remoteStack);
-    Error.captureStackTrace(error);
+    Error.captureStackTrace?.(error);
     return error;
   }
   if (thrown) return new RemoteError(name, message, { cause, code: codeText, remoteStack });

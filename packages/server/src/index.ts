@@ -12,10 +12,14 @@ export type {
   RefusalReason,
   RefusedEvent,
 } from './listener.js';
+export { withNetworkDefaults } from './network-defaults.js';
 export { OneShotServer } from './one-shot-server.js';
 export type { AuthenticatorModule } from './pool-task.js';
+export type { ServerStats } from './stats.js';
 export {
+  DEFAULT_POOL_STATS_TIMEOUT_MS,
   type PoolDisconnectEvent,
+  type PoolStatsOptions,
   ThreadPoolServer,
   type ThreadPoolServerOptions,
 } from './thread-pool-server.js';

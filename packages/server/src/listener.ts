@@ -58,6 +58,7 @@ export abstract class Listener extends EventEmitter {
   readonly #listen: ListenOptions;
   readonly #sources: SourceCounter;
   readonly #sockets = new Set<Socket>();
+  #authenticating = 0;
   #server: Server | undefined;
   #closing = false;
   #accepting = true;
@@ -81,6 +82,11 @@ export abstract class Listener extends EventEmitter {
   /** Sockets open now, authenticated or not. */
   get socketCount(): number {
     return this.#sockets.size;
+  }
+
+  /** Sockets admitted and not yet authenticated (nor closed). */
+  get authenticatingCount(): number {
+    return this.#authenticating;
   }
 
   /** True once `close()` was called. */
@@ -168,9 +174,11 @@ export abstract class Listener extends EventEmitter {
       return;
     }
     let holdsSlot = true;
+    this.#authenticating++;
     const freeSlot = () => {
       if (!holdsSlot) return;
       holdsSlot = false;
+      this.#authenticating--;
       this.#sources.release(remoteAddress);
     };
     this.#sockets.add(socket);

@@ -4,9 +4,10 @@
  * one worker, over the socket's bytes relayed from the main thread.
  */
 import { pathToFileURL } from 'node:url';
-import { connectTransport, type ServiceSpec } from '@keyway/core';
+import { type Connection, connectTransport, type ServiceSpec } from '@keyway/core';
 import { type Authenticator, acceptConnection } from '@keyway/secure';
 import { drainAndClose, IdleSweeper } from './idle.js';
+import { withNetworkDefaults } from './network-defaults.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
 import { type PortControl, PortDuplex } from './port-duplex.js';
 
@@ -75,6 +76,14 @@ function describe(error: unknown): string {
 export default async function serveConnection(task: PoolTask): Promise<PoolTaskResult> {
   const stream = new PortDuplex(task.port, task.remoteAddress, task.remotePort);
   stream.on('error', () => {});
+  let connection: Connection | undefined;
+  stream.onControl((message: PortControl) => {
+    // The main thread asks every connection, authenticated or not, for server.stats().
+    if (message.t === 'stats-request')
+      stream.control({ t: 'stats-reply', id: message.id, stats: connection?.stats() ?? null });
+    else if (message.t === 'close' && connection !== undefined)
+      void drainAndClose([connection], message.graceMs);
+  });
   const deadline = setTimeout(() => stream.destroy(), task.limits.handshakeTimeoutMs);
   let accepted: Awaited<ReturnType<typeof acceptConnection>>;
   let service: ServiceSpec;
@@ -99,12 +108,12 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
     clearTimeout(deadline);
   }
   stream.control({ t: 'authenticated' });
-  let connection: Awaited<ReturnType<typeof connectTransport>>;
+  let opened: Connection;
   try {
-    connection = await connectTransport(
+    opened = await connectTransport(
       idleSweeper(task.limits.idleTimeoutMs).track(accepted.transport),
       {
-        ...task.connection,
+        ...withNetworkDefaults(task.connection),
         service,
         credentials: accepted.credentials,
       },
@@ -116,10 +125,8 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
     stream.destroy();
     return { authenticated: true, error: describe(error) };
   }
-  stream.onControl((message: PortControl) => {
-    if (message.t === 'close') void drainAndClose([connection], message.graceMs);
-  });
-  const reason = await connection.closed.then(
+  connection = opened;
+  const reason = await opened.closed.then(
     (r) => r,
     (r: Error) => r,
   );

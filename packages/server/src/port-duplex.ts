@@ -7,9 +7,13 @@
  * from the main thread when the peer ended, and from the worker `{ t: 'authenticated' }`,
  * `{ t: 'end' }`, and `{ t: 'pause' }` / `{ t: 'resume' }` when its read buffer fills and
  * drains (the main thread pauses the socket meanwhile: flow control across threads).
+ * `server.stats()` is a request and reply: `{ t: 'stats-request', id }` from the main
+ * thread, `{ t: 'stats-reply', id, stats }` from the worker (`null` before the RPC
+ * session is open).
  */
 import { Duplex } from 'node:stream';
 import type { MessagePort, Transferable } from 'node:worker_threads';
+import type { ConnectionStats } from '@keyway/core';
 
 /** Control messages exchanged beside the bytes. */
 export type PortControl =
@@ -18,7 +22,9 @@ export type PortControl =
   | { readonly t: 'end' }
   | { readonly t: 'pause' }
   | { readonly t: 'resume' }
-  | { readonly t: 'close'; readonly graceMs: number };
+  | { readonly t: 'close'; readonly graceMs: number }
+  | { readonly t: 'stats-request'; readonly id: number }
+  | { readonly t: 'stats-reply'; readonly id: number; readonly stats: ConnectionStats | null };
 
 /** The transfer list that moves `bytes` without a copy, when it owns its whole buffer. */
 export function transferable(bytes: Uint8Array): Transferable[] {

@@ -8,12 +8,13 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import type { ConnectionOptions } from '@keyway/core';
+import type { ConnectionOptions, ConnectionStats } from '@keyway/core';
 import { Piscina } from 'piscina';
 import type { ServerLimits } from './limits.js';
 import { type Admission, Listener, type ListenOptions } from './listener.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
 import { type PortControl, transferable } from './port-duplex.js';
+import { addConnectionStats, emptyServerStats, type ServerStats } from './stats.js';
 
 /** Options of {@link ThreadPoolServer}. */
 export interface ThreadPoolServerOptions extends ListenOptions, ServerLimits {
@@ -28,9 +29,24 @@ export interface ThreadPoolServerOptions extends ListenOptions, ServerLimits {
   serviceName?: string;
   /** Worker threads; default the number of cores. */
   threads?: number;
-  /** Options of every RPC connection (timeouts, limits, exposure rules). */
+  /**
+   * Options of every RPC connection (timeouts, limits, exposure rules); structured-clone
+   * data only. `keepalive` defaults to on (`DEFAULT_KEEPALIVE`); `{ keepalive: false }`
+   * turns it off.
+   */
   connection?: ConnectionOptions;
 }
+
+/** Options of {@link ThreadPoolServer.stats}. */
+export interface PoolStatsOptions {
+  /** How long to wait for the workers' answers, in ms. Default 1 000. */
+  timeoutMs?: number;
+}
+
+/** Default wait of {@link ThreadPoolServer.stats} for the workers' answers. */
+export const DEFAULT_POOL_STATS_TIMEOUT_MS = 1_000;
+
+type StatsReply = ConnectionStats | null | 'unreported';
 
 /** Payload of the pool server's `disconnect` event. */
 export interface PoolDisconnectEvent {
@@ -58,6 +74,11 @@ export class ThreadPoolServer extends Listener {
   readonly #serviceModule: string;
   readonly #options: ThreadPoolServerOptions;
   readonly #ports = new Set<MessagePort>();
+  readonly #statsWaiters = new Map<
+    number,
+    { readonly port: MessagePort; resolve(reply: StatsReply): void }
+  >();
+  #nextStatsId = 1;
 
   /**
    * @param serviceModule path or `file:` URL of a built JavaScript module whose export
@@ -111,6 +132,11 @@ export class ThreadPoolServer extends Listener {
         authenticated();
         this.emit('authenticated', { remoteAddress });
       } else if (message.t === 'end') socket.end();
+      else if (message.t === 'stats-reply') {
+        const waiter = this.#statsWaiters.get(message.id);
+        this.#statsWaiters.delete(message.id);
+        waiter?.resolve(message.stats);
+      }
     });
     const task: PoolTask = {
       port: port2,
@@ -146,8 +172,61 @@ export class ThreadPoolServer extends Listener {
       .finally(() => {
         this.#ports.delete(port1);
         port1.close();
+        // A connection that ended while asked for its stats has nothing to count.
+        for (const [id, waiter] of this.#statsWaiters) {
+          if (waiter.port !== port1) continue;
+          this.#statsWaiters.delete(id);
+          waiter.resolve(null);
+        }
         socket.destroy();
       });
+  }
+
+  /**
+   * The connections' RPC tables summed, and how many connections are open and how many
+   * still authenticating. Each worker reports its own connections over their ports; a
+   * connection whose worker is too busy to answer within `timeoutMs` is counted in
+   * `unreported`.
+   * @param options `timeoutMs` (default {@link DEFAULT_POOL_STATS_TIMEOUT_MS}).
+   */
+  async stats(options: PoolStatsOptions = {}): Promise<ServerStats> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_POOL_STATS_TIMEOUT_MS;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)
+      throw new RangeError(`timeoutMs must be a number >= 0, got ${String(timeoutMs)}`);
+    const total = emptyServerStats(this.authenticatingCount);
+    const ids: number[] = [];
+    const replies = [...this.#ports].map(
+      (port) =>
+        new Promise<StatsReply>((resolve) => {
+          const id = this.#nextStatsId++;
+          ids.push(id);
+          this.#statsWaiters.set(id, { port, resolve });
+          try {
+            port.postMessage({ t: 'stats-request', id } satisfies PortControl);
+          } catch {
+            // The connection ended meanwhile: nothing to count.
+            this.#statsWaiters.delete(id);
+            resolve(null);
+          }
+        }),
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.all(replies), late]);
+    clearTimeout(timer);
+    // Whoever has not answered by now is unreported; a late answer finds no waiter.
+    for (const id of ids) {
+      const waiter = this.#statsWaiters.get(id);
+      this.#statsWaiters.delete(id);
+      waiter?.resolve('unreported');
+    }
+    for (const reply of await Promise.all(replies)) {
+      if (reply === 'unreported') total.unreported++;
+      else if (reply !== null) addConnectionStats(total, reply);
+    }
+    return total;
   }
 
   /**
