@@ -70,8 +70,18 @@ export interface ConnectionOptions {
   maxMessageBytes?: number;
   /** Deepest nesting of containers in a message. Default 64. */
   maxDepth?: number;
-  /** Most calls pending in each direction. Default 10 000. */
+  /**
+   * Most calls pending in each direction. A request of the peer counts until it has both
+   * settled and been finished by the peer; past the limit it is refused on its own with
+   * `LimitExceededError`. Default 10 000.
+   */
   maxPendingCalls?: number;
+  /**
+   * Most calls of the peer pipelined one on another (a call on the pending result of a
+   * call on the pending result of ...); a deeper one fails with `LimitExceededError`.
+   * Default 1 024.
+   */
+  maxPipelineDepth?: number;
   /** Most live references in each table (exports, imports). Default 100 000. */
   maxLiveReferences?: number;
   /** Expose own (instance) properties of by-reference objects. Default `false`. */
@@ -104,6 +114,7 @@ export const DEFAULT_CONNECTION_OPTIONS = Object.freeze({
   maxMessageBytes: DEFAULT_CODEC_MAX_MESSAGE_BYTES,
   maxDepth: DEFAULT_MAX_DEPTH,
   maxPendingCalls: 10_000,
+  maxPipelineDepth: 1_024,
   maxLiveReferences: 100_000,
   includeRemoteStack: false,
   iterationBatchSize: 256,
@@ -146,6 +157,7 @@ function settingsFrom(options: ConnectionOptions): SessionSettings & { maxMessag
     maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, d.maxMessageBytes),
     maxDepth: Math.max(8, positive('maxDepth', options.maxDepth, d.maxDepth)),
     maxPendingCalls: positive('maxPendingCalls', options.maxPendingCalls, d.maxPendingCalls),
+    maxPipelineDepth: positive('maxPipelineDepth', options.maxPipelineDepth, d.maxPipelineDepth),
     maxLiveReferences: positive(
       'maxLiveReferences',
       options.maxLiveReferences,

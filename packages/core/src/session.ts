@@ -58,6 +58,7 @@ export interface SessionSettings extends AccessPolicy {
   timeout: number;
   maxDepth: number;
   maxPendingCalls: number;
+  maxPipelineDepth: number;
   maxLiveReferences: number;
   includeRemoteStack: boolean;
   errorClasses: ReadonlyMap<string, ErrorClass>;
@@ -216,8 +217,10 @@ export class Session implements RefHost, StubHost {
   #dispatch(m: unknown[]): void {
     switch (m[0]) {
       case MSG_REQUEST:
-        this.#serving.request(m);
+        // What rides on a request was queued before it was made: applied first, the
+        // answers it finishes no longer count against the limit this request is held to.
         if (m.length > 8) this.#serving.housekeeping(m[8], m[9]);
+        this.#serving.request(m);
         return;
       case MSG_RESOLVE:
       case MSG_REJECT:
