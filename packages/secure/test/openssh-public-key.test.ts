@@ -1,7 +1,16 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { AuthorizedKeys } from '../src/authorized-keys.js';
 import { KeyFormatError } from '../src/errors.js';
 import { generateIdentity } from '../src/identity.js';
-import { parsePublicKey } from '../src/openssh/public-key.js';
+import { KnownHosts } from '../src/known-hosts.js';
+import {
+  checkEd25519PublicKey,
+  ed25519KeyProblem,
+  ed25519PublicLine,
+  parsePublicKey,
+} from '../src/openssh/public-key.js';
+import { addPoint, NON_CANONICAL_KEYS, negateKey, TORSION_POINTS } from './ed25519-aliases.js';
 
 // A public key from RFC 8032 §7.1 TEST 1, as an OpenSSH line.
 const LINE =
@@ -50,5 +59,58 @@ describe('parsePublicKey', () => {
 
   it('throws TypeError for a non-string', () => {
     expect(() => parsePublicKey(42 as unknown as string)).toThrow(TypeError);
+  });
+});
+
+describe('keys that would alias another identity are refused where keys are parsed', () => {
+  const lineOf = (key: Uint8Array) => ed25519PublicLine(key, 'alias');
+  const id = generateIdentity('honest');
+  const torsionAlias = addPoint(id.publicKey, TORSION_POINTS[1]!);
+  const smallOrder = TORSION_POINTS[2]!.toBytes();
+  const nonCanonical = NON_CANONICAL_KEYS[0]!.bytes;
+
+  it('the honest key passes every check', () => {
+    expect(ed25519KeyProblem(id.publicKey)).toBeUndefined();
+    expect(() => checkEd25519PublicKey(id.publicKey)).not.toThrow();
+    expect(parsePublicKey(id.publicKeyLine()).key).toEqual(id.publicKey);
+  });
+
+  it('parsePublicKey refuses a small-order component, a small-order point and a non-canonical encoding', () => {
+    expect(() => parsePublicKey(lineOf(torsionAlias))).toThrow(/small-order component/);
+    expect(() => parsePublicKey(lineOf(smallOrder))).toThrow(/small order/);
+    expect(() => parsePublicKey(lineOf(nonCanonical))).toThrow(KeyFormatError);
+  });
+
+  it('every alias of every one of the 8 torsion points is refused; −A is a distinct valid key', () => {
+    for (const [i, t] of TORSION_POINTS.entries()) {
+      const alias = addPoint(id.publicKey, t);
+      expect(ed25519KeyProblem(alias)).toBe(
+        i === 0 ? undefined : 'ed25519 key has a small-order component',
+      );
+      expect(ed25519KeyProblem(t.toBytes())).toBe('ed25519 key is a point of small order');
+    }
+    // −A passes the point checks: it is refused by the signature over its exact bytes
+    // and, when A is @revoked, by the client's revocation check.
+    expect(ed25519KeyProblem(negateKey(id.publicKey))).toBeUndefined();
+  });
+
+  it('known_hosts and authorized_keys keep such lines inert, saying why', () => {
+    const known = KnownHosts.parse(`h ${lineOf(smallOrder)}\nh ${lineOf(nonCanonical)}\n`);
+    expect(known.list().map((e) => e.error)).toEqual([
+      'ed25519 key is a point of small order',
+      'ed25519 key is not a canonical encoding of a curve point',
+    ]);
+    const keys = AuthorizedKeys.parse(`${lineOf(smallOrder)}\n${lineOf(nonCanonical)}\n`);
+    expect(keys.list().every((e) => e.error !== undefined)).toBe(true);
+  });
+
+  it('any 32 bytes give a verdict, never a throw', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (bytes) => {
+        const problem = ed25519KeyProblem(bytes);
+        expect(problem === undefined || typeof problem === 'string').toBe(true);
+      }),
+      { numRuns: 100 },
+    );
   });
 });
