@@ -85,6 +85,7 @@ export {
   publicKeyAuth,
   SecureChannel,
   SecureError,
+  ServiceMismatchError,
   scanHostKey,
 } from '@keyway/secure';
 export {
