@@ -1,3 +1,4 @@
+import { ed25519 } from '@noble/curves/ed25519.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AuthorizedKeys } from '../src/authorized-keys.js';
@@ -102,6 +103,37 @@ describe('keys that would alias another identity are refused where keys are pars
     ]);
     const keys = AuthorizedKeys.parse(`${lineOf(smallOrder)}\n${lineOf(nonCanonical)}\n`);
     expect(keys.list().every((e) => e.error !== undefined)).toBe(true);
+  });
+
+  it('the byte-only check (database lines) knows every small-order point and non-canonical encoding', () => {
+    for (const t of TORSION_POINTS) {
+      expect(ed25519KeyProblem(t.toBytes(), false)).toBe('ed25519 key is a point of small order');
+    }
+    for (const { bytes } of NON_CANONICAL_KEYS) {
+      expect(ed25519KeyProblem(bytes, false)).toBe(
+        'ed25519 key is not a canonical encoding of a curve point',
+      );
+    }
+    expect(ed25519KeyProblem(id.publicKey, false)).toBeUndefined();
+    // A torsion alias passes the byte check; the full check, made on every presented
+    // key before lookup, refuses it, so such a database line never matches.
+    expect(ed25519KeyProblem(torsionAlias, false)).toBeUndefined();
+  });
+
+  it('the byte-only and full checks agree with noble on canonical and small-order verdicts', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (bytes) => {
+        let strict: ReturnType<typeof ed25519.Point.fromBytes> | undefined;
+        try {
+          strict = ed25519.Point.fromBytes(bytes, false);
+        } catch {}
+        const full = ed25519KeyProblem(bytes);
+        if (strict === undefined) expect(full).toBeDefined();
+        else if (strict.isSmallOrder()) expect(full).toBe('ed25519 key is a point of small order');
+        else expect(full === undefined).toBe(strict.isTorsionFree());
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('any 32 bytes give a verdict, never a throw', () => {
