@@ -26,6 +26,9 @@ import {
   HandshakeError,
   KnownHosts,
   nodeCryptoProvider,
+  opaqueServerFor,
+  PasswordFile,
+  passwordAuth,
   performHandshake,
   publicKeyAuth,
   ServiceMismatchError,
@@ -182,6 +185,28 @@ describe('the served service is signed into the server hello', () => {
     expect(outcome).toBeInstanceOf(ServiceMismatchError);
     expect(outcome).toMatchObject({ expected: 'Admin', actual: 'Calc' });
     socket.destroy();
+  });
+
+  it('passwordAuth signs the served service too, when it runs the handshake', async () => {
+    const passwords = new PasswordFile();
+    await passwords.register(opaqueServerFor(hostKey), 'alice', 'a long password', {
+      ksf: { algorithm: 'scrypt', N: 1024, r: 8, p: 1 },
+    });
+    const r = await startRig(passwordAuth({ identity: hostKey, passwords }), 'Calc');
+    rigs.push(r);
+    const error = await attempt(r.port, 'Admin');
+    expect(error).toMatchObject({ code: 'ERR_SERVICE_MISMATCH', actual: 'Calc' });
+    const socket = await dial(r.port);
+    const ok = await clientHandshake(socket, {
+      host: '127.0.0.1',
+      port: r.port,
+      knownHosts: knownHosts(r.port),
+      username: 'alice',
+      password: 'a long password',
+      expectedService: 'Calc',
+    });
+    expect(ok.service).toBe('Calc');
+    ok.transport.close();
   });
 
   it('a service name out of range is a RangeError before any I/O', async () => {
