@@ -31,11 +31,12 @@ import {
   Identity,
   KeyFormatError,
   KnownHosts,
+  nobleCryptoProvider,
   nodeCryptoProvider,
   performHandshake,
   publicKeyAuth,
 } from '../src/index.js';
-import { dial, type Rig, startRig } from './auth-helpers.js';
+import { dial, login, type Rig, startRig } from './auth-helpers.js';
 import {
   addPoint,
   NON_CANONICAL_KEYS,
@@ -321,6 +322,33 @@ describe('the honest host key', () => {
       tmp.cleanup();
     }
   });
+});
+
+describe('signed hellos across providers', () => {
+  for (const [serverProvider, clientProvider] of [
+    [nodeCryptoProvider, nobleCryptoProvider],
+    [nobleCryptoProvider, nodeCryptoProvider],
+  ] as const) {
+    it(`a ${serverProvider.name} server and a ${clientProvider.name} client verify each other's signatures`, async () => {
+      rig = await startRig(
+        publicKeyAuth({
+          identity: hostKey,
+          authorizedKeys: AuthorizedKeys.parse(`${alice.publicKeyLine()}\n`),
+          provider: serverProvider,
+        }),
+      );
+      const known = KnownHosts.parse('');
+      known.add('127.0.0.1', rig.port, H);
+      const client = await login(rig.port, {
+        identity: alice,
+        knownHosts: known,
+        provider: clientProvider,
+      });
+      const accepted = (await rig.accepted[0]) as AcceptedConnection;
+      expect(accepted.credentials.publicKey?.fingerprint).toBe(alice.fingerprint);
+      client.close();
+    });
+  }
 });
 
 /**
