@@ -165,6 +165,7 @@ export {
   SecureChannel,
   SecureError,
   type SecureErrorOptions,
+  ServiceMismatchError,
   scanHostKey,
   sourceKey,
   UsageError,

@@ -84,6 +84,7 @@ export {
   KeyFormatError,
   SecureError,
   type SecureErrorOptions,
+  ServiceMismatchError,
   UsageError,
 } from './errors.js';
 export {

@@ -13,7 +13,7 @@ import {
   resolveAuthQueueLimits,
 } from '../src/auth/message-reader.js';
 import { KEYWAY_PROLOGUE } from '../src/auth/server-session.js';
-import { encodeClientHello } from '../src/auth/wire.js';
+import { encodeClientHello, encodeClientHelloBody } from '../src/auth/wire.js';
 import { UsageError } from '../src/errors.js';
 import {
   type AcceptedConnection,
@@ -207,7 +207,7 @@ describe('a client that floods the server before the verdict', () => {
       role: 'initiator',
       staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
       prologue: KEYWAY_PROLOGUE,
-      localPayload: encodeClientHello({}),
+      localPayload: encodeClientHello(encodeClientHelloBody({})),
       verifyRemote: () => {},
     });
     let serverSaid: Error | undefined | 'nothing' = 'nothing';
@@ -261,7 +261,7 @@ describe('a client that floods the server before the verdict', () => {
       role: 'initiator',
       staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
       prologue: KEYWAY_PROLOGUE,
-      localPayload: encodeClientHello({}),
+      localPayload: encodeClientHello(encodeClientHelloBody({})),
       verifyRemote: () => {},
     });
     channel.start({ onMessage: () => {}, onClose: () => {} });

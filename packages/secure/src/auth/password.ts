@@ -79,7 +79,7 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
     options.limiter instanceof LoginLimiter ? options.limiter : new LoginLimiter(options.limiter);
   const passwords = options.passwords;
   return async (stream, context) => {
-    const session = await ensureSession(stream, options);
+    const session = await ensureSession(stream, options, context.service);
     const reader = session.reader;
     const source = context.remoteAddress;
     reader.send(authMessage(AuthMessage.PASSWORD_REQUEST));
