@@ -12,7 +12,6 @@
  *   client → server  PASSWORD_KE3 ‖ LoginFinish(KE3)
  */
 import { AuthenticationError } from '../errors.js';
-import { type Identity, identitySeed } from '../identity.js';
 import { OpaqueClientLogin } from '../opaque/client.js';
 import { LoginLimiter, type LoginLimiterOptions } from '../opaque/login-limiter.js';
 import {
@@ -20,29 +19,19 @@ import {
   decodeLoginResponse,
   decodeLoginStart,
   encodeLoginFinish,
-  encodeLoginResponse,
   encodeLoginStart,
   opaqueContext,
 } from '../opaque/login-messages.js';
-import { deriveServerSetup, OpaqueServer } from '../opaque/server.js';
 import { bytesEqual } from '../openssh/wire.js';
 import { type PasswordFile, PasswordFileError } from '../password-file.js';
 import type { MessageReader } from './message-reader.js';
 import { fail, succeed } from './outcome.js';
+import { PasswordServer } from './password-server.js';
 import { checkHandshakeSettings, ensureSession, type HandshakeSettings } from './server-session.js';
 import type { Authenticator } from './types.js';
 import { AuthMessage, authMessage } from './wire.js';
 
-/**
- * The OPAQUE server of a host: its OPRF seed and key pair derived from the host key with
- * domain separation, so the password file needs no secret of its own and every server
- * sharing the host key accepts the same records. Register users with it.
- * @example
- * await passwords.register(opaqueServerFor(hostKey), 'alice', password);
- */
-export function opaqueServerFor(identity: Identity): OpaqueServer {
-  return new OpaqueServer(deriveServerSetup(identitySeed(identity)));
-}
+export { opaqueServerFor } from './password-server.js';
 
 /** Options of {@link passwordAuth}. */
 export interface PasswordAuthOptions extends HandshakeSettings {
@@ -68,7 +57,7 @@ export interface PasswordAuthOptions extends HandshakeSettings {
 export function passwordAuth(options: PasswordAuthOptions): Authenticator {
   if (!options?.passwords) throw new TypeError('passwordAuth: passwords is required');
   checkHandshakeSettings(options);
-  const server = opaqueServerFor(options.identity);
+  const server = new PasswordServer(options.identity, options.passwords);
   const bound = options.passwords.serverPublicKey;
   if (bound !== undefined && !bytesEqual(bound, server.publicKey)) {
     throw new PasswordFileError(
@@ -77,7 +66,6 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
   }
   const limiter =
     options.limiter instanceof LoginLimiter ? options.limiter : new LoginLimiter(options.limiter);
-  const passwords = options.passwords;
   return async (stream, context) => {
     const session = await ensureSession(stream, options);
     const reader = session.reader;
@@ -97,20 +85,15 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
     const user = start.user;
     const verdict = limiter.check(user, source);
     if (!verdict.allowed) fail(context, 'password', `rate limited (${verdict.reason})`, { user });
-    const entry = passwords.get(user);
-    const context3dh = opaqueContext(session.handshakeHash);
-    const { ke2, login } = server.startLogin(start.ke1, user, entry?.record, {
-      context: context3dh,
-    });
-    const ksf = entry?.ksf ?? passwords.fakeKsfParams();
-    reader.send(authMessage(AuthMessage.PASSWORD_KE2, encodeLoginResponse({ ksf, ke2 })));
+    const { response, login, known } = server.respond(user, start.ke1, session.handshakeHash);
+    reader.send(authMessage(AuthMessage.PASSWORD_KE2, response));
     let reason: string;
     try {
       const finish = await reader.next();
       if (finish[0] !== AuthMessage.PASSWORD_KE3)
         throw new AuthenticationError('unexpected message');
       login.finish(decodeLoginFinish(finish.subarray(1)).ke3);
-      if (!entry) throw new AuthenticationError('unknown user');
+      if (!known) throw new AuthenticationError('unknown user');
       limiter.recordSuccess(user, source);
       succeed(context, 'password', { user });
       return {
@@ -126,7 +109,7 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
           : `no valid KE3 (${(error as Error).message})`;
     }
     limiter.recordFailure(user, source);
-    fail(context, 'password', entry ? reason : 'unknown user', { user });
+    fail(context, 'password', known ? reason : 'unknown user', { user });
   };
 }
 
