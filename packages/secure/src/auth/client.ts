@@ -11,6 +11,7 @@ import type { CryptoProvider } from '../crypto/provider.js';
 import { AuthenticationError, HandshakeError, HostKeyError } from '../errors.js';
 import { type Identity, identityX25519 } from '../identity.js';
 import { type KnownHosts, knownHostsName } from '../known-hosts.js';
+import type { KsfBounds } from '../opaque/ksf.js';
 import { ed25519Fingerprint } from '../openssh/public-key.js';
 import { bytesEqual } from '../openssh/wire.js';
 import { MessageReader, type MessageTransport } from './message-reader.js';
@@ -43,6 +44,12 @@ export interface ClientHandshakeOptions {
   username?: string | undefined;
   /** The password, for servers that ask for one (proved with OPAQUE, never sent). */
   password?: string | undefined;
+  /**
+   * Stretching parameters this client agrees to run for a password login (the server
+   * announces them); fields left out take their `DEFAULT_KSF_BOUNDS` value. Outside them
+   * the login fails with `KsfBoundsError`.
+   */
+  ksfBounds?: Partial<KsfBounds> | undefined;
   /** Crypto provider; the fastest available by default. */
   provider?: CryptoProvider | undefined;
   /**
@@ -178,13 +185,15 @@ export async function clientHandshake(
   // The deadline covers the whole exchange: a server that finishes the handshake and then
   // never answers (or stalls a password login) must not hold the client forever.
   let timer: NodeJS.Timeout | undefined;
+  // Stops a password login's key stretching along with the exchange.
+  const stop = new AbortController();
   const deadlinePassed = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new HandshakeError(`handshake did not finish within ${timeoutMs} ms`)),
       Math.max(0, deadline - performance.now()),
     );
   });
-  const verdict = readVerdict(reader, result.handshakeHash, options);
+  const verdict = readVerdict(reader, result.handshakeHash, options, stop.signal);
   // Once the deadline wins, the abandoned exchange fails on the closed channel: nobody
   // waits for that failure.
   verdict.catch(() => {});
@@ -197,6 +206,7 @@ export async function clientHandshake(
     };
   } catch (error) {
     // The peer learns only that we closed because of an error, for a missed deadline.
+    stop.abort(error);
     reader.close(error instanceof HandshakeError ? error : undefined);
     throw error;
   } finally {
@@ -209,6 +219,7 @@ async function readVerdict(
   reader: MessageReader,
   handshakeHash: Uint8Array,
   options: ClientHandshakeOptions,
+  signal: AbortSignal,
 ): Promise<void> {
   for (;;) {
     const message = await reader.next();
@@ -218,7 +229,7 @@ async function readVerdict(
       case AuthMessage.FAIL:
         throw new AuthenticationError('server refused the login');
       case AuthMessage.PASSWORD_REQUEST:
-        await answerPasswordRequest(reader, handshakeHash, options);
+        await answerPasswordRequest(reader, handshakeHash, options, signal);
         break;
       default:
         throw new HandshakeError(`unexpected authentication message type ${message[0]}`);

@@ -13,6 +13,7 @@
  */
 import { AuthenticationError } from '../errors.js';
 import { OpaqueClientLogin } from '../opaque/client.js';
+import { checkKsfBounds, type KsfBounds } from '../opaque/ksf.js';
 import { LoginLimiter, type LoginLimiterOptions } from '../opaque/login-limiter.js';
 import {
   decodeLoginFinish,
@@ -66,6 +67,7 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
   }
   const limiter =
     options.limiter instanceof LoginLimiter ? options.limiter : new LoginLimiter(options.limiter);
+  const passwords = options.passwords;
   return async (stream, context) => {
     const session = await ensureSession(stream, options);
     const reader = session.reader;
@@ -83,9 +85,25 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
       fail(context, 'password', 'malformed KE1');
     }
     const user = start.user;
-    const verdict = limiter.check(user, source);
-    if (!verdict.allowed) fail(context, 'password', `rate limited (${verdict.reason})`, { user });
-    const { response, login, known } = server.respond(user, start.ke1, session.handshakeHash);
+    try {
+      // `keyway passwd add/remove` take effect without a restart.
+      await passwords.refresh();
+    } catch (error) {
+      fail(context, 'password', `password file refused: ${(error as Error).message}`, { user });
+    }
+    const bound = passwords.serverPublicKey;
+    if (bound !== undefined && !bytesEqual(bound, server.publicKey)) {
+      fail(context, 'password', 'password file now holds records for another host key', { user });
+    }
+    // Checked and counted in one step, before any reply: KE2 alone lets the client test
+    // its guess offline, so the attempt counts whatever happens next.
+    const admission = await (context.loginGate ?? limiter).admit(user, source);
+    const { response, login, known } = server.respond(
+      user,
+      start.ke1,
+      session.handshakeHash,
+      !admission.allowed,
+    );
     reader.send(authMessage(AuthMessage.PASSWORD_KE2, response));
     let reason: string;
     try {
@@ -94,7 +112,8 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
         throw new AuthenticationError('unexpected message');
       login.finish(decodeLoginFinish(finish.subarray(1)).ke3);
       if (!known) throw new AuthenticationError('unknown user');
-      limiter.recordSuccess(user, source);
+      if (!admission.allowed) throw new AuthenticationError('rate limited');
+      admission.settle(true);
       succeed(context, 'password', { user });
       return {
         stream: session.channel,
@@ -102,27 +121,40 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
       };
     } catch (error) {
       // A wrong password is usually seen first by the client, which then hangs up: a
-      // closed channel here counts as a failed attempt too.
+      // closed channel here is a failed attempt too (already counted at admission).
       reason =
         error instanceof AuthenticationError
           ? error.reason
           : `no valid KE3 (${(error as Error).message})`;
     }
-    limiter.recordFailure(user, source);
-    fail(context, 'password', known ? reason : 'unknown user', { user });
+    if (admission.allowed) admission.settle(false);
+    else reason = `rate limited (${admission.reason})`;
+    fail(
+      context,
+      'password',
+      known ? reason : `unknown user${admission.allowed ? '' : ` (${reason})`}`,
+      { user },
+    );
   };
 }
 
 /**
  * The client's half: answers a PASSWORD_REQUEST with OPAQUE, or with PASSWORD_UNAVAILABLE
  * when it has no password.
+ * @param signal - stops the key stretching at the login's deadline
  * @throws AuthenticationError when the password is wrong, the user unknown, or a relay sits
- *   between client and server (the server's MAC fails to verify)
+ *   between client and server (the server's MAC fails to verify); KsfBoundsError
+ *   (`ERR_KSF_BOUNDS`) when the server asks for stretching outside `ksfBounds`
  */
 export async function answerPasswordRequest(
   reader: MessageReader,
   handshakeHash: Uint8Array,
-  credentials: { username?: string | undefined; password?: string | undefined },
+  credentials: {
+    username?: string | undefined;
+    password?: string | undefined;
+    ksfBounds?: Partial<KsfBounds> | undefined;
+  },
+  signal?: AbortSignal,
 ): Promise<void> {
   const { username, password } = credentials;
   if (username === undefined || password === undefined) {
@@ -137,6 +169,12 @@ export async function answerPasswordRequest(
     throw new AuthenticationError(`unexpected message ${reply[0]} during password login`);
   }
   const { ksf, ke2 } = decodeLoginResponse(reply.subarray(1));
-  const { ke3 } = await login.finish(ke2, { ksf, context: opaqueContext(handshakeHash) });
+  // The server chose these parameters: run them only within this client's bounds.
+  checkKsfBounds(ksf, credentials.ksfBounds);
+  const { ke3 } = await login.finish(ke2, {
+    ksf,
+    context: opaqueContext(handshakeHash),
+    signal,
+  });
   reader.send(authMessage(AuthMessage.PASSWORD_KE3, encodeLoginFinish({ ke3 })));
 }
