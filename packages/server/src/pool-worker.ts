@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { connectTransport, type ServiceSpec } from '@keyway/core';
 import { type Authenticator, acceptConnection } from '@keyway/secure';
 import { drainAndClose, IdleSweeper } from './idle.js';
+import { PortLoginGate } from './login-gate.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
 import { type PortControl, PortDuplex } from './port-duplex.js';
 
@@ -76,6 +77,7 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
   const stream = new PortDuplex(task.port, task.remoteAddress, task.remotePort);
   stream.on('error', () => {});
   const deadline = setTimeout(() => stream.destroy(), task.limits.handshakeTimeoutMs);
+  const loginGate = new PortLoginGate(task.loginGate);
   let accepted: Awaited<ReturnType<typeof acceptConnection>>;
   let service: ServiceSpec;
   try {
@@ -89,6 +91,7 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
       remoteAddress: task.remoteAddress,
       remotePort: task.remotePort,
       service: task.serviceName,
+      loginGate,
     });
   } catch (error) {
     // acceptConnection closed the stream; the task ends once it is gone, so that the main
@@ -97,6 +100,8 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
     return { authenticated: false, error: String((error as { reason?: string }).reason ?? error) };
   } finally {
     clearTimeout(deadline);
+    // Authentication is over: nothing more to ask the shared limiter.
+    loginGate.close();
   }
   stream.control({ t: 'authenticated' });
   let connection: Awaited<ReturnType<typeof connectTransport>>;

@@ -9,9 +9,11 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { ConnectionOptions } from '@keyway/core';
+import { LoginLimiter, type LoginLimiterOptions } from '@keyway/secure';
 import { Piscina } from 'piscina';
 import type { ServerLimits } from './limits.js';
 import { type Admission, Listener, type ListenOptions } from './listener.js';
+import { serveLoginGate } from './login-gate.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
 import { type PortControl, transferable } from './port-duplex.js';
 
@@ -30,6 +32,13 @@ export interface ThreadPoolServerOptions extends ListenOptions, ServerLimits {
   threads?: number;
   /** Options of every RPC connection (timeouts, limits, exposure rules). */
   connection?: ConnectionOptions;
+  /**
+   * The password back-off of the whole server, held in the main thread and asked by every
+   * worker, so the budget per user and per source does not grow with `threads`. It
+   * replaces the `limiter` of `passwordAuth` in the workers. A `LoginLimiter` (to share
+   * one with other servers) or its options; default `DEFAULT_LOGIN_LIMITS`.
+   */
+  loginLimiter?: LoginLimiter | LoginLimiterOptions;
 }
 
 /** Payload of the pool server's `disconnect` event. */
@@ -58,6 +67,7 @@ export class ThreadPoolServer extends Listener {
   readonly #serviceModule: string;
   readonly #options: ThreadPoolServerOptions;
   readonly #ports = new Set<MessagePort>();
+  readonly #loginLimiter: LoginLimiter;
 
   /**
    * @param serviceModule path or `file:` URL of a built JavaScript module whose export
@@ -75,6 +85,10 @@ export class ThreadPoolServer extends Listener {
     }
     this.#serviceModule = serviceModule instanceof URL ? serviceModule.href : serviceModule;
     this.#options = options;
+    this.#loginLimiter =
+      options.loginLimiter instanceof LoginLimiter
+        ? options.loginLimiter
+        : new LoginLimiter(options.loginLimiter);
     this.#pool = new Piscina<PoolTask, PoolTaskResult>({
       filename: WORKER,
       minThreads: threads,
@@ -112,6 +126,8 @@ export class ThreadPoolServer extends Listener {
         this.emit('authenticated', { remoteAddress });
       } else if (message.t === 'end') socket.end();
     });
+    const gate = new MessageChannel();
+    serveLoginGate(gate.port1, this.#loginLimiter, remoteAddress);
     const task: PoolTask = {
       port: port2,
       remoteAddress,
@@ -122,9 +138,10 @@ export class ThreadPoolServer extends Listener {
       authenticator: this.#options.authenticator,
       limits: this.limits,
       connection: this.#options.connection,
+      loginGate: gate.port2,
     };
     this.#pool
-      .run(task, { transferList: [port2] })
+      .run(task, { transferList: [port2, gate.port2] })
       .then(
         (result) => {
           // The worker calls it `error`; the event's documented field is `reason`.
@@ -146,6 +163,7 @@ export class ThreadPoolServer extends Listener {
       .finally(() => {
         this.#ports.delete(port1);
         port1.close();
+        gate.port1.close();
         socket.destroy();
       });
   }
