@@ -3,7 +3,8 @@
  * OPAQUE-3DH (RFC 9807) inside the Noise channel, after the server has proved its host
  * key. The server stores only OPAQUE records and never sees the password; the OPAQUE
  * context is `"keyway/1" ‖ Noise handshake hash`, so a relay between two Noise sessions
- * fails; unknown users get a fake reply of the same size and work.
+ * fails; unknown users and rate-limited attempts get a fake reply of the same size and
+ * work, which never verifies (see password-server.ts).
  *
  * Channel messages (each prefixed by its AuthMessage type byte):
  *   server → client  PASSWORD_REQUEST
@@ -39,9 +40,11 @@ export interface PasswordAuthOptions extends HandshakeSettings {
   /** The users' OPAQUE records (`keyway passwd add` writes them). */
   passwords: PasswordFile;
   /**
-   * Failed-attempt limits per user and per source address, with back-off (sshd's
-   * MaxAuthTries / PerSourcePenalties). A `LoginLimiter` to share one between servers, or
-   * its options; defaults to `DEFAULT_LOGIN_LIMITS`.
+   * Attempt limits per user and per source address, with back-off (sshd's MaxAuthTries /
+   * PerSourcePenalties); an attempt counts from the moment it is admitted. A
+   * `LoginLimiter` to share one between servers, or its options; defaults to
+   * `DEFAULT_LOGIN_LIMITS`. A server that supplies a shared gate in the context (a
+   * `ThreadPoolServer`, whose workers each build their own `passwordAuth`) overrides it.
    */
   limiter?: LoginLimiter | LoginLimiterOptions;
 }
