@@ -216,6 +216,7 @@ describe('passwordAuth (OPAQUE inside the Noise channel)', () => {
       hostKeyPolicy: 'insecure-any',
       username: 'alice',
       password: PASSWORD,
+      ksfBounds: { scryptMinMemoryBytes: 0 },
     });
     await expect(attempt).rejects.toThrow(AuthenticationError);
     socket.destroy();

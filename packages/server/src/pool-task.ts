@@ -30,6 +30,8 @@ export interface PoolTask {
   readonly authenticator: AuthenticatorModule;
   readonly limits: Required<ServerLimits>;
   readonly connection: ConnectionOptions | undefined;
+  /** The main thread's password back-off, shared by all workers (see login-gate.ts). */
+  readonly loginGate: MessagePort;
 }
 
 /** What a worker reports when a connection ends. */

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { type Connection, connectTransport, type ServiceSpec } from '@keyway/core';
 import { type Authenticator, acceptConnection } from '@keyway/secure';
 import { drainAndClose, IdleSweeper } from './idle.js';
+import { PortLoginGate } from './login-gate.js';
 import { withNetworkDefaults } from './network-defaults.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
 import { type PortControl, PortDuplex } from './port-duplex.js';
@@ -85,6 +86,7 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
       void drainAndClose([connection], message.graceMs);
   });
   const deadline = setTimeout(() => stream.destroy(), task.limits.handshakeTimeoutMs);
+  const loginGate = new PortLoginGate(task.loginGate);
   let accepted: Awaited<ReturnType<typeof acceptConnection>>;
   let service: ServiceSpec;
   try {
@@ -98,6 +100,7 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
       remoteAddress: task.remoteAddress,
       remotePort: task.remotePort,
       service: task.serviceName,
+      loginGate,
     });
   } catch (error) {
     // acceptConnection closed the stream; the task ends once it is gone, so that the main
@@ -106,6 +109,8 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
     return { authenticated: false, error: String((error as { reason?: string }).reason ?? error) };
   } finally {
     clearTimeout(deadline);
+    // Authentication is over: nothing more to ask the shared limiter.
+    loginGate.close();
   }
   stream.control({ t: 'authenticated' });
   let opened: Connection;

@@ -9,9 +9,11 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { ConnectionOptions, ConnectionStats } from '@keyway/core';
+import { LoginLimiter, type LoginLimiterOptions } from '@keyway/secure';
 import { Piscina } from 'piscina';
 import type { ServerLimits } from './limits.js';
 import { type Admission, Listener, type ListenOptions } from './listener.js';
+import { serveLoginGate } from './login-gate.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
 import { type PortControl, transferable } from './port-duplex.js';
 import { addConnectionStats, emptyServerStats, type ServerStats } from './stats.js';
@@ -35,6 +37,13 @@ export interface ThreadPoolServerOptions extends ListenOptions, ServerLimits {
    * turns it off.
    */
   connection?: ConnectionOptions;
+  /**
+   * The password back-off of the whole server, held in the main thread and asked by every
+   * worker, so the budget per user and per source does not grow with `threads`. It
+   * replaces the `limiter` of `passwordAuth` in the workers. A `LoginLimiter` (to share
+   * one with other servers) or its options; default `DEFAULT_LOGIN_LIMITS`.
+   */
+  loginLimiter?: LoginLimiter | LoginLimiterOptions;
 }
 
 /** Options of {@link ThreadPoolServer.stats}. */
@@ -79,6 +88,7 @@ export class ThreadPoolServer extends Listener {
     { readonly port: MessagePort; resolve(reply: StatsReply): void }
   >();
   #nextStatsId = 1;
+  readonly #loginLimiter: LoginLimiter;
 
   /**
    * @param serviceModule path or `file:` URL of a built JavaScript module whose export
@@ -96,6 +106,10 @@ export class ThreadPoolServer extends Listener {
     }
     this.#serviceModule = serviceModule instanceof URL ? serviceModule.href : serviceModule;
     this.#options = options;
+    this.#loginLimiter =
+      options.loginLimiter instanceof LoginLimiter
+        ? options.loginLimiter
+        : new LoginLimiter(options.loginLimiter);
     this.#pool = new Piscina<PoolTask, PoolTaskResult>({
       filename: WORKER,
       minThreads: threads,
@@ -138,6 +152,8 @@ export class ThreadPoolServer extends Listener {
         waiter?.resolve(message.stats);
       }
     });
+    const gate = new MessageChannel();
+    serveLoginGate(gate.port1, this.#loginLimiter, remoteAddress);
     const task: PoolTask = {
       port: port2,
       remoteAddress,
@@ -148,9 +164,10 @@ export class ThreadPoolServer extends Listener {
       authenticator: this.#options.authenticator,
       limits: this.limits,
       connection: this.#options.connection,
+      loginGate: gate.port2,
     };
     this.#pool
-      .run(task, { transferList: [port2] })
+      .run(task, { transferList: [port2, gate.port2] })
       .then(
         (result) => {
           // The worker calls it `error`; the event's documented field is `reason`.
@@ -178,6 +195,7 @@ export class ThreadPoolServer extends Listener {
           this.#statsWaiters.delete(id);
           waiter.resolve(null);
         }
+        gate.port1.close();
         socket.destroy();
       });
   }

@@ -19,6 +19,7 @@ import {
 } from '../errors.js';
 import { type Identity, identityX25519 } from '../identity.js';
 import { type KnownHosts, knownHostsName } from '../known-hosts.js';
+import type { KsfBounds } from '../opaque/ksf.js';
 import { ed25519Fingerprint } from '../openssh/public-key.js';
 import { signedClientHello, verifyServerHello } from './hello.js';
 import { MessageReader, type MessageTransport } from './message-reader.js';
@@ -59,6 +60,12 @@ export interface ClientHandshakeOptions {
    * travels in the client's signed hello. Unset: any service is accepted.
    */
   expectedService?: string | undefined;
+  /**
+   * Stretching parameters this client agrees to run for a password login (the server
+   * announces them); fields left out take their `DEFAULT_KSF_BOUNDS` value. Outside them
+   * the login fails with `KsfBoundsError`.
+   */
+  ksfBounds?: Partial<KsfBounds> | undefined;
   /** Crypto provider; the fastest available by default. */
   provider?: CryptoProvider | undefined;
   /**
@@ -218,13 +225,15 @@ export async function clientHandshake(
   // The deadline covers the whole exchange: a server that finishes the handshake and then
   // never answers (or stalls a password login) must not hold the client forever.
   let timer: NodeJS.Timeout | undefined;
+  // Stops a password login's key stretching along with the exchange.
+  const stop = new AbortController();
   const deadlinePassed = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new HandshakeError(`handshake did not finish within ${timeoutMs} ms`)),
       Math.max(0, deadline - performance.now()),
     );
   });
-  const verdict = readVerdict(reader, result.handshakeHash, options);
+  const verdict = readVerdict(reader, result.handshakeHash, options, stop.signal);
   // Once the deadline wins, the abandoned exchange fails on the closed channel: nobody
   // waits for that failure.
   verdict.catch(() => {});
@@ -238,6 +247,7 @@ export async function clientHandshake(
     };
   } catch (error) {
     // The peer learns only that we closed because of an error, for a missed deadline.
+    stop.abort(error);
     reader.close(error instanceof HandshakeError ? error : undefined);
     throw error;
   } finally {
@@ -250,6 +260,7 @@ async function readVerdict(
   reader: MessageReader,
   handshakeHash: Uint8Array,
   options: ClientHandshakeOptions,
+  signal: AbortSignal,
 ): Promise<void> {
   for (;;) {
     const message = await reader.next();
@@ -259,7 +270,7 @@ async function readVerdict(
       case AuthMessage.FAIL:
         throw new AuthenticationError('server refused the login');
       case AuthMessage.PASSWORD_REQUEST:
-        await answerPasswordRequest(reader, handshakeHash, options);
+        await answerPasswordRequest(reader, handshakeHash, options, signal);
         break;
       default:
         throw new HandshakeError(`unexpected authentication message type ${message[0]}`);
