@@ -317,6 +317,46 @@ describe('a client that floods the server before the verdict', () => {
     expect((flooded as ChannelError).message).toMatch(/before authentication finished/);
   });
 
+  it('REKEY frames before the verdict count too: few messages with a rekey before each', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let arrived!: () => void;
+    const authenticating = new Promise<void>((r) => {
+      arrived = r;
+    });
+    const parked: Authenticator = async (stream, context) => {
+      arrived();
+      await gate;
+      return { stream, credentials: { remoteAddress: context.remoteAddress, methods: ['parked'] } };
+    };
+    rig = await startRig(compose(anonymousAuth({ identity: hostKey }), parked));
+    const socket = await dial(rig.port);
+    socket.on('error', () => {});
+    const secretKey = x25519.utils.randomSecretKey();
+    const { channel } = await performHandshake(socket, {
+      role: 'initiator',
+      staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
+      prologue: KEYWAY_PROLOGUE,
+      localPayload: encodeClientHello({}),
+      verifyRemote: () => {},
+      // A REKEY frame before every frame this client sends.
+      channel: { rekey: { afterFrames: 1 } },
+    });
+    channel.start({ onMessage: () => {}, onClose: () => {} });
+    await authenticating;
+    const closed = closedWithin(socket, 3000);
+    // Ten messages alone are within the bound of 16; with their ten REKEYs they are not.
+    for (let i = 0; i < 10 && !channel.closed; i++) {
+      channel.send(Uint8Array.of(i));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await closed).toBe('closed');
+    release();
+    expect(await rig.accepted[0]).toBeInstanceOf(ChannelError);
+  });
+
   it('authQueueLimits widens the bound for a server that wants it', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => {
