@@ -96,7 +96,14 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
     const authenticator = await cached(authenticators, JSON.stringify(task.authenticator), () =>
       loadAuthenticator(task.authenticator),
     );
-    accepted = await acceptConnection(stream, authenticator, {
+    // The main thread checks frame lengths until it hears the verdict, which must reach it
+    // before OK does: the client may send full-size frames right behind OK.
+    const relayed: Authenticator = async (raw, context) => {
+      const result = await authenticator(raw, context);
+      stream.control({ t: 'verdict' });
+      return result;
+    };
+    accepted = await acceptConnection(stream, relayed, {
       remoteAddress: task.remoteAddress,
       remotePort: task.remotePort,
       service: task.serviceName,

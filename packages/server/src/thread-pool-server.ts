@@ -1,16 +1,27 @@
 /**
  * `ThreadPoolServer`: serves connections on a pool of worker threads, so all cores work
- * and a CPU-heavy call on one connection never stalls the others (DESIGN.md §5). The main
- * thread accepts sockets under the server limits and relays their bytes over
- * MessagePorts; each connection's handshake, channel and RPC session run in one worker,
- * which imports the service module (built JavaScript) itself.
+ * (DESIGN.md §5). The main thread accepts sockets under the server limits and relays
+ * their bytes over MessagePorts; each connection's handshake, channel and RPC session run
+ * in one worker, which imports the service module (built JavaScript) itself. Connections
+ * on one worker share its thread: a CPU-heavy call stalls the others on that worker, not
+ * those on other workers.
+ *
+ * The relay holds at most a credit window of unacknowledged bytes per connection, and
+ * until the worker's verdict it checks every frame length itself (docs/security.md,
+ * "Admission"), so a client cannot grow the main thread's memory while its worker is busy.
  */
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { ConnectionOptions, ConnectionStats } from '@keyway/core';
-import { LoginLimiter, type LoginLimiterOptions } from '@keyway/secure';
+import {
+  ChannelError,
+  DEFAULT_PREAUTH_CHANNEL_LIMITS,
+  LoginLimiter,
+  type LoginLimiterOptions,
+} from '@keyway/secure';
 import { Piscina } from 'piscina';
+import { FrameLengthGuard } from './frame-guard.js';
 import type { ServerLimits } from './limits.js';
 import { type Admission, Listener, type ListenOptions } from './listener.js';
 import { serveLoginGate } from './login-gate.js';
@@ -44,7 +55,22 @@ export interface ThreadPoolServerOptions extends ListenOptions, ServerLimits {
    * one with other servers) or its options; default `DEFAULT_LOGIN_LIMITS`.
    */
   loginLimiter?: LoginLimiter | LoginLimiterOptions;
+  /**
+   * Bytes the main thread relays to a connection's worker before it waits for the worker
+   * to acknowledge them; the socket is not read meanwhile. Default 256 KiB.
+   */
+  relayWindowBytes?: number;
+  /**
+   * Largest frame (handshake message or channel frame) the main thread relays before the
+   * worker's verdict; a longer length closes the socket there. Keep it at least the
+   * authenticator's pre-authentication `maxFrameBytes` and `maxHandshakeMessageBytes`.
+   * Default 16 KiB (`DEFAULT_PREAUTH_CHANNEL_LIMITS.maxFrameBytes`).
+   */
+  maxPreAuthFrameBytes?: number;
 }
+
+/** 256 KiB relayed to a worker, unacknowledged, per connection. */
+export const DEFAULT_RELAY_WINDOW_BYTES = 256 * 1024;
 
 /** Options of {@link ThreadPoolServer.stats}. */
 export interface PoolStatsOptions {
@@ -89,6 +115,8 @@ export class ThreadPoolServer extends Listener {
   >();
   #nextStatsId = 1;
   readonly #loginLimiter: LoginLimiter;
+  readonly #relayWindow: number;
+  readonly #maxPreAuthFrame: number;
 
   /**
    * @param serviceModule path or `file:` URL of a built JavaScript module whose export
@@ -103,6 +131,23 @@ export class ThreadPoolServer extends Listener {
     const threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) {
       throw new RangeError(`threads must be a positive integer, got ${String(threads)}`);
+    }
+    this.#relayWindow = options.relayWindowBytes ?? DEFAULT_RELAY_WINDOW_BYTES;
+    if (!Number.isSafeInteger(this.#relayWindow) || this.#relayWindow < 1) {
+      throw new RangeError(
+        `relayWindowBytes must be a positive integer, got ${String(this.#relayWindow)}`,
+      );
+    }
+    this.#maxPreAuthFrame =
+      options.maxPreAuthFrameBytes ?? DEFAULT_PREAUTH_CHANNEL_LIMITS.maxFrameBytes;
+    if (
+      !Number.isInteger(this.#maxPreAuthFrame) ||
+      this.#maxPreAuthFrame < 64 ||
+      this.#maxPreAuthFrame > 65535
+    ) {
+      throw new RangeError(
+        `maxPreAuthFrameBytes must be an integer 64..65535, got ${String(this.#maxPreAuthFrame)}`,
+      );
     }
     this.#serviceModule = serviceModule instanceof URL ? serviceModule.href : serviceModule;
     this.#options = options;
@@ -129,9 +174,26 @@ export class ThreadPoolServer extends Listener {
   protected admit({ socket, remoteAddress, remotePort, authenticated }: Admission): void {
     const { port1, port2 } = new MessageChannel();
     this.#ports.add(port1);
+    const window = this.#relayWindow;
+    let unacknowledged = 0;
+    // Dropped once the worker's authenticators accept the peer: from then on frames may
+    // be as large as Noise allows.
+    let guard: FrameLengthGuard | undefined = new FrameLengthGuard(this.#maxPreAuthFrame);
+    let refusedWith: ChannelError | undefined;
     socket.on('data', (chunk: Buffer) => {
+      const oversize = guard?.push(chunk);
+      if (oversize !== undefined) {
+        refusedWith = new ChannelError(
+          `frame of ${oversize} bytes exceeds the pre-authentication limit of ${this.#maxPreAuthFrame}`,
+        );
+        socket.destroy(refusedWith);
+        return;
+      }
       const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      unacknowledged += bytes.byteLength;
       port1.postMessage(bytes, transferable(bytes));
+      // A worker that does not acknowledge (busy, or its reader is full) gets no more.
+      if (unacknowledged >= window) socket.pause();
     });
     socket.on('end', () => port1.postMessage({ t: 'eof' } satisfies PortControl));
     socket.on('close', () => port1.close());
@@ -140,8 +202,10 @@ export class ThreadPoolServer extends Listener {
         socket.write(message);
         // A client that stops reading must not grow this thread's memory without bound.
         if (socket.writableLength > this.limits.maxBufferedBytes) socket.destroy();
-      } else if (message.t === 'pause') socket.pause();
-      else if (message.t === 'resume') socket.resume();
+      } else if (message.t === 'ack') {
+        unacknowledged -= message.bytes;
+        if (unacknowledged < window && socket.isPaused()) socket.resume();
+      } else if (message.t === 'verdict') guard = undefined;
       else if (message.t === 'authenticated') {
         authenticated();
         this.emit('authenticated', { remoteAddress });
@@ -174,7 +238,8 @@ export class ThreadPoolServer extends Listener {
           this.emit('disconnect', {
             remoteAddress,
             authenticated: result.authenticated,
-            reason: result.error,
+            // The main thread's own refusal is the cause; the worker only saw a hang-up.
+            reason: refusedWith === undefined ? result.error : String(refusedWith),
           } satisfies PoolDisconnectEvent);
         },
         (error: Error) => {

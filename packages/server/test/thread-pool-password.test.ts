@@ -25,6 +25,8 @@ async function attemptsReachingOpaque(threads: number, attempts: number): Promis
   const server = new ThreadPoolServer(pathToFileURL(join(fixtures, 'lab-service.mjs')), {
     threads,
     maxUnauthenticatedPerSource: attempts,
+    // Every attempt must reach the limiter: no random early drop of concurrent handshakes.
+    maxStartups: { start: attempts, rate: 30, full: attempts * 2 },
     authenticator: {
       module: pathToFileURL(join(fixtures, 'password-auth.mjs')).href,
       options: { hostKeyPath: files.hostKeyPath, passwordsPath, limiter },
