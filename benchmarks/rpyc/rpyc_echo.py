@@ -12,14 +12,21 @@ A command is {"cell": "echo", "bytes": N, "seconds": S} or
 batches of W rpyc.async_ results). The answer: {"ops", "seconds", "clientCpuMicros",
 "serverCpuMicros"}, CPU being user + system time of each whole process over the window.
 Every loop is bounded by a count and a time budget.
+
+Both ends set TCP_NODELAY, as every Node variant of the benchmark does: RPyC's default
+leaves Nagle's algorithm on, and then the small tail of a message it sends in 64,000-byte
+pieces waits for a delayed ACK (about 40 ms per echo of 64 KiB on Linux).
 """
 import json
 import os
+import socket
 import sys
 import threading
 import time
 
 import rpyc
+from rpyc.core.stream import SocketStream
+from rpyc.utils.factory import connect_stream
 from rpyc.utils.server import ThreadedServer
 
 # A 16 MiB echo takes well under a second; this bounds a cell whatever the budget.
@@ -37,8 +44,14 @@ class PayloadService(rpyc.Service):
         return time.process_time()
 
 
+class NoDelayServer(ThreadedServer):
+    def _accept_method(self, sock):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super()._accept_method(sock)
+
+
 def serve():
-    server = ThreadedServer(PayloadService, hostname="127.0.0.1", port=0,
+    server = NoDelayServer(PayloadService, hostname="127.0.0.1", port=0,
                             protocol_config={"allow_public_attrs": False,
                                              "sync_request_timeout": 120})
     thread = threading.Thread(target=server.start, daemon=True)
@@ -102,7 +115,8 @@ def run_cell(conn, command):
 
 
 def client(port):
-    conn = rpyc.connect("127.0.0.1", port, config={"sync_request_timeout": 120})
+    stream = SocketStream.connect("127.0.0.1", port, nodelay=True)
+    conn = connect_stream(stream, config={"sync_request_timeout": 120})
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         line = line.strip()

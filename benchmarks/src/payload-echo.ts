@@ -346,6 +346,9 @@ async function main(): Promise<void> {
   console.log(
     'payloads are random bytes (RPyC compresses messages over 3,000 bytes with zlib; random bytes do not shrink)',
   );
+  console.log(
+    'every variant sets TCP_NODELAY on both ends (RPyC too: its default leaves Nagle on)',
+  );
   if (opts.cpuProf !== undefined) {
     mkdirSync(opts.cpuProf, { recursive: true });
     console.log(`server processes write CPU profiles to ${opts.cpuProf}`);
