@@ -49,6 +49,9 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+// The records use cheap stretching, below a client's default floor.
+const CHEAP_KSF_BOUNDS = { scryptMinMemoryBytes: 0 };
+
 function known(port: number): KnownHosts {
   const k = KnownHosts.parse('');
   k.add('127.0.0.1', port, hostKey.publicKey);
@@ -77,6 +80,7 @@ describe('password login, end to end', () => {
     try {
       const conn = await connect('127.0.0.1', port, {
         knownHosts: known(port),
+        ksfBounds: CHEAP_KSF_BOUNDS,
         username: 'alice',
         password: PASSWORD,
       });
@@ -88,6 +92,7 @@ describe('password login, end to end', () => {
       await expect(
         connect('127.0.0.1', port, {
           knownHosts: known(port),
+          ksfBounds: CHEAP_KSF_BOUNDS,
           username: 'alice',
           password: 'guess',
         }),
@@ -95,6 +100,7 @@ describe('password login, end to end', () => {
       await expect(
         connect('127.0.0.1', port, {
           knownHosts: known(port),
+          ksfBounds: CHEAP_KSF_BOUNDS,
           username: 'mallory',
           password: PASSWORD,
         }),
@@ -119,6 +125,7 @@ describe('password login, end to end', () => {
     try {
       const conn = await connect('127.0.0.1', port, {
         knownHosts: known(port),
+        ksfBounds: CHEAP_KSF_BOUNDS,
         username: 'alice',
         password: PASSWORD,
       });
@@ -132,6 +139,7 @@ describe('password login, end to end', () => {
       await expect(
         connect('127.0.0.1', port, {
           knownHosts: known(port),
+          ksfBounds: CHEAP_KSF_BOUNDS,
           username: 'alice',
           password: 'nope',
         }),

@@ -111,8 +111,10 @@ async function main(): Promise<void> {
       authorizedKeys: await AuthorizedKeys.load(keys.authorizedKeysPath),
     }),
     maxConnections: Math.max(DEFAULT_SERVER_LIMITS.maxConnections, COUNT),
-    // Every client comes from 127.0.0.1; the default (16) would refuse a batch.
+    // Every client comes from 127.0.0.1; the defaults (16 per source, random early drop
+    // from 10 authenticating) would refuse part of a batch.
     maxUnauthenticatedPerSource: CONCURRENCY,
+    maxStartups: { start: CONCURRENCY, rate: 100, full: CONCURRENCY },
   });
   let authFailures = 0;
   let refused = 0;

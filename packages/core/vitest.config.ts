@@ -6,5 +6,7 @@ export default defineConfig({
     // The remote-GC tests call global.gc() to prove releases reach the owner.
     execArgv: ['--expose-gc'],
     testTimeout: 20_000,
+    // Only meaningful after the setup of the portable run (vitest.portable.config.ts).
+    exclude: ['**/node_modules/**', 'test/portable/**'],
   },
 });

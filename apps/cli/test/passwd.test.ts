@@ -136,7 +136,7 @@ describe('keyway passwd', () => {
     await chmod(p('pw7'), 0o666);
     const open = await keyway(['passwd', 'list', '--file', p('pw7')]);
     expect(open.code).toBe(1);
-    expect(open.stderr).toContain(`chmod 600 '${p('pw7')}'`);
+    expect(open.stderr).toContain(`chmod go-w '${p('pw7')}'`);
   });
 
   it.skipIf(!hasPython)('on a terminal reads the password twice without echo', async () => {

@@ -131,11 +131,18 @@ describe('keyway serve', () => {
       knownHosts,
       username: 'bob',
       password: 'bobs password',
+      // The record uses cheap stretching, below a client's default floor.
+      ksfBounds: { scryptMinMemoryBytes: 0 },
     });
     expect(await (conn.root as Remote<Calculator>).whoami()).toBe('bob');
     await conn.close();
     await expect(
-      connect('127.0.0.1', server.port, { knownHosts, username: 'bob', password: 'wrong' }),
+      connect('127.0.0.1', server.port, {
+        knownHosts,
+        username: 'bob',
+        password: 'wrong',
+        ksfBounds: { scryptMinMemoryBytes: 0 },
+      }),
     ).rejects.toThrow();
     expect(await server.stop()).toBe(0);
   });

@@ -7,11 +7,13 @@
  * What a peer may reach on a by-reference object: public prototype methods and getters
  * of its class chain, stopping at `Object`, `Function`, `Array`, `Promise` and
  * `Service`, plus own properties when the owner opted in (`allowPublicAttrs`, or the
- * object was marked with `byRef`). Values that travel by copy (plain data, Map, Set, Date,
- * errors, bytes) expose only their own data properties to pipelined reads, never their
- * built-in methods. Never `constructor`, `prototype`, `__proto__`, `then`,
- * the service lifecycle hooks, `_`-prefixed names, symbols or `Object.prototype` members;
- * a function exposes no members at all (no `call`, `bind`, `constructor`), it can only be
+ * object was marked with `byRef`). The member reached is the one `obj[name]` reads now:
+ * an exposed own property shadows the class member, a hidden one makes the name denied,
+ * and a method is bound again once the function behind the name changes. Values that
+ * travel by copy (plain data, Map, Set, Date, errors, bytes) expose only their own data
+ * properties to pipelined reads, never their built-in methods. Never `constructor`,
+ * `prototype`, `__proto__`, `then`, the service lifecycle hooks, `_`-prefixed names,
+ * symbols or `Object.prototype` members; a function exposes no members at all (no `call`, `bind`, `constructor`), it can only be
  * called. `#private` fields are unreachable by the language itself.
  */
 import { AccessDeniedError, KeywayError } from './errors.js';
@@ -76,7 +78,7 @@ const CHAIN_STOPS = new Set<object | null>([
   Service.prototype,
 ]);
 
-const boundMethods = new WeakMap<object, Map<string, unknown>>();
+const boundMethods = new WeakMap<object, WeakMap<object, unknown>>();
 
 function deny(op: Operation, name: string | undefined, why: string): never {
   // String() rather than a template: a symbol sent as a name must not crash the message.
@@ -126,25 +128,46 @@ function classMember(holder: object, name: string): PropertyDescriptor | undefin
   return undefined;
 }
 
-function ownMember(
+/**
+ * The member `holder[name]` resolves to right now, within the exposure rule. An own
+ * property comes first, as in JavaScript: when own members are exposed it is the member,
+ * so a per-instance override (say a kill switch `obj.method = () => { throw ... }`) is
+ * what the peer reaches. When own members are hidden and an own property shadows a class
+ * member, the operation is denied: serving the class member would bypass the override,
+ * and serving the own property would expose what the owner did not opt in to. (A method
+ * bound in the constructor, `this.m = this.m.bind(this)`, is such a shadow; the gate binds
+ * methods itself, so that line is not needed for peers.)
+ */
+function resolveMember(
+  op: Operation,
   holder: object,
   name: string,
   policy: AccessPolicy,
-): PropertyDescriptor | undefined {
-  if (!policy.allowPublicAttrs && !isByRef(holder)) return undefined;
-  return Object.getOwnPropertyDescriptor(holder, name);
+): PropertyDescriptor {
+  const own = Object.getOwnPropertyDescriptor(holder, name);
+  if (own !== undefined && (policy.allowPublicAttrs || isByRef(holder))) return own;
+  const member = classMember(holder, name);
+  if (member === undefined) deny(op, name, `not an exposed member of ${describe(holder)}`);
+  if (own !== undefined)
+    deny(op, name, 'an own property shadows the class member and own properties are not exposed');
+  return member;
 }
 
-function bound(holder: object, name: string, fn: (...args: unknown[]) => unknown): unknown {
-  let methods = boundMethods.get(holder);
-  if (methods === undefined) {
-    methods = new Map();
-    boundMethods.set(holder, methods);
+/**
+ * `fn` bound to `holder`, the same bound function while `holder[name]` stays `fn` (so a
+ * method the peer reads twice, or sends back, keeps its identity), a fresh one once it
+ * changes: the cache is keyed on the function itself, never on the name.
+ */
+function bound(holder: object, fn: (...args: unknown[]) => unknown): unknown {
+  let byHolder = boundMethods.get(fn);
+  if (byHolder === undefined) {
+    byHolder = new WeakMap();
+    boundMethods.set(fn, byHolder);
   }
-  let method = methods.get(name);
+  let method = byHolder.get(holder);
   if (method === undefined) {
     method = fn.bind(holder);
-    methods.set(name, method);
+    byHolder.set(holder, method);
   }
   return method;
 }
@@ -181,12 +204,11 @@ export function access(
         if (!Object.hasOwn(target, name)) deny(op, name, 'no such property');
         return (target as Record<string, unknown>)[name];
       }
-      const member = classMember(target, name) ?? ownMember(target, name, policy);
-      if (member === undefined) deny(op, name, `not an exposed member of ${describe(target)}`);
+      const member = resolveMember(op, target, name, policy);
       if (member.get !== undefined) return member.get.call(target);
       if (member.set !== undefined) deny(op, name, 'property is write-only');
       if (typeof member.value === 'function')
-        return bound(target, name, member.value as (...a: unknown[]) => unknown);
+        return bound(target, member.value as (...a: unknown[]) => unknown);
       return member.value;
     }
     case Operation.Call: {
@@ -201,8 +223,7 @@ export function access(
       if (isPlainData(target)) {
         fn = Object.hasOwn(target, name) ? (target as Record<string, unknown>)[name] : undefined;
       } else {
-        const member = classMember(target, name) ?? ownMember(target, name, policy);
-        if (member === undefined) deny(op, name, `not an exposed member of ${describe(target)}`);
+        const member = resolveMember(op, target, name, policy);
         fn = member.get !== undefined ? member.get.call(target) : member.value;
       }
       if (typeof fn !== 'function')
@@ -291,12 +312,16 @@ function exposedNames(target: object, policy: AccessPolicy): string[] {
     for (const key of Object.keys(target)) if (isExposableName(key)) names.add(key);
     return [...names].sort();
   }
+  const ownExposed = policy.allowPublicAttrs || isByRef(target);
   let proto = Object.getPrototypeOf(target) as object | null;
   while (!CHAIN_STOPS.has(proto)) {
-    for (const key of Object.getOwnPropertyNames(proto)) if (isExposableName(key)) names.add(key);
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      // A class member shadowed by a hidden own property is denied (see resolveMember).
+      if (isExposableName(key) && (ownExposed || !Object.hasOwn(target, key))) names.add(key);
+    }
     proto = Object.getPrototypeOf(proto) as object | null;
   }
-  if (policy.allowPublicAttrs || isByRef(target)) {
+  if (ownExposed) {
     for (const key of Object.keys(target)) if (isExposableName(key)) names.add(key);
   }
   return [...names].sort();

@@ -1,28 +1,40 @@
 /**
  * The callee's record of one request of the peer (DESIGN.md §3 "Promise pipelining",
- * "Time"): its state, its value for calls pipelined on it, and the cancellation signal
- * that `currentCall()` hands to the method serving it.
+ * "Time"; docs/protocol.md §5, §9): its state, its value for calls pipelined on it, the
+ * cancellation signal that `currentCall()` hands to the method serving it, and the two
+ * facts that decide when it stops counting against `maxPendingCalls`: the peer finished
+ * it, and its work completed.
  */
 import type { CallContextSource } from './call-context.js';
 import type { Connection } from './connection.js';
 import { KeywayError } from './errors.js';
 
+/** Work waiting for an answer to settle. */
+export type Waiter = () => void;
+
 /** Callee-side record of one request of the peer. */
 export class Answer implements CallContextSource {
   readonly qid: number;
   readonly connection: Connection;
+  /** Pipelining hops from an export: 0 for a request on an export, base + 1 otherwise. */
+  readonly depth: number;
   /** 0 pending, 1 fulfilled, 2 rejected. */
   state = 0;
   value: unknown;
   cancelled = false;
   /** What this request was charged in the budget's request bytes while it is served. */
   bytes = 0;
-  waiters: (() => void)[] | undefined;
+  /** The peer finished or cancelled it: it left the answer table. */
+  finished = false;
+  /** Its work is over (served, failed, or skipped once cancelled): it holds nothing more. */
+  completed = false;
+  waiters: Waiter[] | undefined;
   #controller: AbortController | undefined;
 
-  constructor(qid: number, connection: Connection) {
+  constructor(qid: number, connection: Connection, depth: number) {
     this.qid = qid;
     this.connection = connection;
+    this.depth = depth;
   }
 
   signal(): AbortSignal {
@@ -37,12 +49,16 @@ export class Answer implements CallContextSource {
     this.#controller?.abort(new KeywayError('ERR_CANCELLED', 'the caller cancelled the call'));
   }
 
-  settle(state: number, value: unknown): void {
+  /**
+   * Records the outcome. The waiters are returned, not run: the caller runs them from a
+   * queue, so a long chain of pipelined calls never nests one settle inside another.
+   */
+  settle(state: number, value: unknown): Waiter[] | undefined {
     this.state = state;
     this.value = value;
     const waiters = this.waiters;
     this.waiters = undefined;
-    if (waiters) for (const w of waiters) w();
+    return waiters;
   }
 
   /** The settled value as a promise for pipelined work. */

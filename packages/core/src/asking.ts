@@ -21,7 +21,7 @@ import {
   TARGET_ANSWER,
   TARGET_EXPORT,
 } from './message-kinds.js';
-import { errorFromWire, fromWire, toWire } from './serialize.js';
+import { errorFromWire, fromWire, resultFromWire, toWire } from './serialize.js';
 import type { Session, SessionIO, SessionSettings } from './session.js';
 import { type CallOptions, Question, STUB_ANSWER, type StubState, stubStateOf } from './stub.js';
 
@@ -158,7 +158,7 @@ export class Asking {
     let ok = m[0] === MSG_RESOLVE;
     let value: unknown;
     try {
-      value = ok ? fromWire(m[2], this.#session) : errorFromWire(m[2], this.#session, true);
+      value = ok ? resultFromWire(m[2], this.#session) : errorFromWire(m[2], this.#session, true);
       const refusal = this.#session.takeImportRefusal();
       if (refusal !== undefined) {
         ok = false;

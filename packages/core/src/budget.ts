@@ -267,6 +267,7 @@ export function returnReferences(rawArgs: unknown, release: (id: number) => void
     },
     localRef: () => undefined,
     answerRef: () => undefined,
+    discardRef: () => {},
     includeRemoteStack: false,
     errorClasses: NO_ERROR_CLASSES,
   };

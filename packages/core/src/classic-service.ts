@@ -6,7 +6,14 @@
  * no identity (none at all, or only an anonymous login or an address check). It always
  * refuses restricted logins (credentials with `restricted`, set by an authorized_keys
  * `restrict` option), as sshd's `restrict` withholds every optional capability.
+ *
+ * The check belongs to every operation, made with the credentials of the connection whose
+ * call is being served: the service can be reached by reference (returned by a method of
+ * another service, shared by several connections), not only as a root, and a root login
+ * check alone would hand it to whoever got the reference. `onConnect` repeats the check
+ * only to refuse a root login early, with its reason.
  */
+import { type CallContext, currentCall } from './call-context.js';
 import type { Connection } from './connection.js';
 import { AccessDeniedError } from './errors.js';
 import { byRef, Service } from './service.js';
@@ -59,7 +66,6 @@ export interface ClassicServiceOptions {
 export class ClassicService extends Service {
   readonly #enabled: boolean;
   readonly #allowUnauthenticated: boolean;
-  readonly #connections = new WeakSet<Connection>();
 
   constructor(options: ClassicServiceOptions = {}) {
     super();
@@ -67,19 +73,16 @@ export class ClassicService extends Service {
     this.#allowUnauthenticated = options.allowUnauthenticated === true;
   }
 
+  /** Refuses a root login that no classic operation would serve, with the reason. */
   override onConnect(connection: Connection): void {
-    if (!this.#enabled) return;
-    // An explicit per-key restriction outranks the owner's blanket allowUnauthenticated.
-    if (isRestricted(connection.credentials))
-      throw new AccessDeniedError('classic mode is refused to a restricted login');
-    if (!provesIdentity(connection.credentials) && !this.#allowUnauthenticated)
-      throw new AccessDeniedError('classic mode needs an authenticated connection');
-    this.#connections.add(connection);
+    if (this.#enabled) this.#admit(connection);
   }
 
   /**
    * Imports a module in the owner's process and returns it by reference.
    * @param specifier A module specifier (`node:fs`, a package name, a file URL).
+   * @throws {AccessDeniedError} Unless enabled and called by a peer whose connection
+   *   qualifies (see the class description); never outside an incoming call.
    */
   async import(specifier: string): Promise<object> {
     this.#check();
@@ -92,6 +95,7 @@ export class ClassicService extends Service {
    * Evaluates JavaScript in the owner's global scope (indirect eval) and returns the
    * result (awaited if it is a promise).
    * @param code The source text.
+   * @throws {AccessDeniedError} As for {@link ClassicService.import}.
    */
   async eval(code: string): Promise<unknown> {
     this.#check();
@@ -106,7 +110,26 @@ export class ClassicService extends Service {
     return this.#enabled;
   }
 
+  // Runs synchronously at the start of import/eval, while the call context is set.
   #check(): void {
     if (!this.#enabled) throw new AccessDeniedError('classic mode is not enabled on this side');
+    let call: CallContext;
+    try {
+      call = currentCall();
+    } catch {
+      // Not serving a peer's call: the owner's own code, or a timer or callback a peer
+      // arranged (its bound `eval` handed to a method that runs it later). Whose
+      // credentials would apply is unknown, so refuse; the owner can use eval itself.
+      throw new AccessDeniedError('classic mode serves only calls from a peer');
+    }
+    this.#admit(call.connection);
+  }
+
+  #admit(connection: Connection): void {
+    // An explicit per-key restriction outranks the owner's blanket allowUnauthenticated.
+    if (isRestricted(connection.credentials))
+      throw new AccessDeniedError('classic mode is refused to a restricted login');
+    if (!provesIdentity(connection.credentials) && !this.#allowUnauthenticated)
+      throw new AccessDeniedError('classic mode needs an authenticated connection');
   }
 }

@@ -2,7 +2,9 @@
  * The connection facade and its driver (DESIGN.md §2 `Connection`, `connectTransport`).
  * The driver is the only place with I/O: it feeds transport messages to the session,
  * encodes through the per-connection codec, keeps one deadline timer per connection (no
- * timer per call) and one housekeeping flush per turn of the event loop.
+ * timer per call or per ping; the keepalive shares it too) and one housekeeping flush per
+ * turn of the event loop. It uses no Node-only global (see `timers.ts`), so the engine
+ * runs in browsers and web workers as well.
  */
 import { DEFAULT_ACCESS_POLICY, Operation } from './access-gate.js';
 import { type ResourceBudget, UNLIMITED_ACCOUNT } from './budget.js';
@@ -21,13 +23,43 @@ import {
   ProtocolError,
   TimeoutError,
 } from './errors.js';
+import type { KeepaliveSettings } from './liveness.js';
 import type { ErrorClass } from './serialize.js';
 import { Service } from './service.js';
 import { Session, type SessionSettings } from './session.js';
 import { type CallOptions, type Stub, stubStateOf } from './stub.js';
+import { nextTurn, type TimerHandle, unrefTimer } from './timers.js';
 import type { Transport } from './transport.js';
 
 let openConnection: (transport: Transport, options: ConnectionOptions) => Promise<Connection>;
+
+/**
+ * Keepalive of a connection: when nothing has arrived from the peer for `intervalMs`, a
+ * PING is sent; when nothing has arrived for `timeoutMs`, the peer is taken for frozen and
+ * the connection closes with `TimeoutError`. Any message received counts as life.
+ */
+export interface KeepaliveOptions {
+  /** Silence, in ms, after which a PING is sent. Default 30 000. */
+  intervalMs?: number;
+  /** Silence, in ms, after which the connection closes; above `intervalMs`. Default 60 000. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link Connection.ping}. */
+export interface PingOptions {
+  /** Milliseconds to wait for the answer; `0` waits for ever. Default: the call `timeout`. */
+  timeout?: number;
+}
+
+/**
+ * The keepalive periods used when keepalive is on and a period is not given: a PING after
+ * 30 s of silence, close after 60 s. `connectTransport` leaves keepalive off unless asked;
+ * `@keyway/server` turns it on for network connections.
+ */
+export const DEFAULT_KEEPALIVE: Readonly<Required<KeepaliveOptions>> = Object.freeze({
+  intervalMs: 30_000,
+  timeoutMs: 60_000,
+});
 
 /** A service class (one instance per connection) or a shared instance. */
 export type ServiceSpec = (new () => object) | object;
@@ -51,8 +83,18 @@ export interface ConnectionOptions {
    * connection with `ProtocolError` (`ERR_LIMIT_EXCEEDED`). Default 1,048,576.
    */
   maxElements?: number;
-  /** Most calls pending in each direction. Default 10 000. */
+  /**
+   * Most calls pending in each direction. A request of the peer counts until it has both
+   * settled and been finished by the peer; past the limit it is refused on its own with
+   * `LimitExceededError`. Default 10 000.
+   */
   maxPendingCalls?: number;
+  /**
+   * Most calls of the peer pipelined one on another (a call on the pending result of a
+   * call on the pending result of ...); a deeper one fails with `LimitExceededError`.
+   * Default 1 024.
+   */
+  maxPipelineDepth?: number;
   /** Most live references in each table (exports, imports). Default 100 000. */
   maxLiveReferences?: number;
   /** Expose own (instance) properties of by-reference objects. Default `false`. */
@@ -83,6 +125,12 @@ export interface ConnectionOptions {
    * Default the transport's `remoteAddress`, else `''`.
    */
   budgetKey?: string;
+  /**
+   * Probe a quiet peer and close the connection when it stays silent (a frozen process, a
+   * dead link that TCP has not noticed), or `false`. Default `false` here;
+   * `@keyway/server`'s `connect()` and servers default to {@link DEFAULT_KEEPALIVE}.
+   */
+  keepalive?: KeepaliveOptions | false;
 }
 
 /** Defaults of {@link ConnectionOptions}. */
@@ -92,10 +140,12 @@ export const DEFAULT_CONNECTION_OPTIONS = Object.freeze({
   maxDepth: DEFAULT_MAX_DEPTH,
   maxElements: DEFAULT_MAX_ELEMENTS,
   maxPendingCalls: 10_000,
+  maxPipelineDepth: 1_024,
   maxLiveReferences: 100_000,
   includeRemoteStack: false,
   iterationBatchSize: 256,
   helloTimeout: 10_000,
+  keepalive: false,
   ...DEFAULT_ACCESS_POLICY,
 });
 
@@ -137,6 +187,7 @@ function settingsFrom(
     maxDepth: Math.max(8, positive('maxDepth', options.maxDepth, d.maxDepth)),
     maxElements: positive('maxElements', options.maxElements, d.maxElements),
     maxPendingCalls: positive('maxPendingCalls', options.maxPendingCalls, d.maxPendingCalls),
+    maxPipelineDepth: positive('maxPipelineDepth', options.maxPipelineDepth, d.maxPipelineDepth),
     maxLiveReferences: positive(
       'maxLiveReferences',
       options.maxLiveReferences,
@@ -153,6 +204,7 @@ function settingsFrom(
       d.iterationBatchSize,
     ),
     errorClasses,
+    keepalive: keepaliveFrom(options.keepalive),
     // Opened last: nothing above may throw once the account exists.
     budget: openBudget(options, transport),
   };
@@ -166,6 +218,27 @@ function openBudget(options: ConnectionOptions, transport: Transport) {
   if (budgetKey !== undefined && typeof budgetKey !== 'string')
     throw new TypeError('budgetKey must be a string');
   return budget.open(budgetKey ?? transport.remoteAddress ?? '');
+}
+
+function keepaliveFrom(
+  option: KeepaliveOptions | false | undefined,
+): KeepaliveSettings | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (typeof option !== 'object' || option === null)
+    throw new TypeError('keepalive must be an object { intervalMs, timeoutMs } or false');
+  const intervalMs = positive(
+    'keepalive.intervalMs',
+    option.intervalMs,
+    DEFAULT_KEEPALIVE.intervalMs,
+  );
+  const timeoutMs = positive(
+    'keepalive.timeoutMs',
+    option.timeoutMs,
+    option.intervalMs === undefined ? DEFAULT_KEEPALIVE.timeoutMs : 2 * intervalMs,
+  );
+  if (timeoutMs <= intervalMs)
+    throw new RangeError('keepalive.timeoutMs must be greater than keepalive.intervalMs');
+  return { intervalMs, timeoutMs };
 }
 
 /** Counters of a connection's tables, for tests and monitoring. */
@@ -194,10 +267,10 @@ export class Connection {
   readonly #transport: Transport;
   readonly #closed: Promise<Error | undefined>;
   #credentials: unknown;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   #flushImmediate = false;
-  #flushTimer: NodeJS.Timeout | undefined;
+  #flushTimer: TimerHandle | undefined;
   #service: object | undefined;
   #resolveClosed!: (error: Error | undefined) => void;
 
@@ -295,11 +368,16 @@ export class Connection {
 
   /**
    * Measures one round trip to the peer.
+   * @param options `timeout` in ms (default the connection's call `timeout`; 0 waits for
+   *   ever).
    * @returns The round-trip time in milliseconds.
-   * @throws {ConnectionClosedError} When the connection is closed.
+   * @throws {RangeError} When `timeout` is negative or not a number (thrown at once).
+   * @throws {TimeoutError} When no answer came within the timeout.
+   * @throws {ConnectionClosedError} When the connection is closed or closes meanwhile.
    */
-  ping(): Promise<number> {
-    return this.#session.ping();
+  ping(options: PingOptions = {}): Promise<number> {
+    const timeout = positive('timeout', options.timeout, this.#session.settings.timeout, true);
+    return this.#session.ping(timeout);
   }
 
   /** Sizes of this connection's tables. */
@@ -322,7 +400,7 @@ export class Connection {
       onMessage: (data) => session.receive(data),
       onClose: (error) => this.#onTransportClosed(error),
     });
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new TimeoutError('the peer did not send a protocol hello in time')),
@@ -346,7 +424,10 @@ export class Connection {
         await onConnect.call(root, this);
       } catch (error) {
         const failure = new KeywayError('ERR_ON_CONNECT', 'onConnect failed', { cause: error });
-        session.fail(failure);
+        // The peer is told why (an ABORT): a deliberate refusal with its own code and text,
+        // any other failure only as ERR_ON_CONNECT, so no internal detail leaks.
+        const refusal = error instanceof AccessDeniedError ? error : failure;
+        session.fail(new ProtocolError(refusal.message, { code: refusal.code, cause: failure }));
         throw failure;
       }
     }
@@ -370,7 +451,9 @@ export class Connection {
         // A failing hook must not stop the close from completing.
       }
     }
-    this.#resolveClosed(error);
+    // A close the session decided (a protocol violation, the keepalive) reports its own
+    // reason, whatever the transport makes of it.
+    this.#resolveClosed(this.#session.closeError ?? error);
   }
 
   #arm(deadline: number): void {
@@ -385,14 +468,14 @@ export class Connection {
       },
       Math.max(0, deadline - performance.now()),
     );
-    this.#timer.unref();
+    unrefTimer(this.#timer);
   }
 
   #queueFlush(urgent: boolean): void {
     if (urgent) {
       if (this.#flushImmediate) return;
       this.#flushImmediate = true;
-      setImmediate(() => {
+      nextTurn(() => {
         this.#flushImmediate = false;
         this.#session.flush();
       });
@@ -403,7 +486,7 @@ export class Connection {
       this.#flushTimer = undefined;
       this.#session.flush();
     }, HOUSEKEEPING_DELAY_MS);
-    this.#flushTimer.unref();
+    unrefTimer(this.#flushTimer);
   }
 }
 

@@ -111,8 +111,14 @@ class DuplexTransport implements Transport {
   close(error?: Error): void {
     if (this.#closed) return;
     this.#finish(error);
-    if (error === undefined) this.#stream.end();
-    else this.#stream.destroy();
+    if (error === undefined) {
+      this.#stream.end();
+      return;
+    }
+    // Frames of this turn wait in the cork; the last one is often the ABORT telling the
+    // peer why, which destroy() alone would discard.
+    if (this.#corked) this.#uncork();
+    this.#stream.destroy();
   }
 
   #onData(chunk: Buffer): void {

@@ -83,6 +83,25 @@ export class ImportTable {
     this.#released(entry);
   }
 
+  /**
+   * Gives back one receipt of `stub` (received, then dropped unseen): the owner is told to
+   * release that one reference. When it was the only receipt the entry goes too.
+   * @returns Whether the stub is now released (no receipt of it is left).
+   */
+  giveBack(id: number, stub: Stub): boolean {
+    if (id === 0) return false;
+    const entry = this.#entries.get(id);
+    if (entry === undefined || entry.dead || entry.ref.deref() !== stub) return false;
+    entry.count--;
+    this.#onRelease(id, 1);
+    if (entry.count > 0) return false;
+    entry.dead = true;
+    this.#registry.unregister(entry);
+    this.#entries.delete(id);
+    this.#budget.release(BudgetKind.References, 1);
+    return true;
+  }
+
   /** Live imports, the root not counted. */
   get size(): number {
     return this.#entries.size - (this.#entries.has(0) ? 1 : 0);

@@ -25,9 +25,12 @@ export {
   type ConnectionStats,
   connectTransport,
   DEFAULT_CONNECTION_OPTIONS,
+  DEFAULT_KEEPALIVE,
   deleteRemote,
   isRemote,
+  type KeepaliveOptions,
   listRemote,
+  type PingOptions,
   release,
   type ServiceSpec,
   setRemote,
@@ -52,6 +55,7 @@ export {
   type RemoteErrorOptions,
   TimeoutError,
 } from './errors.js';
+export { isLivenessMessage } from './liveness.js';
 export { memoryTransportPair } from './memory-transport.js';
 export { messagePortTransport } from './message-port-transport.js';
 export type {

@@ -39,6 +39,11 @@ export interface RefHost {
   localRef(id: number, path: readonly string[] | undefined): unknown;
   /** The value of a pipelined answer (may be a promise while pending). */
   answerRef(qid: number, path: readonly string[] | undefined): unknown;
+  /**
+   * Gives back one receipt of a value `fromWire` made and then dropped: for a stub of the
+   * sender's object, the sender is told to release that one reference.
+   */
+  discardRef(value: unknown): void;
   readonly includeRemoteStack: boolean;
   readonly errorClasses: ReadonlyMap<string, ErrorClass>;
 }
@@ -178,7 +183,18 @@ export function fromWire(raw: unknown, host: RefHost): unknown {
   if (typeof raw !== 'object' || raw === null) return raw;
   if (raw instanceof Map) {
     const out = Object.create(null) as Record<string, unknown>;
-    for (const [key, value] of raw as Map<string, unknown>) out[key] = fromWire(value, host);
+    for (const [key, value] of raw as Map<string, unknown>) {
+      const item = fromWire(value, host);
+      // A by-value object is never thenable on arrival: `await` would hand the caller's
+      // resolve and reject to a `then` the peer picked (its function, a stub, one of our
+      // own functions coming home) and the call's timeout would no longer apply. A `then`
+      // that cannot be called is plain data and stays.
+      if (key === 'then' && typeof item === 'function') {
+        host.discardRef(item);
+        continue;
+      }
+      out[key] = item;
+    }
     return out;
   }
   // A fresh Uint8Array of its own memory: never a view into the message or Node's pool.
@@ -230,6 +246,23 @@ export function fromWire(raw: unknown, host: RefHost): unknown {
   }
 }
 
+/**
+ * Rebuilds the value of a RESOLVE: {@link fromWire}, and never a pending value at the top.
+ * A pipelined answer (tag 7) or a path on one of our objects whose getter is asynchronous
+ * (tag 6) arrives as a promise of ours; as the result of a call, `await` would adopt it
+ * and wait for it past the call's timeout. An owner awaits such values before it answers,
+ * so only a misbehaving peer sends one.
+ * @throws {ProtocolError} For a pending value at the top, or any malformed structure.
+ */
+export function resultFromWire(raw: unknown, host: RefHost): unknown {
+  const value = fromWire(raw, host);
+  if (value instanceof Promise) {
+    value.catch(() => {});
+    throw new ProtocolError('a call result must not be a pending value');
+  }
+  return value;
+}
+
 function refId(raw: unknown[]): number {
   const id = raw[1];
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
@@ -269,7 +302,7 @@ export function errorFromWire(raw: unknown, host: RefHost, thrown: boolean): Err
     if (codeText !== undefined) defineData(error, 'code', codeText);
     if (cause !== undefined) defineData(error, 'cause', cause);
     if (remoteStack !== undefined) defineData(error, 'remoteStack', remoteStack);
-    Error.captureStackTrace(error);
+    Error.captureStackTrace?.(error);
     return error;
   }
   if (thrown) return new RemoteError(name, message, { cause, code: codeText, remoteStack });

@@ -4,14 +4,17 @@
  * answer, kept until the peer finishes it so later requests can pipeline on it; its path
  * and operation go through the access gate (`access()`, the one choke point), its result
  * goes back as RESOLVE or REJECT, and the export counts the peer releases are dropped here.
+ * What a peer can make us hold is bounded here too (§9): requests held at once
+ * (`maxPendingCalls`), calls pipelined one on another (`maxPipelineDepth`), and the
+ * calls and request bytes charged to the server's budget (`budget.ts`).
  */
 import { type AccessPolicy, access, Operation } from './access-gate.js';
-import { Answer } from './answer.js';
+import { Answer, type Waiter } from './answer.js';
 import { EMPTY_PATH, forward } from './asking.js';
 import { admitRequest, BudgetKind, overBudget } from './budget.js';
 import { enterCall } from './call-context.js';
 import type { Connection } from './connection.js';
-import { AccessDeniedError, KeywayError, ProtocolError } from './errors.js';
+import { AccessDeniedError, KeywayError, LimitExceededError, ProtocolError } from './errors.js';
 import type { ExportTable } from './export-table.js';
 import { clampBatch, IteratorHandle, isIteratorHandle } from './iteration.js';
 import { MSG_REJECT, MSG_RESOLVE, TARGET_ANSWER, TARGET_EXPORT } from './message-kinds.js';
@@ -28,10 +31,19 @@ export class Serving {
   readonly #exports: ExportTable;
   #connection!: Connection;
   readonly #answers = new Map<number, Answer>();
+  /**
+   * Requests the peer makes us hold: admitted and not yet both completed and finished.
+   * A call the peer finished or cancelled while its method still runs stays counted, so
+   * letting go of its own calls never lets a peer pass `maxPendingCalls`.
+   */
+  #held = 0;
   /** Peer requests not yet settled, and who waits for that count to reach zero. */
   #serving = 0;
   #drainWaiters: (() => void)[] = [];
   #pendingArgs: Promise<unknown>[] | undefined;
+  /** Waiters of settled answers, run one after another (see `#wake`). */
+  readonly #ready: Waiter[] = [];
+  #waking = false;
 
   constructor(session: Session, settings: SessionSettings, exports: ExportTable) {
     this.#session = session;
@@ -55,7 +67,8 @@ export class Serving {
   }
 
   /**
-   * Takes a REQUEST `m` of the peer and starts serving it.
+   * Takes a REQUEST `m` of the peer and starts serving it. The finishes and releases that
+   * rode on it must have been applied already (they happened before it).
    * @param bytes The request's estimated decoded size, charged to the budget while served.
    */
   request(m: unknown[], bytes: number): void {
@@ -65,20 +78,33 @@ export class Serving {
     if (typeof op !== 'number' || op < 0 || op > Operation.List || !Number.isInteger(op))
       throw new ProtocolError('unknown operation');
     if (typeof targetId !== 'number') throw new ProtocolError('bad target');
-    if (this.#answers.size >= this.#settings.maxPendingCalls)
-      throw new ProtocolError(`more than ${this.#settings.maxPendingCalls} unfinished requests`, {
-        code: 'ERR_LIMIT_EXCEEDED',
-      });
+    if (targetKind !== TARGET_EXPORT && targetKind !== TARGET_ANSWER)
+      throw new ProtocolError('bad target kind');
+    if (targetKind === TARGET_ANSWER && targetId >= qid)
+      throw new ProtocolError('a request may only pipeline on an earlier one');
     const path = rawPath === null ? EMPTY_PATH : stringPath(rawPath);
-    const refused = admitRequest(this.#settings.budget, bytes);
-    if (refused !== undefined) {
-      this.#refuse(qid, rawArgs, overBudget(refused));
+
+    // Over a limit the request is refused on its own and nothing of it is kept, not even
+    // the references in its arguments (given back unread): the peer learns why at once
+    // and the connection goes on.
+    if (this.#held >= this.#settings.maxPendingCalls) {
+      this.#refuse(
+        qid,
+        new LimitExceededError(
+          `more than ${this.#settings.maxPendingCalls} requests of the peer held at once`,
+        ),
+        rawArgs,
+      );
       return;
     }
-    const answer = new Answer(qid, this.#connection);
-    answer.bytes = bytes;
-    this.#serving++;
-    this.#answers.set(qid, answer);
+    // One call and the request's size are taken here and given back on the transitions
+    // that end them: the size when it stops being served (#doneServing), the call with
+    // #held (#letGo, #complete), or all at once when the session closes.
+    const refused = admitRequest(this.#settings.budget, bytes);
+    if (refused !== undefined) {
+      this.#refuse(qid, overBudget(refused), rawArgs);
+      return;
+    }
 
     this.#pendingArgs = undefined;
     let args: unknown[];
@@ -89,6 +115,16 @@ export class Serving {
     } else throw new ProtocolError('bad arguments');
     const waits = this.#pendingArgs as Promise<unknown>[] | undefined;
     this.#pendingArgs = undefined;
+
+    const base = targetKind === TARGET_ANSWER ? this.#answers.get(targetId) : undefined;
+    const answer = new Answer(qid, this.#connection, base === undefined ? 0 : base.depth + 1);
+    answer.bytes = bytes;
+    this.#held++;
+    this.#serving++;
+    this.#answers.set(qid, answer);
+
+    // The budget refused a reference in the arguments (given back already): the call is
+    // admitted, so it fails like any call and is finished like any call.
     const refusal = this.#session.takeImportRefusal();
     if (refusal !== undefined) {
       this.#settle(answer, 2, refusal);
@@ -96,6 +132,16 @@ export class Serving {
     }
 
     const operation = op as Operation;
+    // Disposing is the owner's decision, taken when the peer releases its last reference
+    // and the owner set disposeOnRelease (disposeExport below); never a peer's request.
+    if (operation === Operation.Dispose) {
+      this.#settle(
+        answer,
+        2,
+        new AccessDeniedError('dispose denied: release the reference instead'),
+      );
+      return;
+    }
     if (targetKind === TARGET_EXPORT) {
       const value = this.#exports.get(targetId);
       if (value === undefined) {
@@ -116,35 +162,44 @@ export class Serving {
       );
       return;
     }
-    if (targetKind === TARGET_ANSWER) {
-      if (targetId >= qid) throw new ProtocolError('a request may only pipeline on an earlier one');
-      const base = this.#answers.get(targetId);
-      if (base === undefined) {
-        this.#settle(
-          answer,
-          2,
-          new KeywayError('ERR_UNKNOWN_REFERENCE', 'pipelined on a finished or unknown call'),
-        );
-        return;
-      }
-      const run = () => {
-        if (base.state === 2) return this.#settle(answer, 2, base.value);
-        if (waits === undefined) return this.#perform(answer, operation, base.value, path, args);
-        void Promise.all(waits).then(
-          (values) =>
-            this.#perform(answer, operation, base.value, path, substitute(args, waits, values)),
-          (error: unknown) => this.#settle(answer, 2, error),
-        );
-      };
-      if (base.state === 0) {
-        base.waiters ??= [];
-        base.waiters.push(run);
-      } else run();
+    if (base === undefined) {
+      this.#settle(
+        answer,
+        2,
+        new KeywayError('ERR_UNKNOWN_REFERENCE', 'pipelined on a finished or unknown call'),
+      );
       return;
     }
-    throw new ProtocolError('bad target kind');
+    if (answer.depth > this.#settings.maxPipelineDepth) {
+      this.#settle(
+        answer,
+        2,
+        new LimitExceededError(
+          `more than ${this.#settings.maxPipelineDepth} calls pipelined one on another`,
+        ),
+      );
+      return;
+    }
+    const run = () => {
+      if (base.state === 2) return this.#settle(answer, 2, base.value);
+      if (waits === undefined) return this.#perform(answer, operation, base.value, path, args);
+      void Promise.all(waits).then(
+        (values) =>
+          this.#perform(answer, operation, base.value, path, substitute(args, waits, values)),
+        (error: unknown) => this.#settle(answer, 2, error),
+      );
+    };
+    if (base.state === 0) {
+      base.waiters ??= [];
+      base.waiters.push(run);
+    } else run();
   }
 
+  /**
+   * Performs the operation of `answer`. Never throws: whatever goes wrong settles the
+   * answer, since this runs inside promise callbacks, where a throw would become a
+   * rejection nobody handles, and that ends a Node process.
+   */
   #perform(
     answer: Answer,
     op: Operation,
@@ -152,42 +207,44 @@ export class Serving {
     path: readonly string[],
     args: unknown[],
   ): void {
-    if (answer.cancelled) return;
-    let result: unknown;
+    if (answer.cancelled) {
+      this.#complete(answer);
+      return;
+    }
     const previous = enterCall(answer);
     try {
-      result = operate(op, target, path, args, this.#settings);
+      const result = operate(op, target, path, args, this.#settings);
+      enterCall(previous);
+      const stub = stubStateOf(result);
+      if (result instanceof Promise || stub?.thenable === true) {
+        (result as PromiseLike<unknown>).then(
+          (value) => this.#settle(answer, 1, value),
+          (error: unknown) => this.#settle(answer, 2, error),
+        );
+        return;
+      }
+      this.#settle(answer, 1, result);
     } catch (error) {
       enterCall(previous);
       this.#settle(answer, 2, error);
-      return;
     }
-    enterCall(previous);
-    const stub = stubStateOf(result);
-    if (result instanceof Promise || stub?.thenable === true) {
-      (result as PromiseLike<unknown>).then(
-        (value) => {
-          this.#settle(answer, 1, value);
-        },
-        (error: unknown) => {
-          this.#settle(answer, 2, error);
-        },
-      );
-      return;
-    }
-    this.#settle(answer, 1, result);
   }
 
-  /** Rejects a request the budget refused; it never enters the answer table. */
-  #refuse(qid: number, rawArgs: unknown, error: Error): void {
-    const session = this.#session;
-    session.returnReferences(rawArgs);
-    session.send([MSG_REJECT, qid, errorToWire(error, session, 0)]);
-  }
-
+  /** Settles `answer` and replies; never throws (it runs inside promise callbacks). */
   #settle(answer: Answer, state: number, value: unknown): void {
-    if (answer.state === 0) this.#doneServing(answer);
-    answer.settle(state, value);
+    try {
+      this.#complete(answer);
+      // A cancel settled it already, for the calls pipelined on it; nobody wants the result.
+      if (answer.state !== 0) return;
+      this.#doneServing(answer);
+      this.#wake(answer.settle(state, value));
+      this.#reply(answer, state, value);
+    } catch (error) {
+      this.#internalFailure(error);
+    }
+  }
+
+  #reply(answer: Answer, state: number, value: unknown): void {
     const session = this.#session;
     if (answer.cancelled || session.closed) return;
     this.#exports.begin();
@@ -213,35 +270,106 @@ export class Serving {
       if (session.closed) return;
       answer.state = 2;
       answer.value = error;
-      try {
-        session.send([MSG_REJECT, answer.qid, errorToWire(error, session, 0)]);
-      } catch {
-        // Only a closing transport fails a small message; the close settles the caller.
+      this.#refuse(answer.qid, error);
+    }
+  }
+
+  /**
+   * Rejects request `qid` with `error` (small: no cause, no stack). `rawArgs`, the wire
+   * arguments of a request refused before it was admitted, are read only to give back the
+   * references the peer sent in them (it counts them as held by us).
+   */
+  #refuse(qid: number, error: unknown, rawArgs?: unknown): void {
+    const session = this.#session;
+    if (session.closed) return;
+    if (rawArgs !== undefined) session.returnReferences(rawArgs);
+    try {
+      session.send([MSG_REJECT, qid, errorToWire(error, session, 0)]);
+    } catch {
+      // Only a closing transport fails a small message; the close settles the caller.
+    }
+  }
+
+  /**
+   * Runs the waiters of settled answers from one queue. Settling an answer wakes the calls
+   * pipelined on it, whose settling wakes theirs: run in place, a chain of a few thousand
+   * links would overflow the stack. Only the outermost call drains the queue.
+   */
+  #wake(waiters: Waiter[] | undefined): void {
+    if (waiters === undefined) return;
+    const ready = this.#ready;
+    for (const waiter of waiters) ready.push(waiter);
+    if (this.#waking) return;
+    this.#waking = true;
+    try {
+      for (let i = 0; i < ready.length; i++) {
+        try {
+          ready[i]!();
+        } catch (error) {
+          this.#internalFailure(error);
+        }
       }
+    } finally {
+      ready.length = 0;
+      this.#waking = false;
+    }
+  }
+
+  /** Serving broke in a way no input should cause: close this connection, not the process. */
+  #internalFailure(error: unknown): void {
+    this.#session.fail(
+      new KeywayError('ERR_INTERNAL', 'serving a request failed unexpectedly', { cause: error }),
+    );
+  }
+
+  /** The work of `answer` is over; it stops counting if the peer finished it too. */
+  #complete(answer: Answer): void {
+    if (answer.completed) return;
+    answer.completed = true;
+    if (answer.finished && !this.#session.closed) this.#release();
+  }
+
+  /** One request stops counting: against `maxPendingCalls` and in the budget's calls. */
+  #release(): void {
+    this.#held--;
+    this.#settings.budget.release(BudgetKind.Calls, 1);
+  }
+
+  /**
+   * The peer let go of `answer` (a finish or a cancel). A call still running is cancelled:
+   * its signal aborts and calls pipelined on it fail now; it keeps counting until it settles.
+   */
+  #letGo(answer: Answer): void {
+    this.#answers.delete(answer.qid);
+    answer.finished = true;
+    if (answer.completed) {
+      this.#release();
+      return;
+    }
+    answer.cancel();
+    if (answer.state === 0) {
+      // A cancelled call no longer counts as served (drain), whatever the method does next.
+      this.#doneServing(answer);
+      this.#wake(
+        answer.settle(2, new KeywayError('ERR_CANCELLED', 'the caller cancelled the call')),
+      );
     }
   }
 
   /** The peer cancelled its request `qid` (a CANCEL message). */
   cancel(qid: unknown): void {
     const answer = typeof qid === 'number' ? this.#answers.get(qid) : undefined;
-    if (answer === undefined) return;
-    this.#answers.delete(answer.qid);
-    this.#settings.budget.release(BudgetKind.Calls, 1);
-    answer.cancel();
-    if (answer.state === 0) {
-      // A cancelled call no longer counts as served, whatever the method does next;
-      // calls pipelined on it fail now instead of waiting for it.
-      this.#doneServing(answer);
-      answer.settle(2, new KeywayError('ERR_CANCELLED', 'the caller cancelled the call'));
-    }
+    if (answer !== undefined) this.#letGo(answer);
   }
 
   /** Applies the peer's finishes (answers it no longer needs) and export releases. */
   housekeeping(finishes: unknown, releases: unknown): void {
-    if (Array.isArray(finishes))
-      for (const qid of finishes)
-        if (typeof qid === 'number' && this.#answers.delete(qid))
-          this.#settings.budget.release(BudgetKind.Calls, 1);
+    if (Array.isArray(finishes)) {
+      for (const qid of finishes) {
+        const answer = typeof qid === 'number' ? this.#answers.get(qid) : undefined;
+        if (answer !== undefined) this.#letGo(answer);
+      }
+    }
     if (Array.isArray(releases)) {
       for (let i = 0; i + 1 < releases.length; i += 2) {
         const id = releases[i];
@@ -313,6 +441,7 @@ export class Serving {
   close(): void {
     for (const answer of this.#answers.values()) answer.cancel();
     this.#answers.clear();
+    this.#held = 0;
     this.#serving = 0;
     const drained = this.#drainWaiters;
     this.#drainWaiters = [];

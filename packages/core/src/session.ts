@@ -19,6 +19,7 @@ import { ExportTable } from './export-table.js';
 import { Housekeeping } from './housekeeping.js';
 import { ImportTable } from './import-table.js';
 import { remoteIterator } from './iteration.js';
+import { type KeepaliveSettings, Liveness } from './liveness.js';
 import {
   MSG_ABORT,
   MSG_CANCEL,
@@ -58,12 +59,15 @@ export interface SessionSettings extends AccessPolicy {
   timeout: number;
   maxDepth: number;
   maxPendingCalls: number;
+  maxPipelineDepth: number;
   maxLiveReferences: number;
   includeRemoteStack: boolean;
   errorClasses: ReadonlyMap<string, ErrorClass>;
   iterationBatchSize: number;
   /** This connection's account in the server's budget (unlimited without one). */
   budget: BudgetAccount;
+  /** Probing of a quiet peer; `undefined` when off. */
+  keepalive?: KeepaliveSettings | undefined;
 }
 
 /** What the session needs from its driver. */
@@ -100,8 +104,7 @@ export class Session implements RefHost, StubHost {
   readonly #asking: Asking;
   readonly #serving: Serving;
 
-  #pings = new Map<number, (ms: number) => void>();
-  #nextPing = 1;
+  readonly #liveness: Liveness;
   #messagesSent = 0;
 
   constructor(codec: Codec, io: SessionIO, settings: SessionSettings) {
@@ -114,6 +117,15 @@ export class Session implements RefHost, StubHost {
     this.#housekeeping = new Housekeeping(this, io);
     this.#asking = new Asking(this, io, settings, this.#exports, this.#housekeeping);
     this.#serving = new Serving(this, settings, this.#exports);
+    this.#liveness = new Liveness(
+      {
+        send: (message) => this.send(message),
+        fail: (error) => this.fail(error),
+        now: () => io.now(),
+        armTimer: (deadline) => io.armTimer(deadline),
+      },
+      settings.keepalive,
+    );
     this.rootStub = new StubState(this, STUB_IMPORT, 0, undefined, [], undefined);
     // The peer's root is import 0 for good: receiving it again yields this same stub.
     this.#imports = new ImportTable(
@@ -168,6 +180,7 @@ export class Session implements RefHost, StubHost {
   /** Feeds one message from the transport. Violations close the session. */
   receive(bytes: Uint8Array): void {
     if (this.#state === 3) return;
+    this.#liveness.heard();
     try {
       const message = this.#codec.decode(bytes);
       const size = this.#codec.decodedSize;
@@ -211,6 +224,7 @@ export class Session implements RefHost, StubHost {
       throw error;
     }
     this.#state = 1;
+    this.#liveness.start();
     this.#helloWaiters?.resolve();
     this.#helloWaiters = undefined;
   }
@@ -220,8 +234,11 @@ export class Session implements RefHost, StubHost {
     this.#importRefusal = undefined;
     switch (m[0]) {
       case MSG_REQUEST:
-        this.#serving.request(m, size);
+        // What rides on a request was queued before it was made: applied first, the
+        // answers it finishes no longer count against the limits this request is held to
+        // (maxPendingCalls and the budget).
         if (m.length > 8) this.#serving.housekeeping(m[8], m[9]);
+        this.#serving.request(m, size);
         return;
       case MSG_RESOLVE:
       case MSG_REJECT:
@@ -236,14 +253,9 @@ export class Session implements RefHost, StubHost {
       case MSG_PING:
         this.send([MSG_PONG, m[1]]);
         return;
-      case MSG_PONG: {
-        const waiter = typeof m[1] === 'number' ? this.#pings.get(m[1]) : undefined;
-        if (waiter !== undefined) {
-          this.#pings.delete(m[1] as number);
-          waiter(0);
-        }
+      case MSG_PONG:
+        this.#liveness.pong(m[1]);
         return;
-      }
       case MSG_ABORT: {
         const code = typeof m[1] === 'string' ? m[1] : 'ERR_PROTOCOL';
         const text = typeof m[2] === 'string' ? m[2] : 'the peer aborted the session';
@@ -323,6 +335,13 @@ export class Session implements RefHost, StubHost {
     return this.#serving.answerRef(qid, path);
   }
 
+  discardRef(value: unknown): void {
+    const state = stubStateOf(value);
+    if (state === undefined || state.host !== this || state.kind !== STUB_IMPORT) return;
+    if (state.path.length > 0) return;
+    if (this.#imports.giveBack(state.id, state.proxy)) state.released = true;
+  }
+
   // ---------------------------------------------------------------- StubHost
 
   /** Sends a request on behalf of a stub; returns the question. */
@@ -384,9 +403,13 @@ export class Session implements RefHost, StubHost {
 
   // ---------------------------------------------------------------- time, io, lifecycle
 
-  /** Rejects every call whose deadline passed and arms the timer for the next one. */
+  /**
+   * Rejects every call and ping whose deadline passed, probes or closes a silent peer,
+   * and arms the timer for the next deadline.
+   */
   expire(now: number): void {
     this.#asking.expire(now);
+    if (this.#state !== 3) this.#liveness.expire(now);
   }
 
   /** Sends queued finishes and releases that no request carried. */
@@ -399,20 +422,24 @@ export class Session implements RefHost, StubHost {
     return this.#serving.drain();
   }
 
-  ping(): Promise<number> {
+  /**
+   * Measures one round trip to the peer.
+   * @param timeout Milliseconds to wait for the answer; 0 waits for ever.
+   */
+  ping(timeout: number): Promise<number> {
     if (this.#state === 3) return Promise.reject(this.closedError());
-    const id = this.#nextPing++;
-    const started = this.#io.now();
-    return new Promise((resolve) => {
-      this.#pings.set(id, () => resolve(this.#io.now() - started));
-      this.send([MSG_PING, id]);
-    });
+    return this.#liveness.ping(timeout);
   }
 
   /** Encodes and sends one message (for this session's asking, serving and housekeeping). */
   send(message: unknown[]): void {
     this.#messagesSent++;
     this.#io.send(this.#codec.encode(message));
+  }
+
+  /** Why the session closed (`undefined` while open or after a clean close). */
+  get closeError(): Error | undefined {
+    return this.#closeError;
   }
 
   /** The error calls fail with once the session is closed. */
@@ -446,7 +473,7 @@ export class Session implements RefHost, StubHost {
     this.#asking.close(this.closedError());
     this.#serving.close();
     this.#imports.clear();
-    this.#pings.clear();
+    this.#liveness.close(this.closedError());
     this.#buffered = [];
     this.#bufferedSizes = [];
     this.settings.budget.close();

@@ -286,3 +286,100 @@ describe('regression: pipelining into a result sent by copy', () => {
     expect(await store.getCache!()).toEqual(new Map([['k', 1]]));
   });
 });
+
+class Switchable {
+  run() {
+    return 'ran';
+  }
+  get mode() {
+    return 'class getter';
+  }
+}
+
+describe('regression: the gate resolves the function JavaScript would, now', () => {
+  const EXPOSED = { ...P, allowPublicAttrs: true };
+  const disabled = () => {
+    throw new Error('disabled');
+  };
+
+  it('an own override shadows the class method when own members are exposed (get and call)', () => {
+    const t = new Switchable() as Switchable & Record<string, unknown>;
+    t.run = disabled;
+    expect(() => access(Operation.Call, t, 'run', EXPOSED, [])).toThrow('disabled');
+    expect(() => (access(Operation.Get, t, 'run', EXPOSED) as () => unknown)()).toThrow('disabled');
+    // The same through byRef, which exposes own members without the policy flag.
+    const marked = byRef(new Switchable()) as Switchable & Record<string, unknown>;
+    marked.run = disabled;
+    expect(() => access(Operation.Call, marked, 'run', P, [])).toThrow('disabled');
+    // An own data property shadows a class getter too.
+    Object.defineProperty(t, 'mode', { value: 'own', enumerable: true });
+    expect(access(Operation.Get, t, 'mode', EXPOSED)).toBe('own');
+  });
+
+  it('with own members hidden, a shadowed class member is denied, never run silently', () => {
+    const t = new Switchable() as Switchable & Record<string, unknown>;
+    t.run = disabled;
+    expect(() => access(Operation.Call, t, 'run', P, [])).toThrow(AccessDeniedError);
+    expect(() => access(Operation.Get, t, 'run', P)).toThrow(AccessDeniedError);
+    // list names only what get and call reach.
+    expect(access(Operation.List, t, undefined, P)).toEqual(['mode']);
+    // Without the override the class method is served as before.
+    expect(access(Operation.Call, new Switchable(), 'run', P, [])).toBe('ran');
+  });
+
+  it('a reassigned member is read afresh; an unchanged one keeps its identity', () => {
+    const o = byRef<{ handler: () => number }>({ handler: () => 1 });
+    const first = access(Operation.Get, o, 'handler', P) as () => number;
+    expect(first()).toBe(1);
+    expect(access(Operation.Get, o, 'handler', P)).toBe(first);
+    o.handler = () => 2;
+    expect((access(Operation.Get, o, 'handler', P) as () => number)()).toBe(2);
+    expect(access(Operation.Call, o, 'handler', P, [])).toBe(2);
+    // A class method replaced on the prototype is read afresh as well.
+    class Versioned {
+      v() {
+        return 'old';
+      }
+    }
+    const x = new Versioned();
+    expect((access(Operation.Get, x, 'v', P) as () => string)()).toBe('old');
+    Versioned.prototype.v = () => 'new';
+    expect((access(Operation.Get, x, 'v', P) as () => string)()).toBe('new');
+  });
+
+  it('over the wire: a per-instance kill switch and a swapped handler are honoured', async () => {
+    class Panel extends Service {
+      switchable = new Switchable();
+      hooks = byRef<{ handler: () => string }>({ handler: () => 'first' });
+      getSwitchable() {
+        return this.switchable;
+      }
+    }
+    for (const allowPublicAttrs of [true, false]) {
+      const { server, client } = await connectionPair('memory', {
+        service: Panel,
+        allowPublicAttrs,
+      });
+      const panel = server.service as Panel;
+      const api = client.root as Remote<Panel>;
+      const remote = await api.getSwitchable();
+      expect(await remote.run()).toBe('ran');
+      (panel.switchable as Switchable & Record<string, unknown>).run = disabled;
+      const refused = await Promise.resolve(remote.run()).catch((e: unknown) => e);
+      if (allowPublicAttrs) expect(refused).toMatchObject({ message: 'disabled' });
+      else expect(refused).toBeInstanceOf(AccessDeniedError);
+      const viaPath = client.root as unknown as {
+        hooks: { handler: (() => Promise<string>) & PromiseLike<() => Promise<string>> };
+      };
+      if (allowPublicAttrs) {
+        expect(await viaPath.hooks.handler()).toBe('first');
+        const got = await viaPath.hooks.handler;
+        expect(await got()).toBe('first');
+        panel.hooks.handler = () => 'second';
+        expect(await viaPath.hooks.handler()).toBe('second');
+        expect(await (await viaPath.hooks.handler)()).toBe('second');
+      }
+      await client.close();
+    }
+  });
+});

@@ -17,6 +17,7 @@ const settings: SessionSettings = {
   timeout: 1_000,
   maxDepth: 32,
   maxPendingCalls: 100,
+  maxPipelineDepth: 64,
   maxLiveReferences: 100,
   includeRemoteStack: false,
   errorClasses: new Map<string, ErrorClass>(),

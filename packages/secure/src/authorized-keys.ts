@@ -6,7 +6,9 @@
  * authorizes, and `list()` says why). `restrict` marks the login restricted
  * (`credentials.restricted` once `publicKeyAuth` admits it), which classic mode refuses.
  * The file is re-read when it changes on disk, so a revoked key stops working without a
- * restart. DESIGN.md §4.
+ * restart — also while this object holds unsaved edits: they are kept as a list of
+ * operations and replayed over the new file text, so a line deleted on disk stays deleted.
+ * DESIGN.md §4.
  */
 import { promises as fs, type Stats } from 'node:fs';
 import { matchHostAndAddress } from './cidr.js';
@@ -84,6 +86,19 @@ export interface AuthorizedKeysAddOptions {
 interface Line {
   raw: string;
   entry?: Omit<AuthorizedKeysEntry, 'line'>;
+}
+
+/** An unsaved edit, kept to be replayed over the file when it changes on disk. */
+type Edit =
+  | { readonly op: 'add'; readonly line: Line }
+  | { readonly op: 'remove'; readonly key: Uint8Array | string };
+
+function holdsKey(entry: Omit<AuthorizedKeysEntry, 'line'>, key: Uint8Array | string): boolean {
+  return typeof key === 'string'
+    ? entry.fingerprint === key
+    : entry.publicKey !== undefined &&
+        entry.keyType === ED25519_KEY_TYPE &&
+        bytesEqual(entry.publicKey, key);
 }
 
 // Every key type OpenSSH can write at the start of a line; anything else starts options.
@@ -202,7 +217,8 @@ export class AuthorizedKeys {
   #lines: Line[] = [];
   #path: string | undefined;
   #stamp: string | undefined;
-  #dirty = false;
+  /** Edits made since the last load or save, in order. */
+  #edits: Edit[] = [];
 
   /**
    * Reads an authorized_keys file; a missing file is an empty database.
@@ -236,16 +252,31 @@ export class AuthorizedKeys {
       : `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
   }
 
+  /** Reads the file, then replays the unsaved edits over it. */
   async #reload(): Promise<void> {
     const file = await readDatabaseFile(this.#path!);
     this.#setText(file?.text ?? '');
     this.#stamp = AuthorizedKeys.#stampOf(file?.stats);
-    this.#dirty = false;
+    for (const edit of this.#edits) {
+      if (edit.op === 'add') this.#lines.push(edit.line);
+      else this.#removeLines(edit.key);
+    }
   }
 
-  /** Re-reads the file when it changed on disk and there are no unsaved edits. */
+  #removeLines(key: Uint8Array | string): number {
+    const before = this.#lines.length;
+    this.#lines = this.#lines.filter(
+      (line) => line.entry === undefined || !holdsKey(line.entry, key),
+    );
+    return before - this.#lines.length;
+  }
+
+  /**
+   * Re-reads the file when it changed on disk. Unsaved edits are replayed over the new
+   * text, so what was deleted on disk (a revocation) is gone here too.
+   */
   async #refresh(): Promise<void> {
-    if (this.#path === undefined || this.#dirty) return;
+    if (this.#path === undefined) return;
     let stats: Stats | undefined;
     try {
       stats = await fs.stat(this.#path);
@@ -262,7 +293,7 @@ export class AuthorizedKeys {
 
   /**
    * Finds the first line that lets `publicKey` in, re-reading the file first when its
-   * size, times or inode changed (unless this object has unsaved edits).
+   * size, times or inode changed (unsaved edits are replayed over what it now says).
    * @returns the authorizing line, or undefined when no line does.
    * @throws {FilePermissionError} when the changed file became writable by others.
    */
@@ -344,7 +375,7 @@ export class AuthorizedKeys {
     const line = parseLine(optionsText === '' ? keyText : `${optionsText} ${keyText}`);
     if (line.entry?.error !== undefined) throw new KeyFormatError(line.entry.error);
     this.#lines.push(line);
-    this.#dirty = true;
+    if (this.#path !== undefined) this.#edits.push({ op: 'add', line });
     return this.#lines.length;
   }
 
@@ -354,19 +385,14 @@ export class AuthorizedKeys {
    * @returns how many lines were removed.
    */
   remove(key: Uint8Array | string): number {
-    const matches = (entry: Omit<AuthorizedKeysEntry, 'line'>): boolean =>
-      typeof key === 'string'
-        ? entry.fingerprint === key
-        : entry.publicKey !== undefined &&
-          entry.keyType === ED25519_KEY_TYPE &&
-          bytesEqual(entry.publicKey, key);
     if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
       throw new TypeError('key must be a Uint8Array or a SHA256: fingerprint');
     }
-    const before = this.#lines.length;
-    this.#lines = this.#lines.filter((line) => line.entry === undefined || !matches(line.entry));
-    const removed = before - this.#lines.length;
-    if (removed > 0) this.#dirty = true;
+    const removed = this.#removeLines(key);
+    // Kept even when nothing matched now: the line may come back in a re-read of the file.
+    if (this.#path !== undefined) {
+      this.#edits.push({ op: 'remove', key: typeof key === 'string' ? key : new Uint8Array(key) });
+    }
     return removed;
   }
 
@@ -386,18 +412,22 @@ export class AuthorizedKeys {
 
   /**
    * Writes the database atomically (temp file + rename), keeping the file's mode and
-   * the previous contents as `<path>.old`. A new file gets mode 0600.
+   * the previous contents as `<path>.old`. A new file gets mode 0600. Saving to the file
+   * it was loaded from first re-reads that file if it changed, so the edits are applied
+   * to what it says now and a line deleted there meanwhile is not written back.
    * @param path - where to write; default the path it was loaded from.
+   * @throws {FilePermissionError} when the changed file became writable by others.
    */
   async save(path?: string): Promise<void> {
     const target = path ?? this.#path;
     if (target === undefined)
       throw new TypeError('save needs a path for a database not loaded from a file');
+    if (target === this.#path) await this.#refresh();
     await atomicWriteFile(target, this.toString());
     if (this.#path === undefined || target === this.#path) {
       this.#path = target;
       this.#stamp = AuthorizedKeys.#stampOf(await fs.stat(target));
-      this.#dirty = false;
+      this.#edits = [];
     }
   }
 }

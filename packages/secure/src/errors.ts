@@ -76,6 +76,31 @@ export class HostKeyError extends SecureError {
 }
 
 /**
+ * The server serves another service than the one the client named (the client's
+ * `expectedService`), as its signed hello says: a redirect to another service that shares
+ * the host key. Raised by the client before it reveals its identity, and by a server whose
+ * client asked for a service it does not serve.
+ */
+export class ServiceMismatchError extends SecureError {
+  /** The service the client expected. */
+  readonly expected: string;
+  /** The service the server serves; undefined when it names none. */
+  readonly actual: string | undefined;
+
+  constructor(expected: string, actual: string | undefined, options?: SecureErrorOptions) {
+    super(
+      'ERR_SERVICE_MISMATCH',
+      actual === undefined
+        ? `expected service "${expected}", but the server names no service`
+        : `expected service "${expected}", but the server serves "${actual}"`,
+      options,
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
  * keyway's API was used in a way it does not allow: a one-shot method called twice, a
  * second read started while one is pending. A bug in the calling code, never the peer's
  * doing, so it is never sent to the peer.

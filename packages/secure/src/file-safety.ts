@@ -1,15 +1,15 @@
 /**
  * File safety for key material and key databases, modelled on OpenSSH: private key files
  * readable by group or others are refused ("UNPROTECTED PRIVATE KEY FILE"), databases
- * (known_hosts, authorized_keys) writable by group or others are refused, as sshd's
- * StrictModes does. Databases are saved atomically: a temporary file in the same
+ * (known_hosts, authorized_keys, password files) writable by group or others, or below a
+ * directory that others could change, are refused, as sshd's StrictModes does. Databases are saved atomically: a temporary file in the same
  * directory, flushed, then renamed over the old one, keeping its mode, with the previous
  * contents kept as `<file>.old` (as `ssh-keygen -R/-H` do). DESIGN.md §4.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs, type Stats } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { FilePermissionError } from './errors.js';
+import { basename, dirname, join, resolve } from 'node:path';
+import { FilePermissionError, KeyFormatError } from './errors.js';
 
 // POSIX permission bits do not describe access on Windows; OpenSSH for Windows uses ACLs.
 const POSIX = process.platform !== 'win32';
@@ -42,32 +42,66 @@ export function assertPrivateKeyFileSafe(path: string, stats: Stats): void {
   }
 }
 
+/** Every directory from `dir` up to the root, `dir` first. */
+function ancestors(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    out.push(d);
+    if (dirname(d) === d) return out;
+  }
+}
+
 /**
- * Refuses a key database that group or others may write, or whose directory they may
- * write (so could swap the file), as sshd's StrictModes does.
- * @throws {FilePermissionError} on a group/other-writable file or directory.
+ * Refuses a directory chain others could change, as sshd's StrictModes does for every
+ * directory up the path: each must be owned by you or root, and not writable by group or
+ * others unless it has the sticky bit (like /tmp, where others cannot replace files they
+ * do not own).
+ * @throws {FilePermissionError} naming the first unsafe directory.
+ */
+export async function assertDirectoriesSafe(path: string): Promise<void> {
+  if (!POSIX) return;
+  const dirs = new Set(ancestors(dirname(path)));
+  // A symbolic link on the way leads somewhere else: that place's directories count too.
+  const real = await fs.realpath(path).catch(() => undefined);
+  if (real !== undefined) for (const d of ancestors(dirname(real))) dirs.add(d);
+  for (const dir of dirs) {
+    const stats = await fs.stat(dir);
+    checkOwner(`directory ${dir} of ${path}`, stats);
+    if ((stats.mode & 0o022) !== 0 && (stats.mode & STICKY) === 0) {
+      throw new FilePermissionError(
+        `bad permissions ${octal(stats.mode)} for directory ${dir} of ${path}: writable by group or others`,
+      );
+    }
+  }
+}
+
+/**
+ * Refuses a key database that is not a regular file, that group or others may write, that
+ * someone other than you or root owns, or below a directory others could change (so could
+ * swap the file), as sshd's StrictModes does.
+ * @throws {FilePermissionError} on any of these.
  */
 export async function assertDatabaseFileSafe(path: string, stats: Stats): Promise<void> {
   if (!POSIX) return;
+  if (!stats.isFile()) throw new FilePermissionError(`${path} is not a regular file`);
   if ((stats.mode & 0o022) !== 0) {
     throw new FilePermissionError(
       `bad permissions ${octal(stats.mode)} for ${path}: writable by group or others (chmod go-w)`,
     );
   }
   checkOwner(path, stats);
-  const dir = dirname(path);
-  const dirStats = await fs.stat(dir);
-  // A sticky directory (like /tmp) stops others from replacing files they do not own.
-  if ((dirStats.mode & 0o022) !== 0 && (dirStats.mode & STICKY) === 0) {
-    throw new FilePermissionError(
-      `bad permissions ${octal(dirStats.mode)} for directory ${dir} of ${path}: writable by group or others`,
-    );
-  }
+  await assertDirectoriesSafe(path);
 }
 
-/** Reads a key database, or returns undefined when it does not exist. */
+/**
+ * Reads a key database, or returns undefined when it does not exist. The checks run on
+ * the open descriptor (`fstat`), so the file checked is the file read.
+ * @param options.maxBytes - refuse a larger file (`KeyFormatError`); default no bound.
+ * @throws {FilePermissionError} when {@link assertDatabaseFileSafe} refuses it.
+ */
 export async function readDatabaseFile(
   path: string,
+  options: { maxBytes?: number } = {},
 ): Promise<{ text: string; stats: Stats } | undefined> {
   let handle: fs.FileHandle;
   try {
@@ -80,6 +114,9 @@ export async function readDatabaseFile(
     // Stat the open handle, so the checked file is the one read.
     const stats = await handle.stat();
     await assertDatabaseFileSafe(path, stats);
+    if (options.maxBytes !== undefined && stats.size > options.maxBytes) {
+      throw new KeyFormatError(`${path} is larger than ${options.maxBytes} bytes`);
+    }
     return { text: await handle.readFile('utf8'), stats };
   } finally {
     await handle.close();

@@ -4,9 +4,12 @@
  * openssh-key-v1 files, prints `.pub` lines and `SHA256:` fingerprints byte-identical to
  * `ssh-keygen -lf`. The secret seed lives in a `#private` field, never in `inspect`, JSON
  * or errors. The Noise handshake uses the X25519 form of the key (the birational map
- * libsodium's `crypto_sign_ed25519_sk_to_curve25519` and age use); the key never signs.
+ * libsodium's `crypto_sign_ed25519_sk_to_curve25519` and age use) as its static key, and
+ * the Ed25519 key signs the handshake hash under a keyway label, so that the exact key
+ * bytes are proven (docs/security.md, "One key, one identity").
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
+import type { CryptoProvider } from './crypto/provider.js';
 import { KeyFormatError } from './errors.js';
 import { readPrivateKeyFile } from './file-safety.js';
 import {
@@ -199,6 +202,19 @@ export function identityX25519(identity: Identity): {
 }
 
 const x25519Pairs = new WeakMap<Identity, { secretKey: Uint8Array; publicKey: Uint8Array }>();
+
+/**
+ * Signs `message` with the identity's Ed25519 key (RFC 8032). For the handshake's hello
+ * signatures, whose messages start with a keyway domain-separation label. Internal: not
+ * exported from the package.
+ */
+export function identitySign(
+  identity: Identity,
+  message: Uint8Array,
+  provider: CryptoProvider,
+): Uint8Array {
+  return provider.sign(readSeed(identity), message);
+}
 
 /**
  * The identity's 32-byte Ed25519 seed, as a copy, for deriving keyway-specific secrets

@@ -84,6 +84,7 @@ export {
   KeyFormatError,
   SecureError,
   type SecureErrorOptions,
+  ServiceMismatchError,
   UsageError,
 } from './errors.js';
 export {
@@ -123,27 +124,34 @@ export {
   type OpaqueClientOptions,
   OpaqueClientRegistration,
 } from './opaque/client.js';
-export { OpaqueFormatError } from './opaque/errors.js';
+export { KsfBoundsError, OpaqueFormatError } from './opaque/errors.js';
 export {
   type Argon2idParams,
+  checkKsfBounds,
   checkKsfParams,
   createKsf,
+  DEFAULT_KSF_BOUNDS,
   DEFAULT_KSF_PARAMS,
   formatKsfParams,
   type IdentityKsfParams,
   type KeyStretchingFunction,
   KSF_LIMITS,
+  type KsfBounds,
   type KsfOptions,
   type KsfParams,
   parseKsfParams,
   type ScryptParams,
   type ScryptProvider,
+  type StretchOptions,
 } from './opaque/ksf.js';
 export {
   type BackoffLimits,
   DEFAULT_LOGIN_LIMITS,
+  type LoginAdmission,
+  type LoginGate,
   LoginLimiter,
   type LoginLimiterOptions,
+  type LoginTicket,
   type LoginVerdict,
   sourceKey,
 } from './opaque/login-limiter.js';

@@ -12,14 +12,21 @@
  *     @server-key <base64url OPAQUE server public key the records were made with>
  *     <user> <ksf, e.g. scrypt:N=65536,r=8,p=1> <created, ISO 8601 UTC> <base64url record>
  *
- * Like sshd's StrictModes, a file writable by group or others, or owned by someone other
- * than the current user or root, is refused. Saves are atomic
- * (temporary file in the same directory, fsync, rename) with mode 0600.
+ * Like sshd's StrictModes, a file writable by group or others, owned by someone other
+ * than the current user or root, or below a directory others could change, is refused
+ * (`readDatabaseFile` checks the open descriptor, so the file checked is the file read).
+ * Saves are atomic (temporary file in the same directory, fsync, rename) with mode 0600.
+ * A file loaded from disk is re-read when it changes there (`keyway passwd add` takes
+ * effect on a running server), as `AuthorizedKeys` does.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, open, readFile, rename, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { FilePermissionError, KeyFormatError, SecureError } from './errors.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { KeyFormatError, SecureError } from './errors.js';
+import { readDatabaseFile } from './file-safety.js';
 import { OpaqueClientRegistration } from './opaque/client.js';
 import {
   checkKsfParams,
@@ -140,9 +147,18 @@ async function syncDirectory(dir: string): Promise<void> {
  * await passwords.save();
  */
 export class PasswordFile {
-  readonly #entries = new Map<string, PasswordEntry>();
+  #entries = new Map<string, PasswordEntry>();
   #serverPublicKey: Uint8Array | undefined;
   #path: string | undefined;
+  /** How many records use each parameter set (by text form): the draw for unknown users. */
+  #ksfCounts = new Map<string, { params: KsfParams; n: number }>();
+  /** Cumulative counts in text order, rebuilt on the first draw after a change. */
+  #ksfTable: { params: KsfParams; upTo: number }[] | undefined;
+  /** The file's identity when last read or written; undefined if never on disk. */
+  #stamp: string | undefined;
+  /** Edited in memory since the last load or save: a change on disk must not drop them. */
+  #dirty = false;
+  #refreshing: Promise<void> | undefined;
 
   /** An empty database, optionally bound to the path `save()` writes by default. */
   constructor(path?: string) {
@@ -150,33 +166,63 @@ export class PasswordFile {
   }
 
   /**
-   * Loads a password file. A missing file is an empty database.
+   * Loads a password file. A missing file is an empty database (re-read once it appears).
    * @throws FilePermissionError if the file is writable by group or others, owned by another
-   *   user (not root), or not a regular file.
+   *   user (not root), not a regular file, or below a directory that group or others may
+   *   write (without the sticky bit) or that someone other than you or root owns.
    * @throws KeyFormatError on any malformed line (with its line number).
    */
   static async load(path: string): Promise<PasswordFile> {
     if (typeof path !== 'string' || path === '')
       throw new TypeError('path must be a non-empty string');
-    let st: Awaited<ReturnType<typeof lstat>>;
-    try {
-      st = await lstat(path);
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return new PasswordFile(path);
-      throw cause;
-    }
-    if (!st.isFile()) throw new FilePermissionError(`${path} is not a regular file`);
-    const uid = process.getuid?.();
-    if (uid !== undefined && Number(st.uid) !== uid && Number(st.uid) !== 0) {
-      throw new FilePermissionError(`${path} is owned by another user; refusing it`);
-    }
-    if ((Number(st.mode) & 0o022) !== 0) {
-      throw new FilePermissionError(`${path} is writable by group or others; refusing it`);
-    }
-    if (Number(st.size) > MAX_FILE_BYTES) throw new KeyFormatError(`${path} is too large`);
-    const file = PasswordFile.parse(await readFile(path, 'utf8'));
-    file.#path = path;
+    const file = new PasswordFile(path);
+    await file.#reload();
     return file;
+  }
+
+  static #stampOf(stats: Stats | undefined): string {
+    return stats === undefined
+      ? 'missing'
+      : `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
+  }
+
+  async #reload(): Promise<void> {
+    const path = this.#path!;
+    const read = await readDatabaseFile(path, { maxBytes: MAX_FILE_BYTES });
+    const fresh = PasswordFile.parse(read?.text ?? '');
+    // Edited here while the file was read: those edits win until they are saved.
+    if (this.#dirty) return;
+    this.#entries = fresh.#entries;
+    this.#ksfCounts = fresh.#ksfCounts;
+    this.#ksfTable = undefined;
+    this.#serverPublicKey = fresh.#serverPublicKey;
+    this.#stamp = PasswordFile.#stampOf(read?.stats);
+  }
+
+  /**
+   * Re-reads the file if it changed on disk since it was loaded or saved, unless there
+   * are unsaved edits here. `passwordAuth` calls it before each login, so that
+   * `keyway passwd add` and `remove` take effect on a running server. A database that was
+   * never loaded from a path has nothing to re-read.
+   * @throws FilePermissionError or KeyFormatError when the changed file is refused; the
+   *   records held so far are kept, and the next call tries again.
+   */
+  async refresh(): Promise<void> {
+    if (this.#stamp === undefined || this.#dirty) return;
+    this.#refreshing ??= this.#refreshNow().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #refreshNow(): Promise<void> {
+    let stats: Stats | undefined;
+    try {
+      stats = await stat(this.#path!);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    if (PasswordFile.#stampOf(stats) !== this.#stamp) await this.#reload();
   }
 
   /**
@@ -224,7 +270,7 @@ export class PasswordFile {
       if (!/^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(createdText) || Number.isNaN(created.getTime())) {
         throw new KeyFormatError(`line ${n}: invalid creation time`);
       }
-      file.#entries.set(user, Object.freeze({ user, record, ksf, created }));
+      file.#put(Object.freeze({ user, record, ksf, created }));
     }
     return file;
   }
@@ -283,7 +329,8 @@ export class PasswordFile {
       throw new TypeError('created must be a valid Date');
     }
     const entry = Object.freeze({ user, record: checked, ksf: params, created: new Date(created) });
-    this.#entries.set(user, entry);
+    this.#put(entry);
+    this.#dirty = true;
     return entry;
   }
 
@@ -317,7 +364,10 @@ export class PasswordFile {
 
   #bindServerKey(key: Uint8Array, dryRun = false): void {
     if (this.#serverPublicKey === undefined) {
-      if (!dryRun) this.#serverPublicKey = checkElement(key.slice(), 'server key');
+      if (!dryRun) {
+        this.#serverPublicKey = checkElement(key.slice(), 'server key');
+        this.#dirty = true;
+      }
       return;
     }
     if (!ctEqual(this.#serverPublicKey, key)) {
@@ -327,27 +377,73 @@ export class PasswordFile {
     }
   }
 
+  #put(entry: PasswordEntry): void {
+    const old = this.#entries.get(entry.user);
+    if (old) this.#countKsf(old.ksf, -1);
+    this.#entries.set(entry.user, entry);
+    this.#countKsf(entry.ksf, 1);
+  }
+
+  #countKsf(params: KsfParams, delta: number): void {
+    const key = formatKsfParams(params);
+    const c = this.#ksfCounts.get(key) ?? { params, n: 0 };
+    c.n += delta;
+    if (c.n > 0) this.#ksfCounts.set(key, c);
+    else this.#ksfCounts.delete(key);
+    this.#ksfTable = undefined;
+  }
+
   /**
-   * KSF parameters to announce for an unknown user: the most common ones among the
-   * records (ties: the first seen), or {@link DEFAULT_KSF_PARAMS} for an empty file, so a
-   * reply for a name that does not exist looks like one for a typical user.
+   * KSF parameters to announce for a user name that has no record, drawn like a real
+   * user's: a keyed hash of the name picks a point among the records, so each parameter
+   * set is announced for the share of unknown names that it has among the records, and the
+   * same name gets the same parameters on every probe. The hash key must be secret (a
+   * prober who knew it could tell which names get drawn parameters). The work does not
+   * depend on the number of records: the distribution is kept up to date by every change.
+   * An empty database announces {@link DEFAULT_KSF_PARAMS}.
+   * @param user - the name asked for
+   * @param key - a secret of at least 16 bytes (`passwordAuth` derives one from the host key)
    */
-  fakeKsfParams(): KsfParams {
-    const counts = new Map<string, { params: KsfParams; n: number }>();
-    let best: { params: KsfParams; n: number } | undefined;
-    for (const e of this.#entries.values()) {
-      const key = formatKsfParams(e.ksf);
-      const c = counts.get(key) ?? { params: e.ksf, n: 0 };
-      c.n++;
-      counts.set(key, c);
-      if (best === undefined || c.n > best.n) best = c;
+  fakeKsfParams(user: string, key: Uint8Array): KsfParams {
+    if (typeof user !== 'string') throw new TypeError('user must be a string');
+    if (!(key instanceof Uint8Array) || key.length < 16) {
+      throw new TypeError('key must be a Uint8Array of at least 16 bytes');
     }
-    return best?.params ?? DEFAULT_KSF_PARAMS;
+    this.#ksfTable ??= this.#buildKsfTable();
+    const table = this.#ksfTable;
+    const total = table.at(-1)?.upTo ?? 0;
+    const digest = hmac(sha256, key, encoder.encode(user));
+    // 48 bits of the digest as a point in [0, total): uniform enough for any file size.
+    const point = (Buffer.from(digest).readUIntBE(0, 6) / 2 ** 48) * total;
+    let lo = 0;
+    let hi = table.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (point < table[mid]!.upTo) hi = mid;
+      else lo = mid + 1;
+    }
+    return table[lo]?.params ?? DEFAULT_KSF_PARAMS;
+  }
+
+  #buildKsfTable(): { params: KsfParams; upTo: number }[] {
+    // Text order, so that a name's draw moves only when the shares themselves move.
+    const keys = [...this.#ksfCounts.keys()].sort();
+    let upTo = 0;
+    return keys.map((k) => {
+      const c = this.#ksfCounts.get(k)!;
+      upTo += c.n;
+      return { params: c.params, upTo };
+    });
   }
 
   /** Removes `user`; returns whether there was such a user. */
   remove(user: string): boolean {
-    return this.#entries.delete(user);
+    const old = this.#entries.get(user);
+    if (!old) return false;
+    this.#entries.delete(user);
+    this.#countKsf(old.ksf, -1);
+    this.#dirty = true;
+    return true;
   }
 
   /** The text form written by `save()`. */
@@ -391,6 +487,8 @@ export class PasswordFile {
       throw cause;
     }
     this.#path = target;
+    this.#stamp = PasswordFile.#stampOf(await stat(target));
+    this.#dirty = false;
   }
 
   /** Shows counts only. */

@@ -1,7 +1,7 @@
 import { x25519 } from '@noble/curves/ed25519.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KEYWAY_PROLOGUE } from '../src/auth/server-session.js';
-import { encodeClientHello } from '../src/auth/wire.js';
+import { encodeClientHello, encodeClientHelloBody } from '../src/auth/wire.js';
 import {
   type AcceptedConnection,
   AuthenticationError,
@@ -111,7 +111,10 @@ describe('publicKeyAuth', () => {
       role: 'initiator',
       staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
       prologue: KEYWAY_PROLOGUE,
-      localPayload: encodeClientHello({ publicKey: alice.publicKey }),
+      localPayload: encodeClientHello(
+        encodeClientHelloBody({ publicKey: alice.publicKey }),
+        new Uint8Array(64),
+      ),
       verifyRemote: () => {},
     }).catch(() => undefined);
     const serverSide = await rig.accepted[0];

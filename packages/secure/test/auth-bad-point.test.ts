@@ -7,7 +7,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KEYWAY_PROLOGUE } from '../src/auth/server-session.js';
-import { encodeClientHello, encodeServerHello } from '../src/auth/wire.js';
+import {
+  encodeClientHello,
+  encodeClientHelloBody,
+  encodeServerHello,
+  encodeServerHelloBody,
+} from '../src/auth/wire.js';
 import {
   AuthorizedKeys,
   anonymousAuth,
@@ -73,7 +78,10 @@ describe('an invalid Ed25519 key in the client hello', () => {
           role: 'initiator',
           staticKeyPair: freshKeyPair(),
           prologue: KEYWAY_PROLOGUE,
-          localPayload: encodeClientHello({ publicKey: key }),
+          localPayload: encodeClientHello(
+            encodeClientHelloBody({ publicKey: key }),
+            new Uint8Array(64),
+          ),
           verifyRemote: () => {},
         }).catch(() => undefined);
         expectMalformedHello(await rig.accepted[0], 'client');
@@ -93,7 +101,10 @@ async function lyingServer(hostKeyBytes: Uint8Array): Promise<number> {
       role: 'responder',
       staticKeyPair: freshKeyPair(),
       prologue: KEYWAY_PROLOGUE,
-      localPayload: encodeServerHello({ hostKey: hostKeyBytes }),
+      localPayload: encodeServerHello(
+        encodeServerHelloBody({ hostKey: hostKeyBytes }),
+        new Uint8Array(64),
+      ),
       verifyRemote: () => {},
     }).catch(() => undefined);
   });

@@ -67,7 +67,13 @@ export async function login(
   const socket = await dial(port);
   socket.on('error', () => {});
   try {
-    const { transport } = await clientHandshake(socket, { host: '127.0.0.1', port, ...options });
+    // Test records use cheap stretching (scrypt N=1024), below a client's default floor.
+    const { transport } = await clientHandshake(socket, {
+      host: '127.0.0.1',
+      port,
+      ksfBounds: { scryptMinMemoryBytes: 0 },
+      ...options,
+    });
     return transport;
   } catch (error) {
     socket.destroy();

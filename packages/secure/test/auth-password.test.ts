@@ -2,7 +2,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageReader } from '../src/auth/message-reader.js';
 import { ensureSession, KEYWAY_PROLOGUE } from '../src/auth/server-session.js';
-import { encodeClientHello } from '../src/auth/wire.js';
+import { encodeClientHello, encodeClientHelloBody } from '../src/auth/wire.js';
 import { identityX25519 } from '../src/identity.js';
 import {
   type AcceptedConnection,
@@ -179,7 +179,7 @@ describe('passwordAuth (OPAQUE inside the Noise channel)', () => {
           role: 'initiator',
           staticKeyPair: identityX25519(relayKey),
           prologue: KEYWAY_PROLOGUE,
-          localPayload: encodeClientHello({}),
+          localPayload: encodeClientHello(encodeClientHelloBody({})),
           verifyRemote: () => {},
         });
         const outerReader = new MessageReader(outer.channel);
@@ -216,6 +216,7 @@ describe('passwordAuth (OPAQUE inside the Noise channel)', () => {
       hostKeyPolicy: 'insecure-any',
       username: 'alice',
       password: PASSWORD,
+      ksfBounds: { scryptMinMemoryBytes: 0 },
     });
     await expect(attempt).rejects.toThrow(AuthenticationError);
     socket.destroy();

@@ -13,7 +13,7 @@ import {
   resolveAuthQueueLimits,
 } from '../src/auth/message-reader.js';
 import { KEYWAY_PROLOGUE } from '../src/auth/server-session.js';
-import { encodeClientHello } from '../src/auth/wire.js';
+import { encodeClientHello, encodeClientHelloBody } from '../src/auth/wire.js';
 import { UsageError } from '../src/errors.js';
 import {
   type AcceptedConnection,
@@ -131,6 +131,39 @@ describe('MessageReader bounds before the verdict', () => {
     expect(reader.limitError).toBeUndefined();
   });
 
+  it('counts PING and REKEY frames against maxMessages: they never leave the queue', async () => {
+    const transport = new ScriptedTransport();
+    const reader = new MessageReader(transport, { limits: { maxMessages: 4 } });
+    transport.deliver(Uint8Array.of(1));
+    reader.onControlFrame('ping');
+    reader.onControlFrame('rekey');
+    reader.onControlFrame('ping');
+    expect(transport.closedWith).toBeUndefined();
+    // Reading the message frees its place; the control frames keep theirs.
+    expect((await reader.next())[0]).toBe(1);
+    reader.onControlFrame('ping');
+    expect(transport.closedWith).toBeUndefined();
+    reader.onControlFrame('ping');
+    expect(reader.limitError).toBeInstanceOf(ChannelError);
+    expect(transport.closedWith?.error).toBe(reader.limitError);
+  });
+
+  it('does not count control frames after handoff(), and passes them on', () => {
+    const transport = new ScriptedTransport();
+    const reader = new MessageReader(transport, { limits: { maxMessages: 1 } });
+    const downstream = reader.handoff();
+    for (let i = 0; i < 100; i++) reader.onControlFrame('ping');
+    expect(transport.closedWith).toBeUndefined();
+    const seen: string[] = [];
+    downstream.start({
+      onMessage: () => {},
+      onClose: () => {},
+      onControlFrame: (type) => seen.push(type),
+    });
+    reader.onControlFrame('rekey');
+    expect(seen).toEqual(['rekey']);
+  });
+
   it('validates its bounds', () => {
     expect(resolveAuthQueueLimits()).toEqual({ maxMessages: 16, maxBytes: 64 * 1024 });
     expect(resolveAuthQueueLimits({ maxMessages: 4 })).toEqual({
@@ -207,7 +240,7 @@ describe('a client that floods the server before the verdict', () => {
       role: 'initiator',
       staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
       prologue: KEYWAY_PROLOGUE,
-      localPayload: encodeClientHello({}),
+      localPayload: encodeClientHello(encodeClientHelloBody({})),
       verifyRemote: () => {},
     });
     let serverSaid: Error | undefined | 'nothing' = 'nothing';
@@ -237,6 +270,93 @@ describe('a client that floods the server before the verdict', () => {
     expect((flooded as ChannelError).message).toMatch(/before authentication finished/);
   });
 
+  it('a flood of PINGs before the verdict closes the connection', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let arrived!: () => void;
+    const authenticating = new Promise<void>((r) => {
+      arrived = r;
+    });
+    const parked: Authenticator = async (stream, context) => {
+      arrived();
+      await gate;
+      return { stream, credentials: { remoteAddress: context.remoteAddress, methods: ['parked'] } };
+    };
+    rig = await startRig(compose(anonymousAuth({ identity: hostKey }), parked));
+    const socket = await dial(rig.port);
+    socket.on('error', () => {});
+    const secretKey = x25519.utils.randomSecretKey();
+    const { channel } = await performHandshake(socket, {
+      role: 'initiator',
+      staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
+      prologue: KEYWAY_PROLOGUE,
+      localPayload: encodeClientHello(encodeClientHelloBody({})),
+      verifyRemote: () => {},
+    });
+    let serverSaid: Error | undefined | 'nothing' = 'nothing';
+    channel.start({ onMessage: () => {}, onClose: (e) => (serverSaid = e) });
+    await authenticating;
+    const closed = closedWithin(socket, 3000);
+    // PINGs carry no message: only counting them stops the flood.
+    let sent = 0;
+    for (let round = 0; round < 20 && !channel.closed; round++) {
+      for (let i = 0; i < 50 && !channel.closed; i++) {
+        channel.ping();
+        sent++;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(await closed).toBe('closed');
+    expect(sent).toBeGreaterThan(DEFAULT_AUTH_QUEUE_LIMITS.maxMessages);
+    expect(serverSaid).toBeInstanceOf(ChannelError);
+    release();
+    const flooded = await rig.accepted[0];
+    expect(flooded).toBeInstanceOf(ChannelError);
+    expect((flooded as ChannelError).message).toMatch(/before authentication finished/);
+  });
+
+  it('REKEY frames before the verdict count too: few messages with a rekey before each', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let arrived!: () => void;
+    const authenticating = new Promise<void>((r) => {
+      arrived = r;
+    });
+    const parked: Authenticator = async (stream, context) => {
+      arrived();
+      await gate;
+      return { stream, credentials: { remoteAddress: context.remoteAddress, methods: ['parked'] } };
+    };
+    rig = await startRig(compose(anonymousAuth({ identity: hostKey }), parked));
+    const socket = await dial(rig.port);
+    socket.on('error', () => {});
+    const secretKey = x25519.utils.randomSecretKey();
+    const { channel } = await performHandshake(socket, {
+      role: 'initiator',
+      staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
+      prologue: KEYWAY_PROLOGUE,
+      localPayload: encodeClientHello(encodeClientHelloBody({})),
+      verifyRemote: () => {},
+      // A REKEY frame before every frame this client sends.
+      channel: { rekey: { afterFrames: 1 } },
+    });
+    channel.start({ onMessage: () => {}, onClose: () => {} });
+    await authenticating;
+    const closed = closedWithin(socket, 3000);
+    // Ten messages alone are within the bound of 16; with their ten REKEYs they are not.
+    for (let i = 0; i < 10 && !channel.closed; i++) {
+      channel.send(Uint8Array.of(i));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await closed).toBe('closed');
+    release();
+    expect(await rig.accepted[0]).toBeInstanceOf(ChannelError);
+  });
+
   it('authQueueLimits widens the bound for a server that wants it', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => {
@@ -261,7 +381,7 @@ describe('a client that floods the server before the verdict', () => {
       role: 'initiator',
       staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
       prologue: KEYWAY_PROLOGUE,
-      localPayload: encodeClientHello({}),
+      localPayload: encodeClientHello(encodeClientHelloBody({})),
       verifyRemote: () => {},
     });
     channel.start({ onMessage: () => {}, onClose: () => {} });

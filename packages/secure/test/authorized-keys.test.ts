@@ -209,15 +209,37 @@ describe('AuthorizedKeys edits and files', () => {
     const db = await AuthorizedKeys.load(path);
     db.add(key(bob));
     writeFileSync(path, `${key(carol)}\n`);
+    // The unsaved addition is replayed over what the file says now.
     expect(await db.authorize(bob.publicKey)).toBeDefined();
+    expect(await db.authorize(carol.publicKey)).toBeDefined();
     await db.save();
     expect(statSync(path).mode & 0o777).toBe(0o640);
     expect(readFileSync(`${path}.old`, 'utf8')).toBe(`${key(carol)}\n`);
-    expect(readFileSync(path, 'utf8')).toBe(`${key(alice)}\n${key(bob)}\n`);
+    expect(readFileSync(path, 'utf8')).toBe(`${key(carol)}\n${key(bob)}\n`);
     await new Promise((resolve) => setTimeout(resolve, 20));
     writeFileSync(path, `${key(carol)}\n`);
     expect(await db.authorize(bob.publicKey)).toBeUndefined();
     expect(await db.authorize(carol.publicKey)).toBeDefined();
+  });
+
+  it('a key revoked on disk stops working while the object holds unsaved edits', async () => {
+    const path = tmp.path('authorized_keys_revoke');
+    writeFileSync(path, `${key(alice)}\n${key(bob)}\n`, { mode: 0o600 });
+    const db = await AuthorizedKeys.load(path);
+    db.add(key(carol));
+    db.remove(dave.publicKey);
+    // The administrator revokes alice in the file; this process still holds its edits.
+    writeFileSync(path, `# alice revoked\n${key(bob)}\n${key(dave)}\n`);
+    expect(await db.authorize(alice.publicKey)).toBeUndefined();
+    expect(await db.authorize(bob.publicKey)).toBeDefined();
+    expect(await db.authorize(carol.publicKey)).toBeDefined();
+    // The unsaved removal applies to a line that appeared on disk after it was made.
+    expect(await db.authorize(dave.publicKey)).toBeUndefined();
+    // Saving writes the edits over the current file, not over the stale copy.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    writeFileSync(path, `${key(bob)}\n`);
+    await db.save();
+    expect(readFileSync(path, 'utf8')).toBe(`${key(bob)}\n${key(carol)}\n`);
   });
 
   it('treats a missing file as empty and refuses one writable by others', async () => {

@@ -1,13 +1,18 @@
 /**
  * The two crypto providers against published vectors (RFC 8439 §2.8.2 and Appendix A.5,
- * RFC 7748 §5.2 and §6.1, FIPS 180-2 "abc", RFC 4231 case 2) and against each other.
+ * RFC 7748 §5.2 and §6.1, RFC 8032 §7.1, FIPS 180-2 "abc", RFC 4231 case 2) and against
+ * each other.
  */
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nobleCryptoProvider } from '../src/crypto/noble-provider.js';
 import { nodeCryptoProvider } from '../src/crypto/node-provider.js';
 import type { CryptoProvider } from '../src/crypto/provider.js';
 import { DecryptError, HandshakeError } from '../src/errors.js';
+import { scalarOfSeed, TORSION_POINTS } from './ed25519-aliases.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -218,6 +223,111 @@ describe('the node:crypto and noble providers agree', () => {
         expect(node.hkdf(a, data, 3).map(toHex)).toEqual(noble.hkdf(a, data, 3).map(toHex));
       }),
       { numRuns: 50 },
+    );
+  });
+});
+
+// RFC 8032 §7.1, TEST 1 to 3: seed, public key, message, signature.
+const ED25519_71 = [
+  [
+    '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60',
+    'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a',
+    '',
+    'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b',
+  ],
+  [
+    '4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb',
+    '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c',
+    '72',
+    '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00',
+  ],
+  [
+    'c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7',
+    'fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025',
+    'af82',
+    '6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a',
+  ],
+].map(([seed, publicKey, message, signature]) => ({
+  seed: hex(seed!),
+  publicKey: hex(publicKey!),
+  message: hex(message!),
+  signature: hex(signature!),
+}));
+
+describe('Ed25519 signatures (RFC 8032)', () => {
+  const L = ed25519.Point.Fn.ORDER;
+
+  for (const provider of PROVIDERS) {
+    it(`${provider.name}: signs and verifies the RFC 8032 §7.1 vectors`, () => {
+      for (const v of ED25519_71) {
+        expect(toHex(provider.sign(v.seed, v.message))).toBe(toHex(v.signature));
+        expect(provider.verify(v.publicKey, v.message, v.signature)).toBe(true);
+      }
+    });
+
+    it(`${provider.name}: refuses a changed message, a changed signature and wrong lengths`, () => {
+      const v = ED25519_71[2]!;
+      expect(provider.verify(v.publicKey, Uint8Array.of(0xaf, 0x83), v.signature)).toBe(false);
+      const flipped = v.signature.slice();
+      flipped[40]! ^= 1;
+      expect(provider.verify(v.publicKey, v.message, flipped)).toBe(false);
+      expect(provider.verify(v.publicKey, v.message, v.signature.subarray(0, 63))).toBe(false);
+      expect(provider.verify(v.publicKey.subarray(1), v.message, v.signature)).toBe(false);
+      expect(() => provider.sign(v.seed.subarray(1), v.message)).toThrow(RangeError);
+    });
+
+    it(`${provider.name}: refuses S + L, the malleated twin of a valid signature`, () => {
+      const v = ED25519_71[1]!;
+      const s = bytesToNumberLE(v.signature.subarray(32));
+      const twin = concat([v.signature.subarray(0, 32), numberToBytesLE(s + L, 32)]);
+      expect(provider.verify(v.publicKey, v.message, twin)).toBe(false);
+    });
+
+    it(`${provider.name}: refuses an R carrying a small-order component (the cofactorless rule)`, () => {
+      // R = [r]B + T with S = r + k·a: [S]B = R − T + [k]A, so only the cofactored
+      // equation holds. noble's own verify (cofactored) accepts it; OpenSSL does not.
+      const v = ED25519_71[0]!;
+      const a = scalarOfSeed(v.seed);
+      const r = 12345678901234567890n;
+      const R = ed25519.Point.BASE.multiply(r).add(TORSION_POINTS[1]!).toBytes();
+      const k = bytesToNumberLE(sha512(concat([R, v.publicKey, v.message]))) % L;
+      const signature = concat([R, numberToBytesLE((r + k * a) % L, 32)]);
+      expect(ed25519.verify(signature, v.message, v.publicKey)).toBe(true);
+      expect(provider.verify(v.publicKey, v.message, signature)).toBe(false);
+    });
+  }
+
+  it('what one provider signs the other verifies, and both sign alike', () => {
+    const [node, noble] = PROVIDERS as [CryptoProvider, CryptoProvider];
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 512 }),
+        (seed, message) => {
+          const publicKey = ed25519.getPublicKey(seed);
+          const a = node.sign(seed, message);
+          const b = noble.sign(seed, message);
+          expect(toHex(a)).toBe(toHex(b));
+          expect(noble.verify(publicKey, message, a)).toBe(true);
+          expect(node.verify(publicKey, message, b)).toBe(true);
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
+  it('both give the same verdict on any signature bytes', () => {
+    const [node, noble] = PROVIDERS as [CryptoProvider, CryptoProvider];
+    const v = ED25519_71[1]!;
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 1, max: 255 }), (at, x) => {
+        const signature = v.signature.slice();
+        signature[at]! ^= x;
+        expect(node.verify(v.publicKey, v.message, signature)).toBe(
+          noble.verify(v.publicKey, v.message, signature),
+        );
+      }),
+      { numRuns: 200 },
     );
   });
 });

@@ -130,6 +130,31 @@ describe('HandshakeState rules', () => {
     expect(() => i.writeMessage()).toThrow(HandshakeError);
   });
 
+  it('payloadHash: a payload builder sees the h its payload is sent under, and the reader gets the same', () => {
+    const [i, r] = pair();
+    expect(i.payloadHash).toBeUndefined();
+    r.readMessage(i.writeMessage());
+    const seen: Uint8Array[] = [];
+    const m2 = r.writeMessage((h) => {
+      seen.push(h);
+      return Uint8Array.of(2);
+    });
+    expect(i.readMessage(m2)).toEqual(Uint8Array.of(2));
+    expect(toHex(i.payloadHash!)).toBe(toHex(seen[0]!));
+    expect(toHex(r.payloadHash!)).toBe(toHex(seen[0]!));
+    const m3 = i.writeMessage((h) => {
+      seen.push(h);
+      return Uint8Array.of(3);
+    });
+    r.readMessage(m3);
+    expect(toHex(r.payloadHash!)).toBe(toHex(seen[1]!));
+    // Each message's payload hash differs, and none is the final handshake hash, which
+    // also covers the payload itself.
+    expect(toHex(seen[0]!)).not.toBe(toHex(seen[1]!));
+    expect(toHex(r.result().handshakeHash)).not.toBe(toHex(seen[1]!));
+    expect(toHex(i.result().handshakeHash)).toBe(toHex(r.result().handshakeHash));
+  });
+
   it('any bytes as message 2 or 3 give a HandshakeError, never a crash', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 400 }), fc.boolean(), (junk, atResponder) => {

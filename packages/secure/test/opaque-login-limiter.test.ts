@@ -105,4 +105,34 @@ describe('LoginLimiter', () => {
     expect(() => new LoginLimiter({ ipv6PrefixBits: 0 })).toThrow(RangeError);
     expect(() => new LoginLimiter({ maxEntries: 0 })).toThrow(RangeError);
   });
+
+  it('admit counts an attempt at once, so pending attempts cannot outrun the budget', () => {
+    const c = clock();
+    const l = new LoginLimiter(
+      { perUser: { freeFailures: 2, baseDelayMs: 1000 }, perSource: { freeFailures: 100 } },
+      c.now,
+    );
+    // Nothing settled yet: three admitted (two free, the third starts the back-off).
+    const admitted = Array.from({ length: 10 }, () => l.admit('alice', '10.0.0.1'));
+    expect(admitted.filter((a) => a.allowed)).toHaveLength(3);
+    expect(admitted.at(-1)).toMatchObject({ allowed: false, reason: 'user', retryAfterMs: 1000 });
+  });
+
+  it('a settled success refunds its count and clears the user; a failure stays counted', () => {
+    const c = clock();
+    const l = new LoginLimiter(
+      { perUser: { freeFailures: 1, baseDelayMs: 1000 }, perSource: { freeFailures: 1 } },
+      c.now,
+    );
+    const first = l.admit('alice', '10.0.0.1');
+    if (!first.allowed) throw new Error('first attempt refused');
+    first.settle(true);
+    first.settle(false); // only the first settlement counts
+    expect(l.tracked.users).toBe(0);
+    const second = l.admit('alice', '10.0.0.1');
+    if (!second.allowed) throw new Error('second attempt refused');
+    second.settle(false);
+    expect(l.admit('bob', '10.0.0.1').allowed).toBe(true); // the source's second attempt
+    expect(l.admit('carol', '10.0.0.1')).toMatchObject({ allowed: false, reason: 'source' });
+  });
 });

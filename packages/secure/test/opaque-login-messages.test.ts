@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { AuthenticationError } from '../src/errors.js';
 import { OpaqueClientLogin } from '../src/opaque/client.js';
 import { OpaqueFormatError } from '../src/opaque/errors.js';
-import type { KsfParams } from '../src/opaque/ksf.js';
+import { formatKsfParams, type KsfParams } from '../src/opaque/ksf.js';
 import {
   decodeLoginFinish,
   decodeLoginResponse,
@@ -42,7 +42,10 @@ function serverRespond(
   const { user, ke1 } = decodeLoginStart(startBytes);
   const entry = passwords.get(user);
   const { ke2, login } = server.startLogin(ke1, user, entry?.record, { context });
-  const response = encodeLoginResponse({ ksf: entry?.ksf ?? passwords.fakeKsfParams(), ke2 });
+  const response = encodeLoginResponse({
+    ksf: entry?.ksf ?? passwords.fakeKsfParams(user, new Uint8Array(32)),
+    ke2,
+  });
   return { response, login, user };
 }
 
@@ -162,14 +165,19 @@ describe('passwordAuth messages', () => {
     expect(() => opaqueContext(new Uint8Array(0))).toThrow(RangeError);
   });
 
-  it('fakeKsfParams follows the most common record parameters', async () => {
+  it('fakeKsfParams draws from the record parameters, the default for an empty file', async () => {
     const server = new OpaqueServer(generateServerSetup());
+    const key = new Uint8Array(32).fill(1);
     const f = new PasswordFile();
-    expect(f.fakeKsfParams()).toEqual({ algorithm: 'scrypt', N: 65536, r: 8, p: 1 });
+    expect(f.fakeKsfParams('x', key)).toEqual({ algorithm: 'scrypt', N: 65536, r: 8, p: 1 });
     const other: KsfParams = { algorithm: 'scrypt', N: 2048, r: 8, p: 1 };
-    await f.register(server, 'a', 'p', { ksf });
-    await f.register(server, 'b', 'p', { ksf: other });
-    await f.register(server, 'c', 'p', { ksf: other });
-    expect(f.fakeKsfParams()).toEqual(other);
+    await f.register(server, 'a', 'p', { ksf: other });
+    expect(f.fakeKsfParams('x', key)).toEqual(other);
+    await f.register(server, 'b', 'p', { ksf });
+    const drawn = new Set(
+      Array.from({ length: 64 }, (_, i) => formatKsfParams(f.fakeKsfParams(`n${i}`, key))),
+    );
+    expect(drawn).toEqual(new Set([formatKsfParams(ksf), formatKsfParams(other)]));
+    expect(() => f.fakeKsfParams('x', new Uint8Array(8))).toThrow(TypeError);
   });
 });

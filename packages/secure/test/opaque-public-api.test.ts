@@ -27,8 +27,11 @@ import {
 const cheap: KsfParams = { algorithm: 'scrypt', N: 1024, r: 8, p: 1 };
 
 /** The server half of passwordAuth as a sans-IO object: bytes in, bytes out. */
+const FAKE_KSF_KEY = new Uint8Array(32).fill(9);
+
 class ServerSide {
   #login: OpaqueServerLogin | undefined;
+  #settle: (succeeded: boolean) => void = () => {};
   #user = '';
   constructor(
     private readonly server: OpaqueServer,
@@ -45,15 +48,19 @@ class ServerSide {
     } catch (cause) {
       throw new AuthenticationError('malformed LoginStart', { cause });
     }
-    const verdict = this.limiter.check(start.user, this.source);
-    if (!verdict.allowed) throw new AuthenticationError(`rate limited by ${verdict.reason}`);
+    const admission = this.limiter.admit(start.user, this.source);
+    if (!admission.allowed) throw new AuthenticationError(`rate limited by ${admission.reason}`);
+    this.#settle = admission.settle;
     const entry = this.passwords.get(start.user);
     const { ke2, login } = this.server.startLogin(start.ke1, start.user, entry?.record, {
       context: this.context,
     });
     this.#login = login;
     this.#user = start.user;
-    return encodeLoginResponse({ ksf: entry?.ksf ?? this.passwords.fakeKsfParams(), ke2 });
+    return encodeLoginResponse({
+      ksf: entry?.ksf ?? this.passwords.fakeKsfParams(start.user, FAKE_KSF_KEY),
+      ke2,
+    });
   }
 
   onFinish(bytes: Uint8Array): { user: string } {
@@ -62,11 +69,11 @@ class ServerSide {
     try {
       login.finish(decodeLoginFinish(bytes).ke3);
     } catch (cause) {
-      this.limiter.recordFailure(this.#user, this.source);
+      this.#settle(false);
       if (cause instanceof AuthenticationError) throw cause;
       throw new AuthenticationError('malformed LoginFinish', { cause });
     }
-    this.limiter.recordSuccess(this.#user, this.source);
+    this.#settle(true);
     return { user: this.#user };
   }
 }

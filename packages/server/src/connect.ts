@@ -13,6 +13,7 @@ import {
 } from '@keyway/core';
 import { type ClientHandshakeOptions, clientHandshake } from '@keyway/secure';
 import { ConnectionRefusedError, ConnectionResetError } from './errors.js';
+import { withNetworkDefaults } from './network-defaults.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions
@@ -23,7 +24,11 @@ export interface ConnectOptions
   timeout?: number;
   /** Cancels the attempt. */
   signal?: AbortSignal;
-  /** Options of the RPC connection (call timeouts, limits, exposure rules). */
+  /**
+   * Options of the RPC connection (call timeouts, limits, exposure rules). `keepalive`
+   * defaults to on here (`DEFAULT_KEEPALIVE`: PING after 30 s of silence, close after
+   * 60 s); `{ keepalive: false }` turns it off.
+   */
   connection?: ConnectionOptions;
 }
 
@@ -122,7 +127,7 @@ export async function connect(
       closedEarly,
     ]);
     const connection = await connectTransport(transport, {
-      ...options.connection,
+      ...withNetworkDefaults(options.connection),
       service: options.service,
     });
     // The deadline or the signal won the race meanwhile: nobody will use this connection.

@@ -2,8 +2,10 @@
  * Idle timeout for authenticated connections, at one timer per server rather than one
  * per connection or per message: each message marks its connection active, and a sweep
  * every half-period closes the connections that stayed quiet for two sweeps in a row.
+ * Keepalive PINGs and PONGs are not use of the connection: they keep a live peer from
+ * being taken for dead, not an idle one from being closed.
  */
-import { TimeoutError, type Transport } from '@keyway/core';
+import { isLivenessMessage, TimeoutError, type Transport } from '@keyway/core';
 
 interface Tracked {
   active: boolean;
@@ -31,14 +33,14 @@ export class IdleSweeper {
     return {
       remoteAddress: transport.remoteAddress,
       send: (data) => {
-        entry.active = true;
+        if (!isLivenessMessage(data)) entry.active = true;
         transport.send(data);
       },
       close: (error) => transport.close(error),
       start: (receiver) =>
         transport.start({
           onMessage: (data) => {
-            entry.active = true;
+            if (!isLivenessMessage(data)) entry.active = true;
             receiver.onMessage(data);
           },
           onClose: (error) => {

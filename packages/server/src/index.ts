@@ -5,18 +5,33 @@
 export type { BudgetOption } from './budget.js';
 export { type ConnectOptions, connect, DEFAULT_CONNECT_TIMEOUT_MS } from './connect.js';
 export { ConnectionRefusedError, ConnectionResetError } from './errors.js';
-export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';
-export type {
-  BoundAddress,
-  ConnectionEvent,
-  ListenOptions,
-  RefusalReason,
-  RefusedEvent,
-} from './listener.js';
-export { OneShotServer } from './one-shot-server.js';
-export type { AuthenticatorModule } from './pool-task.js';
 export {
+  DEFAULT_MAX_STARTUPS,
+  DEFAULT_SERVER_LIMITS,
+  type MaxStartups,
+  type ServerLimits,
+} from './limits.js';
+export {
+  type BoundAddress,
+  type ConnectionEvent,
+  DEFAULT_SOCKET_MODE,
+  type ListenOptions,
+  type RefusalReason,
+  type RefusedEvent,
+} from './listener.js';
+export { withNetworkDefaults } from './network-defaults.js';
+export {
+  DEFAULT_ACCEPT_TIMEOUT_MS,
+  OneShotServer,
+  type OneShotServerOptions,
+} from './one-shot-server.js';
+export type { AuthenticatorModule } from './pool-task.js';
+export type { ServerStats } from './stats.js';
+export {
+  DEFAULT_POOL_STATS_TIMEOUT_MS,
+  DEFAULT_RELAY_WINDOW_BYTES,
   type PoolDisconnectEvent,
+  type PoolStatsOptions,
   ThreadPoolServer,
   type ThreadPoolServerOptions,
 } from './thread-pool-server.js';

@@ -4,8 +4,9 @@
  * its bytes to a worker) and reports when it is authenticated and when it is gone.
  */
 import { EventEmitter } from 'node:events';
+import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { resolveLimits, type ServerLimits, SourceCounter } from './limits.js';
+import { resolveLimits, type ServerLimits, SourceCounter, shouldDropStartup } from './limits.js';
 
 /** Where a server listens: TCP (`host`, `port`) or a Unix domain socket (`path`). */
 export interface ListenOptions {
@@ -17,7 +18,20 @@ export interface ListenOptions {
   path?: string;
   /** Pending-connection queue length passed to listen(2). */
   backlog?: number;
+  /**
+   * Permission bits of the Unix domain socket at `path`, set explicitly right after it is
+   * bound (never left to the umask). Default 0o600: only the owner may connect.
+   */
+  socketMode?: number;
+  /**
+   * The random source of `maxStartups` early drop, returning numbers in [0, 1). Default
+   * `Math.random`; tests pass a fixed sequence.
+   */
+  random?: () => number;
 }
+
+/** Default mode of a server's Unix domain socket: read and write for the owner only. */
+export const DEFAULT_SOCKET_MODE = 0o600;
 
 /** The address a server is bound to. */
 export type BoundAddress =
@@ -35,7 +49,11 @@ export interface Admission {
 }
 
 /** Why the listener turned a socket away before authentication. */
-export type RefusalReason = 'max-connections' | 'max-unauthenticated-per-source' | 'closing';
+export type RefusalReason =
+  | 'max-connections'
+  | 'max-unauthenticated-per-source'
+  | 'max-startups'
+  | 'closing';
 
 /** Payload of the `connection` event: a socket was admitted and authentication begins. */
 export interface ConnectionEvent {
@@ -58,6 +76,10 @@ export abstract class Listener extends EventEmitter {
   readonly #listen: ListenOptions;
   readonly #sources: SourceCounter;
   readonly #sockets = new Set<Socket>();
+  readonly #random: () => number;
+  readonly #socketMode: number;
+  /** Sockets admitted that have not authenticated yet (and are still open). */
+  #unauthenticated = 0;
   #server: Server | undefined;
   #closing = false;
   #accepting = true;
@@ -73,6 +95,15 @@ export abstract class Listener extends EventEmitter {
     ) {
       throw new RangeError(`port must be an integer 0..65535, got ${String(listen.port)}`);
     }
+    const mode = listen.socketMode ?? DEFAULT_SOCKET_MODE;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+      throw new RangeError(`socketMode must be an integer 0..0o777, got ${String(mode)}`);
+    }
+    if (listen.random !== undefined && typeof listen.random !== 'function') {
+      throw new TypeError('random must be a function returning numbers in [0, 1)');
+    }
+    this.#socketMode = mode;
+    this.#random = listen.random ?? Math.random;
     this.#listen = listen;
     this.limits = resolveLimits(limits);
     this.#sources = new SourceCounter(this.limits.maxUnauthenticatedPerSource);
@@ -81,6 +112,16 @@ export abstract class Listener extends EventEmitter {
   /** Sockets open now, authenticated or not. */
   get socketCount(): number {
     return this.#sockets.size;
+  }
+
+  /** Sockets open now that have not finished authenticating. */
+  get unauthenticatedCount(): number {
+    return this.#unauthenticated;
+  }
+
+  /** The same count, under the name `server.stats()` reports it by. */
+  get authenticatingCount(): number {
+    return this.#unauthenticated;
   }
 
   /** True once `close()` was called. */
@@ -112,9 +153,23 @@ export abstract class Listener extends EventEmitter {
         server.off('error', reject);
         resolve();
       };
-      if (this.#listen.path !== undefined)
-        server.listen({ path: this.#listen.path, backlog: this.#listen.backlog }, done);
-      else {
+      const path = this.#listen.path;
+      if (path !== undefined) {
+        server.listen({ path, backlog: this.#listen.backlog }, () => {
+          // The socket was created with the umask's mode. The listening callback runs
+          // before the first accepted connection is handled, so no connection is served
+          // before the mode is right (docs/security.md, "Admission").
+          try {
+            chmodSync(path, this.#socketMode);
+          } catch (error) {
+            server.off('error', reject);
+            server.close();
+            reject(error);
+            return;
+          }
+          done();
+        });
+      } else {
         server.listen(
           {
             host: this.#listen.host ?? '127.0.0.1',
@@ -159,18 +214,17 @@ export abstract class Listener extends EventEmitter {
       socket.destroy();
       this.emit('refused', { remoteAddress, reason } satisfies RefusedEvent);
     };
-    let refusal: RefusalReason | undefined;
-    if (this.#closing || !this.#accepting) refusal = 'closing';
-    else if (this.#sockets.size >= this.limits.maxConnections) refusal = 'max-connections';
-    else if (!this.#sources.acquire(remoteAddress)) refusal = 'max-unauthenticated-per-source';
+    const refusal = this.#refusal(remoteAddress);
     if (refusal) {
       refuse(refusal);
       return;
     }
+    this.#unauthenticated++;
     let holdsSlot = true;
     const freeSlot = () => {
       if (!holdsSlot) return;
       holdsSlot = false;
+      this.#unauthenticated--;
       this.#sources.release(remoteAddress);
     };
     this.#sockets.add(socket);
@@ -185,5 +239,21 @@ export abstract class Listener extends EventEmitter {
       remotePort: socket.remotePort,
     } satisfies ConnectionEvent);
     this.admit({ socket, remoteAddress, remotePort: socket.remotePort, authenticated: freeSlot });
+  }
+
+  /** Why a new socket from `remoteAddress` is turned away; undefined admits it (and counts it). */
+  #refusal(remoteAddress: string): RefusalReason | undefined {
+    if (this.#closing || !this.#accepting) return 'closing';
+    const { maxConnections, reservedForAuthenticated, maxStartups } = this.limits;
+    if (this.#sockets.size >= maxConnections) return 'max-connections';
+    // Strangers never take the reserved slots: at most this many may be authenticating.
+    const unauthenticatedRoom = Math.max(1, maxConnections - reservedForAuthenticated);
+    if (this.#unauthenticated >= unauthenticatedRoom) return 'max-connections';
+    if (shouldDropStartup(this.#unauthenticated, maxStartups, this.#random)) {
+      return 'max-startups';
+    }
+    // Last, so that a refused socket never holds a per-source slot.
+    if (!this.#sources.acquire(remoteAddress)) return 'max-unauthenticated-per-source';
+    return undefined;
   }
 }

@@ -4,10 +4,12 @@
  * one worker, over the socket's bytes relayed from the main thread.
  */
 import { pathToFileURL } from 'node:url';
-import { connectTransport, type ServiceSpec, SharedBudget } from '@keyway/core';
+import { type Connection, connectTransport, type ServiceSpec, SharedBudget } from '@keyway/core';
 import { type Authenticator, acceptConnection } from '@keyway/secure';
 import { budgetKeyOf } from './budget.js';
 import { drainAndClose, IdleSweeper } from './idle.js';
+import { PortLoginGate } from './login-gate.js';
+import { withNetworkDefaults } from './network-defaults.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
 import { type PortControl, PortDuplex } from './port-duplex.js';
 
@@ -88,7 +90,16 @@ function describe(error: unknown): string {
 export default async function serveConnection(task: PoolTask): Promise<PoolTaskResult> {
   const stream = new PortDuplex(task.port, task.remoteAddress, task.remotePort);
   stream.on('error', () => {});
+  let connection: Connection | undefined;
+  stream.onControl((message: PortControl) => {
+    // The main thread asks every connection, authenticated or not, for server.stats().
+    if (message.t === 'stats-request')
+      stream.control({ t: 'stats-reply', id: message.id, stats: connection?.stats() ?? null });
+    else if (message.t === 'close' && connection !== undefined)
+      void drainAndClose([connection], message.graceMs);
+  });
   const deadline = setTimeout(() => stream.destroy(), task.limits.handshakeTimeoutMs);
+  const loginGate = new PortLoginGate(task.loginGate);
   let accepted: Awaited<ReturnType<typeof acceptConnection>>;
   let service: ServiceSpec;
   try {
@@ -98,10 +109,18 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
     const authenticator = await cached(authenticators, JSON.stringify(task.authenticator), () =>
       loadAuthenticator(task.authenticator),
     );
-    accepted = await acceptConnection(stream, authenticator, {
+    // The main thread checks frame lengths until it hears the verdict, which must reach it
+    // before OK does: the client may send full-size frames right behind OK.
+    const relayed: Authenticator = async (raw, context) => {
+      const result = await authenticator(raw, context);
+      stream.control({ t: 'verdict' });
+      return result;
+    };
+    accepted = await acceptConnection(stream, relayed, {
       remoteAddress: task.remoteAddress,
       remotePort: task.remotePort,
       service: task.serviceName,
+      loginGate,
     });
   } catch (error) {
     // acceptConnection closed the stream; the task ends once it is gone, so that the main
@@ -110,14 +129,16 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
     return { authenticated: false, error: String((error as { reason?: string }).reason ?? error) };
   } finally {
     clearTimeout(deadline);
+    // Authentication is over: nothing more to ask the shared limiter.
+    loginGate.close();
   }
   stream.control({ t: 'authenticated' });
-  let connection: Awaited<ReturnType<typeof connectTransport>>;
+  let opened: Connection;
   try {
-    connection = await connectTransport(
+    opened = await connectTransport(
       idleSweeper(task.limits.idleTimeoutMs).track(accepted.transport),
       {
-        ...task.connection,
+        ...withNetworkDefaults(task.connection),
         service,
         credentials: accepted.credentials,
         budget: workerBudget(task),
@@ -131,10 +152,8 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
     stream.destroy();
     return { authenticated: true, error: describe(error) };
   }
-  stream.onControl((message: PortControl) => {
-    if (message.t === 'close') void drainAndClose([connection], message.graceMs);
-  });
-  const reason = await connection.closed.then(
+  connection = opened;
+  const reason = await opened.closed.then(
     (r) => r,
     (r: Error) => r,
   );

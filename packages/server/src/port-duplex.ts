@@ -4,21 +4,34 @@
  * and the two ends exchange its bytes over a MessagePort, transferring the buffers.
  *
  * Port messages are either bytes (a Uint8Array) or a small control object: `{ t: 'eof' }`
- * from the main thread when the peer ended, and from the worker `{ t: 'authenticated' }`,
- * `{ t: 'end' }`, and `{ t: 'pause' }` / `{ t: 'resume' }` when its read buffer fills and
- * drains (the main thread pauses the socket meanwhile: flow control across threads).
+ * from the main thread when the peer ended, and from the worker `{ t: 'verdict' }` (the
+ * authenticators accepted the peer; OK follows), `{ t: 'authenticated' }`, `{ t: 'end' }`
+ * and `{ t: 'ack', bytes }`.
+ *
+ * Flow control across threads is a credit window the main thread enforces: it stops
+ * reading the socket while more than its window of relayed bytes is unacknowledged, and
+ * the worker acknowledges bytes once its read buffer has taken them (at once, or when
+ * its consumer drains the buffer). A worker too busy to run its event loop acknowledges
+ * nothing, so a client cannot make the main thread buffer more than the window for it.
+ *
+ * `server.stats()` is a request and reply: `{ t: 'stats-request', id }` from the main
+ * thread, `{ t: 'stats-reply', id, stats }` from the worker (`null` before the RPC
+ * session is open).
  */
 import { Duplex } from 'node:stream';
 import type { MessagePort, Transferable } from 'node:worker_threads';
+import type { ConnectionStats } from '@keyway/core';
 
 /** Control messages exchanged beside the bytes. */
 export type PortControl =
   | { readonly t: 'eof' }
+  | { readonly t: 'verdict' }
   | { readonly t: 'authenticated' }
   | { readonly t: 'end' }
-  | { readonly t: 'pause' }
-  | { readonly t: 'resume' }
-  | { readonly t: 'close'; readonly graceMs: number };
+  | { readonly t: 'ack'; readonly bytes: number }
+  | { readonly t: 'close'; readonly graceMs: number }
+  | { readonly t: 'stats-request'; readonly id: number }
+  | { readonly t: 'stats-reply'; readonly id: number; readonly stats: ConnectionStats | null };
 
 /** The transfer list that moves `bytes` without a copy, when it owns its whole buffer. */
 export function transferable(bytes: Uint8Array): Transferable[] {
@@ -40,7 +53,8 @@ export class PortDuplex extends Duplex {
   readonly remoteAddress: string;
   readonly remotePort: number | undefined;
   #onControl: ((message: PortControl) => void) | undefined;
-  #paused = false;
+  /** Bytes taken into the read buffer past its high-water mark, not yet acknowledged. */
+  #owed = 0;
 
   constructor(port: MessagePort, remoteAddress: string, remotePort?: number) {
     super();
@@ -50,10 +64,9 @@ export class PortDuplex extends Duplex {
     port.on('message', (message: Uint8Array | PortControl) => {
       if (message instanceof Uint8Array) {
         const more = this.push(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
-        if (!more && !this.#paused) {
-          this.#paused = true;
-          port.postMessage({ t: 'pause' } satisfies PortControl);
-        }
+        // Past the high-water mark the bytes are owed until the consumer reads.
+        if (more) this.#ack(message.byteLength);
+        else this.#owed += message.byteLength;
       } else if (message.t === 'eof') {
         this.push(null);
       } else {
@@ -74,10 +87,20 @@ export class PortDuplex extends Duplex {
   }
 
   override _read(): void {
-    // The consumer wants more: let the main thread read the socket again.
-    if (!this.#paused) return;
-    this.#paused = false;
-    this.#port.postMessage({ t: 'resume' } satisfies PortControl);
+    // The consumer wants more: give the main thread back the credit it waits for.
+    const owed = this.#owed;
+    if (owed === 0) return;
+    this.#owed = 0;
+    this.#ack(owed);
+  }
+
+  #ack(bytes: number): void {
+    if (bytes === 0) return;
+    try {
+      this.#port.postMessage({ t: 'ack', bytes } satisfies PortControl);
+    } catch {
+      // The port is already closed.
+    }
   }
 
   override _write(

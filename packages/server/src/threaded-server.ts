@@ -22,12 +22,17 @@ import { type BudgetOption, budgetKeyOf, serverBudget } from './budget.js';
 import { drainAndClose, IdleSweeper } from './idle.js';
 import type { ServerLimits } from './limits.js';
 import { type Admission, Listener, type ListenOptions } from './listener.js';
+import { withNetworkDefaults } from './network-defaults.js';
+import { addConnectionStats, emptyServerStats, type ServerStats } from './stats.js';
 
 /** Options of {@link ThreadedServer}. */
 export interface ThreadedServerOptions extends ListenOptions, ServerLimits {
   /** Decides who may connect: `publicKeyAuth`, `compose(ipAllowlist(...), ...)`, ... */
   authenticator: Authenticator;
-  /** Options of every RPC connection (timeouts, limits, exposure rules). */
+  /**
+   * Options of every RPC connection (timeouts, limits, exposure rules). `keepalive`
+   * defaults to on (`DEFAULT_KEEPALIVE`); `{ keepalive: false }` turns it off.
+   */
   connection?: ConnectionOptions;
   /** The service's name, for `keyway-services=` restrictions; default the class name. */
   serviceName?: string;
@@ -108,6 +113,17 @@ export class ThreadedServer extends Listener {
     return this.#connections;
   }
 
+  /**
+   * The connections' RPC tables summed, and how many connections are open and how many
+   * still authenticating.
+   * @returns A snapshot; `unreported` is always 0 here.
+   */
+  async stats(): Promise<ServerStats> {
+    const total = emptyServerStats(this.authenticatingCount);
+    for (const connection of this.#connections) addConnectionStats(total, connection.stats());
+    return total;
+  }
+
   protected admit(admission: Admission): void {
     void this.#serve(admission);
   }
@@ -142,7 +158,7 @@ export class ThreadedServer extends Listener {
     let connection: Connection;
     try {
       connection = await connectTransport(this.#idle.track(accepted.transport), {
-        ...this.#options.connection,
+        ...withNetworkDefaults(this.#options.connection),
         service: this.#service,
         credentials: accepted.credentials,
         budget: this.#budget,

@@ -87,6 +87,15 @@ describe('restrict through ThreadedServer', () => {
     });
     expect(await canEval(port, bob)).toBe(true);
   });
+
+  it('regression: the refused key reads why classic mode refused it (it saw only a close)', async () => {
+    const { port } = await threaded(new ClassicService({ enabled: true }));
+    const conn = await login(port, alice);
+    expect(await conn.closed).toMatchObject({
+      code: 'ERR_ACCESS_DENIED',
+      message: expect.stringContaining('classic mode is refused to a restricted login'),
+    });
+  });
 });
 
 describe('restrict through ThreadPoolServer', () => {

@@ -33,6 +33,7 @@ beforeAll(async () => {
     threads: 2,
     // Fifty clients log in at once from one address in these tests.
     maxUnauthenticatedPerSource: 64,
+    maxStartups: { start: 64, rate: 30, full: 100 },
     authenticator: {
       module: pathToFileURL(join(fixtures, 'lab-auth.mjs')).href,
       options: { hostKeyPath: files.hostKeyPath, authorizedKeysPath: files.authorizedKeysPath },

@@ -29,7 +29,7 @@ export type AnonymousAuthOptions = HandshakeSettings;
 export function anonymousAuth(options: AnonymousAuthOptions): Authenticator {
   checkHandshakeSettings(options);
   return async (stream, context) => {
-    const session = await ensureSession(stream, options);
+    const session = await ensureSession(stream, options, context.service);
     succeed(context, 'anonymous');
     return {
       stream: session.channel,
@@ -59,7 +59,7 @@ export function publicKeyAuth(options: PublicKeyAuthOptions): Authenticator {
   if (!options?.authorizedKeys) throw new TypeError('publicKeyAuth: authorizedKeys is required');
   checkHandshakeSettings(options);
   return async (stream, context) => {
-    const session = await ensureSession(stream, options);
+    const session = await ensureSession(stream, options, context.service);
     const key = session.hello.publicKey;
     if (!key) fail(context, 'publickey', 'client offered no key');
     const fingerprint = ed25519Fingerprint(key);

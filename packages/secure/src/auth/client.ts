@@ -1,22 +1,31 @@
 /**
  * The client side of keyway's authentication (docs/security.md, "Authentication"): the
- * Noise XX handshake as initiator, the host-key check against known_hosts after message 2
- * and before the client reveals its own key in message 3, then the server's verdict.
+ * Noise XX handshake as initiator; after message 2 the server's signed hello is verified
+ * (its exact host key, and the service it serves) and the host key checked against
+ * known_hosts, before the client reveals its own key in message 3; then the server's
+ * verdict.
  */
 import type { Duplex } from 'node:stream';
 import { x25519 } from '@noble/curves/ed25519.js';
 import type { ChannelLimits, ChannelOptions } from '../channel/channel-options.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, performHandshake } from '../channel/perform-handshake.js';
+import { defaultCryptoProvider } from '../crypto/default-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { AuthenticationError, HandshakeError, HostKeyError } from '../errors.js';
+import {
+  AuthenticationError,
+  HandshakeError,
+  HostKeyError,
+  ServiceMismatchError,
+} from '../errors.js';
 import { type Identity, identityX25519 } from '../identity.js';
 import { type KnownHosts, knownHostsName } from '../known-hosts.js';
+import type { KsfBounds } from '../opaque/ksf.js';
 import { ed25519Fingerprint } from '../openssh/public-key.js';
-import { bytesEqual } from '../openssh/wire.js';
+import { signedClientHello, verifyServerHello } from './hello.js';
 import { MessageReader, type MessageTransport } from './message-reader.js';
 import { answerPasswordRequest } from './password.js';
-import { authenticatedLimits, helloKeyToX25519, KEYWAY_PROLOGUE } from './server-session.js';
-import { AuthMessage, decodeServerHello, encodeClientHello } from './wire.js';
+import { authenticatedLimits, KEYWAY_PROLOGUE } from './server-session.js';
+import { AuthMessage, decodeServerHello, type ServerHello } from './wire.js';
 
 /** How the client treats the server's host key. */
 export type HostKeyPolicy = 'strict' | 'accept-new' | 'insecure-any';
@@ -43,6 +52,20 @@ export interface ClientHandshakeOptions {
   username?: string | undefined;
   /** The password, for servers that ask for one (proved with OPAQUE, never sent). */
   password?: string | undefined;
+  /**
+   * The name of the service the client expects (the server's `serviceName`, else its
+   * service class's name). The server signs the name it serves into its hello; another
+   * name fails the handshake with `ServiceMismatchError` before the client reveals its
+   * key, so a redirect to another service sharing the host key is caught. The name also
+   * travels in the client's signed hello. Unset: any service is accepted.
+   */
+  expectedService?: string | undefined;
+  /**
+   * Stretching parameters this client agrees to run for a password login (the server
+   * announces them); fields left out take their `DEFAULT_KSF_BOUNDS` value. Outside them
+   * the login fails with `KsfBoundsError`.
+   */
+  ksfBounds?: Partial<KsfBounds> | undefined;
   /** Crypto provider; the fastest available by default. */
   provider?: CryptoProvider | undefined;
   /**
@@ -66,6 +89,8 @@ export interface ClientHandshakeResult {
   readonly transport: MessageTransport;
   /** The server's host key as checked against known_hosts. */
   readonly hostKey: { readonly publicKey: Uint8Array; readonly fingerprint: string };
+  /** The service the server says (in its signed hello) it serves; undefined if none. */
+  readonly service: string | undefined;
   /** The Noise handshake hash, unique to this connection. */
   readonly handshakeHash: Uint8Array;
 }
@@ -78,6 +103,18 @@ async function checkHostKey(hostKey: Uint8Array, options: ClientHandshakeOptions
     throw new TypeError('knownHosts is required unless hostKeyPolicy is insecure-any');
   const name = knownHostsName(options.host, options.port);
   const fingerprint = ed25519Fingerprint(hostKey);
+  // −A (the sign bit flipped) is the one other key whose private scalar the holder of A's
+  // key knows (−a) and that passes every check: revoking A revokes it too.
+  const negated = hostKey.slice();
+  negated[31]! ^= 0x80;
+  const negatedCheck = knownHosts.check(options.host, options.port, negated);
+  if (negatedCheck.status === 'revoked') {
+    throw new HostKeyError(
+      `host key ${fingerprint} for ${name} is the negation of a key marked @revoked in ` +
+        `known_hosts${negatedCheck.line === undefined ? '' : ` (line ${negatedCheck.line})`}: ` +
+        `the same private key signs for both`,
+    );
+  }
   const check = knownHosts.check(options.host, options.port, hostKey);
   switch (check.status) {
     case 'match':
@@ -112,8 +149,10 @@ async function checkHostKey(hostKey: Uint8Array, options: ClientHandshakeOptions
  * Authenticates to a keyway server over `stream` (a connected socket).
  * @returns the encrypted transport and the server's verified host key
  * @throws HostKeyError when the host key fails the policy (the client's key was not sent),
- *   AuthenticationError when the server refuses, HandshakeError on a broken handshake or
- *   when `timeoutMs` passes first; TypeError or RangeError on invalid options
+ *   ServiceMismatchError when the server serves another service than `expectedService`
+ *   (the client's key was not sent), AuthenticationError when the server refuses,
+ *   HandshakeError on a broken handshake, a hello whose signature does not verify, or when
+ *   `timeoutMs` passes first; TypeError or RangeError on invalid options
  */
 export async function clientHandshake(
   stream: Duplex,
@@ -133,6 +172,13 @@ export async function clientHandshake(
     throw new RangeError('clientHandshake: timeoutMs must be positive');
   }
   const limitsAfter = authenticatedLimits(options.authenticatedLimits);
+  const provider = options.provider ?? defaultCryptoProvider();
+  // Built before any I/O, so that a name out of range is a RangeError for the caller.
+  const localPayload = signedClientHello(
+    options.identity,
+    { user: options.username, service: options.expectedService },
+    provider,
+  );
   const deadline = performance.now() + timeoutMs;
   // Without an identity the client still needs a static key for XX; a fresh one per
   // connection keeps it anonymous and unlinkable.
@@ -143,30 +189,31 @@ export async function clientHandshake(
     const secretKey = x25519.utils.randomSecretKey();
     staticKeyPair = { secretKey, publicKey: x25519.getPublicKey(secretKey) };
   }
-  let hostKey: Uint8Array | undefined;
+  let serverHello: ServerHello | undefined;
   const result = await performHandshake(stream, {
     role: 'initiator',
     staticKeyPair,
     prologue: KEYWAY_PROLOGUE,
-    localPayload: encodeClientHello({
-      publicKey: options.identity?.publicKey,
-      user: options.username,
-    }),
-    verifyRemote: async (remoteStatic, payload) => {
+    localPayload,
+    verifyRemote: async (remoteStatic, payload, payloadHash) => {
       const hello = decodeServerHello(payload);
-      const x = helloKeyToX25519(hello.hostKey, 'server');
-      if (!bytesEqual(x, remoteStatic)) {
-        throw new HandshakeError('server host key does not match its handshake key');
+      // Nothing in the hello is believed before the host key's signature over this
+      // session verifies: known_hosts is asked about the exact bytes that signed.
+      verifyServerHello(hello, remoteStatic, payloadHash, provider);
+      const expected = options.expectedService;
+      if (expected !== undefined && hello.service !== expected) {
+        throw new ServiceMismatchError(expected, hello.service);
       }
       await checkHostKey(hello.hostKey, options);
-      hostKey = hello.hostKey;
+      serverHello = hello;
     },
-    ...(options.provider && { provider: options.provider }),
+    provider,
     timeoutMs,
     ...(options.channel && { channel: options.channel }),
   });
-  if (!hostKey) throw new HandshakeError('handshake finished without a server hello');
-  const verifiedHostKey = hostKey;
+  if (!serverHello) throw new HandshakeError('handshake finished without a server hello');
+  const verifiedHostKey = serverHello.hostKey;
+  const service = serverHello.service;
   // The server is authenticated now (its key passed the known_hosts check), so the
   // client may accept full-size frames at once: the server sends them right after OK.
   result.channel.setLimits(limitsAfter);
@@ -178,13 +225,15 @@ export async function clientHandshake(
   // The deadline covers the whole exchange: a server that finishes the handshake and then
   // never answers (or stalls a password login) must not hold the client forever.
   let timer: NodeJS.Timeout | undefined;
+  // Stops a password login's key stretching along with the exchange.
+  const stop = new AbortController();
   const deadlinePassed = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new HandshakeError(`handshake did not finish within ${timeoutMs} ms`)),
       Math.max(0, deadline - performance.now()),
     );
   });
-  const verdict = readVerdict(reader, result.handshakeHash, options);
+  const verdict = readVerdict(reader, result.handshakeHash, options, stop.signal);
   // Once the deadline wins, the abandoned exchange fails on the closed channel: nobody
   // waits for that failure.
   verdict.catch(() => {});
@@ -193,10 +242,12 @@ export async function clientHandshake(
     return {
       transport: reader.handoff(),
       hostKey: { publicKey: verifiedHostKey, fingerprint: ed25519Fingerprint(verifiedHostKey) },
+      service,
       handshakeHash: result.handshakeHash,
     };
   } catch (error) {
     // The peer learns only that we closed because of an error, for a missed deadline.
+    stop.abort(error);
     reader.close(error instanceof HandshakeError ? error : undefined);
     throw error;
   } finally {
@@ -209,6 +260,7 @@ async function readVerdict(
   reader: MessageReader,
   handshakeHash: Uint8Array,
   options: ClientHandshakeOptions,
+  signal: AbortSignal,
 ): Promise<void> {
   for (;;) {
     const message = await reader.next();
@@ -218,7 +270,7 @@ async function readVerdict(
       case AuthMessage.FAIL:
         throw new AuthenticationError('server refused the login');
       case AuthMessage.PASSWORD_REQUEST:
-        await answerPasswordRequest(reader, handshakeHash, options);
+        await answerPasswordRequest(reader, handshakeHash, options, signal);
         break;
       default:
         throw new HandshakeError(`unexpected authentication message type ${message[0]}`);
@@ -237,16 +289,19 @@ export interface ScanHostKeyOptions {
 /**
  * Reads a server's host key the way ssh-keyscan does: runs the handshake until the server
  * has proved its key (message 2), then stops. The client sends only a throwaway key and
- * never authenticates. The key is whatever answered on this connection; check its
- * fingerprint with the server's owner before trusting it.
+ * never authenticates. The key is whatever answered on this connection (and signed this
+ * session with exactly those bytes); check its fingerprint with the server's owner before
+ * trusting it.
  * @returns the server's Ed25519 host key and its fingerprint
- * @throws HandshakeError when the peer does not complete message 2 correctly
+ * @throws HandshakeError when the peer does not complete message 2 correctly, or its
+ *   hello's signature does not verify
  */
 export async function scanHostKey(
   stream: Duplex,
   options: ScanHostKeyOptions = {},
 ): Promise<{ publicKey: Uint8Array; fingerprint: string }> {
   const secretKey = x25519.utils.randomSecretKey();
+  const provider = options.provider ?? defaultCryptoProvider();
   const stop = new HandshakeError('host key scanned');
   let hostKey: Uint8Array | undefined;
   try {
@@ -254,15 +309,13 @@ export async function scanHostKey(
       role: 'initiator',
       staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
       prologue: KEYWAY_PROLOGUE,
-      verifyRemote: (remoteStatic, payload) => {
+      verifyRemote: (remoteStatic, payload, payloadHash) => {
         const hello = decodeServerHello(payload);
-        if (!bytesEqual(helloKeyToX25519(hello.hostKey, 'server'), remoteStatic)) {
-          throw new HandshakeError('server host key does not match its handshake key');
-        }
+        verifyServerHello(hello, remoteStatic, payloadHash, provider);
         hostKey = hello.hostKey;
         throw stop;
       },
-      ...(options.provider && { provider: options.provider }),
+      provider,
       ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
     });
   } catch (error) {

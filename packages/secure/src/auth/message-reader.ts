@@ -3,7 +3,9 @@
  * channel on (docs/security.md, "Authentication"). A channel delivers to one receiver
  * installed once; this reader is that receiver. While authenticating it queues messages
  * for `next()`, a few at most ({@link DEFAULT_AUTH_QUEUE_LIMITS}): a peer that is not yet
- * authenticated must not make the server hold more than that. After `handoff()` it
+ * authenticated must not make the server hold more than that. PING and REKEY frames
+ * count as messages that never leave the queue: they carry nothing, but each costs a
+ * decryption, so a flood of them before the verdict closes the channel too. After `handoff()` it
  * forwards every message to the RPC engine's receiver, with nothing lost in between.
  */
 import { ChannelError, UsageError } from '../errors.js';
@@ -12,6 +14,8 @@ import { ChannelError, UsageError } from '../errors.js';
 export interface MessageReceiver {
   onMessage(data: Uint8Array): void;
   onClose(error?: Error): void;
+  /** A PING or REKEY frame arrived; optional. */
+  onControlFrame?(type: 'ping' | 'rekey'): void;
 }
 
 /** The message transport shape the RPC engine runs over. */
@@ -28,7 +32,7 @@ export interface MessageTransport {
  * connection is closed with `ChannelError`.
  */
 export interface AuthQueueLimits {
-  /** Most messages waiting unread before the verdict. */
+  /** Most messages waiting unread before the verdict, PING and REKEY frames included. */
   readonly maxMessages: number;
   /** Most message bytes waiting unread before the verdict. */
   readonly maxBytes: number;
@@ -79,6 +83,8 @@ export class MessageReader implements MessageReceiver {
   readonly #endsAuthentication: ((message: Uint8Array) => boolean) | undefined;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
+  /** PING and REKEY frames received while bounded: they count against `maxMessages`. */
+  #controlFrames = 0;
   #bounded = true;
   #waiter: { resolve(data: Uint8Array): void; reject(error: Error): void } | undefined;
   #closed: { error: Error | undefined } | undefined;
@@ -116,9 +122,23 @@ export class MessageReader implements MessageReceiver {
     }
     this.#queue.push(data);
     this.#queuedBytes += data.length;
-    if (!bounded) return;
+    if (bounded) this.#checkBounds();
+  }
+
+  /** Counts a PING or REKEY frame against the bounds while authentication runs. */
+  onControlFrame(type: 'ping' | 'rekey'): void {
+    if (this.#downstream) {
+      this.#downstream.onControlFrame?.(type);
+      return;
+    }
+    if (this.#limitError || !this.#bounded) return;
+    this.#controlFrames++;
+    this.#checkBounds();
+  }
+
+  #checkBounds(): void {
     const { maxMessages, maxBytes } = this.#limits;
-    if (this.#queue.length > maxMessages || this.#queuedBytes > maxBytes) {
+    if (this.#queue.length + this.#controlFrames > maxMessages || this.#queuedBytes > maxBytes) {
       this.#overrun(
         new ChannelError(
           `peer sent more than ${maxMessages} messages or ${maxBytes} bytes before authentication finished`,

@@ -3,7 +3,8 @@
  * OPAQUE-3DH (RFC 9807) inside the Noise channel, after the server has proved its host
  * key. The server stores only OPAQUE records and never sees the password; the OPAQUE
  * context is `"keyway/1" ‖ Noise handshake hash`, so a relay between two Noise sessions
- * fails; unknown users get a fake reply of the same size and work.
+ * fails; unknown users and rate-limited attempts get a fake reply of the same size and
+ * work, which never verifies (see password-server.ts).
  *
  * Channel messages (each prefixed by its AuthMessage type byte):
  *   server → client  PASSWORD_REQUEST
@@ -12,46 +13,38 @@
  *   client → server  PASSWORD_KE3 ‖ LoginFinish(KE3)
  */
 import { AuthenticationError } from '../errors.js';
-import { type Identity, identitySeed } from '../identity.js';
 import { OpaqueClientLogin } from '../opaque/client.js';
+import { checkKsfBounds, type KsfBounds } from '../opaque/ksf.js';
 import { LoginLimiter, type LoginLimiterOptions } from '../opaque/login-limiter.js';
 import {
   decodeLoginFinish,
   decodeLoginResponse,
   decodeLoginStart,
   encodeLoginFinish,
-  encodeLoginResponse,
   encodeLoginStart,
   opaqueContext,
 } from '../opaque/login-messages.js';
-import { deriveServerSetup, OpaqueServer } from '../opaque/server.js';
 import { bytesEqual } from '../openssh/wire.js';
 import { type PasswordFile, PasswordFileError } from '../password-file.js';
 import type { MessageReader } from './message-reader.js';
 import { fail, succeed } from './outcome.js';
+import { PasswordServer } from './password-server.js';
 import { checkHandshakeSettings, ensureSession, type HandshakeSettings } from './server-session.js';
 import type { Authenticator } from './types.js';
 import { AuthMessage, authMessage } from './wire.js';
 
-/**
- * The OPAQUE server of a host: its OPRF seed and key pair derived from the host key with
- * domain separation, so the password file needs no secret of its own and every server
- * sharing the host key accepts the same records. Register users with it.
- * @example
- * await passwords.register(opaqueServerFor(hostKey), 'alice', password);
- */
-export function opaqueServerFor(identity: Identity): OpaqueServer {
-  return new OpaqueServer(deriveServerSetup(identitySeed(identity)));
-}
+export { opaqueServerFor } from './password-server.js';
 
 /** Options of {@link passwordAuth}. */
 export interface PasswordAuthOptions extends HandshakeSettings {
   /** The users' OPAQUE records (`keyway passwd add` writes them). */
   passwords: PasswordFile;
   /**
-   * Failed-attempt limits per user and per source address, with back-off (sshd's
-   * MaxAuthTries / PerSourcePenalties). A `LoginLimiter` to share one between servers, or
-   * its options; defaults to `DEFAULT_LOGIN_LIMITS`.
+   * Attempt limits per user and per source address, with back-off (sshd's MaxAuthTries /
+   * PerSourcePenalties); an attempt counts from the moment it is admitted. A
+   * `LoginLimiter` to share one between servers, or its options; defaults to
+   * `DEFAULT_LOGIN_LIMITS`. A server that supplies a shared gate in the context (a
+   * `ThreadPoolServer`, whose workers each build their own `passwordAuth`) overrides it.
    */
   limiter?: LoginLimiter | LoginLimiterOptions;
 }
@@ -68,7 +61,7 @@ export interface PasswordAuthOptions extends HandshakeSettings {
 export function passwordAuth(options: PasswordAuthOptions): Authenticator {
   if (!options?.passwords) throw new TypeError('passwordAuth: passwords is required');
   checkHandshakeSettings(options);
-  const server = opaqueServerFor(options.identity);
+  const server = new PasswordServer(options.identity, options.passwords);
   const bound = options.passwords.serverPublicKey;
   if (bound !== undefined && !bytesEqual(bound, server.publicKey)) {
     throw new PasswordFileError(
@@ -79,7 +72,7 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
     options.limiter instanceof LoginLimiter ? options.limiter : new LoginLimiter(options.limiter);
   const passwords = options.passwords;
   return async (stream, context) => {
-    const session = await ensureSession(stream, options);
+    const session = await ensureSession(stream, options, context.service);
     const reader = session.reader;
     const source = context.remoteAddress;
     reader.send(authMessage(AuthMessage.PASSWORD_REQUEST));
@@ -95,23 +88,35 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
       fail(context, 'password', 'malformed KE1');
     }
     const user = start.user;
-    const verdict = limiter.check(user, source);
-    if (!verdict.allowed) fail(context, 'password', `rate limited (${verdict.reason})`, { user });
-    const entry = passwords.get(user);
-    const context3dh = opaqueContext(session.handshakeHash);
-    const { ke2, login } = server.startLogin(start.ke1, user, entry?.record, {
-      context: context3dh,
-    });
-    const ksf = entry?.ksf ?? passwords.fakeKsfParams();
-    reader.send(authMessage(AuthMessage.PASSWORD_KE2, encodeLoginResponse({ ksf, ke2 })));
+    try {
+      // `keyway passwd add/remove` take effect without a restart.
+      await passwords.refresh();
+    } catch (error) {
+      fail(context, 'password', `password file refused: ${(error as Error).message}`, { user });
+    }
+    const bound = passwords.serverPublicKey;
+    if (bound !== undefined && !bytesEqual(bound, server.publicKey)) {
+      fail(context, 'password', 'password file now holds records for another host key', { user });
+    }
+    // Checked and counted in one step, before any reply: KE2 alone lets the client test
+    // its guess offline, so the attempt counts whatever happens next.
+    const admission = await (context.loginGate ?? limiter).admit(user, source);
+    const { response, login, known } = server.respond(
+      user,
+      start.ke1,
+      session.handshakeHash,
+      !admission.allowed,
+    );
+    reader.send(authMessage(AuthMessage.PASSWORD_KE2, response));
     let reason: string;
     try {
       const finish = await reader.next();
       if (finish[0] !== AuthMessage.PASSWORD_KE3)
         throw new AuthenticationError('unexpected message');
       login.finish(decodeLoginFinish(finish.subarray(1)).ke3);
-      if (!entry) throw new AuthenticationError('unknown user');
-      limiter.recordSuccess(user, source);
+      if (!known) throw new AuthenticationError('unknown user');
+      if (!admission.allowed) throw new AuthenticationError('rate limited');
+      admission.settle(true);
       succeed(context, 'password', { user });
       return {
         stream: session.channel,
@@ -119,27 +124,40 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
       };
     } catch (error) {
       // A wrong password is usually seen first by the client, which then hangs up: a
-      // closed channel here counts as a failed attempt too.
+      // closed channel here is a failed attempt too (already counted at admission).
       reason =
         error instanceof AuthenticationError
           ? error.reason
           : `no valid KE3 (${(error as Error).message})`;
     }
-    limiter.recordFailure(user, source);
-    fail(context, 'password', entry ? reason : 'unknown user', { user });
+    if (admission.allowed) admission.settle(false);
+    else reason = `rate limited (${admission.reason})`;
+    fail(
+      context,
+      'password',
+      known ? reason : `unknown user${admission.allowed ? '' : ` (${reason})`}`,
+      { user },
+    );
   };
 }
 
 /**
  * The client's half: answers a PASSWORD_REQUEST with OPAQUE, or with PASSWORD_UNAVAILABLE
  * when it has no password.
+ * @param signal - stops the key stretching at the login's deadline
  * @throws AuthenticationError when the password is wrong, the user unknown, or a relay sits
- *   between client and server (the server's MAC fails to verify)
+ *   between client and server (the server's MAC fails to verify); KsfBoundsError
+ *   (`ERR_KSF_BOUNDS`) when the server asks for stretching outside `ksfBounds`
  */
 export async function answerPasswordRequest(
   reader: MessageReader,
   handshakeHash: Uint8Array,
-  credentials: { username?: string | undefined; password?: string | undefined },
+  credentials: {
+    username?: string | undefined;
+    password?: string | undefined;
+    ksfBounds?: Partial<KsfBounds> | undefined;
+  },
+  signal?: AbortSignal,
 ): Promise<void> {
   const { username, password } = credentials;
   if (username === undefined || password === undefined) {
@@ -154,6 +172,12 @@ export async function answerPasswordRequest(
     throw new AuthenticationError(`unexpected message ${reply[0]} during password login`);
   }
   const { ksf, ke2 } = decodeLoginResponse(reply.subarray(1));
-  const { ke3 } = await login.finish(ke2, { ksf, context: opaqueContext(handshakeHash) });
+  // The server chose these parameters: run them only within this client's bounds.
+  checkKsfBounds(ksf, credentials.ksfBounds);
+  const { ke3 } = await login.finish(ke2, {
+    ksf,
+    context: opaqueContext(handshakeHash),
+    signal,
+  });
   reader.send(authMessage(AuthMessage.PASSWORD_KE3, encodeLoginFinish({ ke3 })));
 }

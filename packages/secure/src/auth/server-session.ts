@@ -13,24 +13,26 @@ import {
 } from '../channel/channel-options.js';
 import { keywayPrologue, performHandshake } from '../channel/perform-handshake.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
+import { defaultCryptoProvider } from '../crypto/default-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { HandshakeError, KeyFormatError } from '../errors.js';
-import { ed25519PublicToX25519, type Identity, identityX25519 } from '../identity.js';
-import { bytesEqual } from '../openssh/wire.js';
+import { HandshakeError, ServiceMismatchError } from '../errors.js';
+import { type Identity, identityX25519 } from '../identity.js';
+import { signedServerHello, verifyClientHello } from './hello.js';
 import { type AuthQueueLimits, MessageReader, resolveAuthQueueLimits } from './message-reader.js';
 import type { AuthStream } from './types.js';
-import { type ClientHello, decodeClientHello, encodeServerHello } from './wire.js';
+import { type ClientHello, decodeClientHello } from './wire.js';
 
 /**
- * The Noise prologue of every keyway connection: `keyway/1\0auth/1`, the protocol and
- * the authentication exchange both sides run (hello payloads, then auth messages).
+ * The Noise prologue of every keyway connection: `keyway/2\0auth/2`, the protocol and
+ * the authentication exchange both sides run (signed hello payloads, then auth messages).
  */
-export const KEYWAY_PROLOGUE: Uint8Array = keywayPrologue('auth/1');
+export const KEYWAY_PROLOGUE: Uint8Array = keywayPrologue('auth/2');
 
 /** One connection's authentication state on the server. */
 export interface ServerSession {
   readonly channel: SecureChannel;
   readonly reader: MessageReader;
+  /** What the client said about itself; its key, if any, verified (signature included). */
   readonly hello: ClientHello;
   readonly handshakeHash: Uint8Array;
   readonly hostIdentity: Identity;
@@ -79,13 +81,18 @@ export function currentStream(stream: AuthStream): AuthStream {
 /**
  * Returns the session for `stream`, running the Noise XX handshake as responder when the
  * stream is still a raw byte stream.
- * @throws HandshakeError when the handshake fails or the client's hello is malformed,
- *   RangeError (before any handshake) when `authQueueLimits` or `authenticatedLimits` is
- *   out of range
+ * @param service - the name of the service this server serves (`AuthContext.service`),
+ *   signed into the server's hello so that a client can tell services sharing a host key
+ *   apart
+ * @throws HandshakeError when the handshake fails or the client's hello is malformed or
+ *   its signature does not verify, ServiceMismatchError when the client asked for another
+ *   service, RangeError (before any handshake) when `authQueueLimits` or
+ *   `authenticatedLimits` is out of range
  */
 export async function ensureSession(
   stream: AuthStream,
   settings: HandshakeSettings,
+  service?: string | undefined,
 ): Promise<ServerSession> {
   const known = sessions.get(stream);
   if (known) return known;
@@ -95,24 +102,24 @@ export async function ensureSession(
   // Checked before the handshake, so a bad setting costs the client nothing.
   const queueLimits = resolveAuthQueueLimits(settings.authQueueLimits);
   const limitsAfter = authenticatedLimits(settings.authenticatedLimits);
+  const provider = settings.provider ?? defaultCryptoProvider();
   let hello: ClientHello | undefined;
   const result = await performHandshake(stream, {
     role: 'responder',
     staticKeyPair: identityX25519(settings.identity),
     prologue: KEYWAY_PROLOGUE,
-    localPayload: encodeServerHello({ hostKey: settings.identity.publicKey }),
-    verifyRemote: (remoteStatic, payload) => {
-      hello = decodeClientHello(payload);
-      // A client that names a key must hold it: the key's X25519 form is the static key
-      // the handshake just proved.
-      if (
-        hello.publicKey &&
-        !bytesEqual(helloKeyToX25519(hello.publicKey, 'client'), remoteStatic)
-      ) {
-        throw new HandshakeError('client key does not match its handshake key');
+    localPayload: signedServerHello(settings.identity, service, provider),
+    verifyRemote: (remoteStatic, payload, payloadHash) => {
+      const received = decodeClientHello(payload);
+      // A client that names a key must hold it and have signed this session with it, so
+      // that authorized_keys is consulted about the very bytes it proved.
+      verifyClientHello(received, remoteStatic, payloadHash, provider);
+      if (received.service !== undefined && received.service !== service) {
+        throw new ServiceMismatchError(received.service, service);
       }
+      hello = received;
     },
-    ...(settings.provider && { provider: settings.provider }),
+    provider,
     ...(settings.handshakeTimeoutMs !== undefined && { timeoutMs: settings.handshakeTimeoutMs }),
     ...(settings.channel && { channel: settings.channel }),
   });
@@ -128,20 +135,6 @@ export async function ensureSession(
   sessions.set(stream, session);
   sessions.set(result.channel, session);
   return session;
-}
-
-/**
- * The X25519 form of an Ed25519 key a peer sent in its hello.
- * @throws HandshakeError (the KeyFormatError as `cause`) when the key is not a valid point:
- *   a malformed hello fails the handshake like any other malformed hello
- */
-export function helloKeyToX25519(publicKey: Uint8Array, who: 'client' | 'server'): Uint8Array {
-  try {
-    return ed25519PublicToX25519(publicKey);
-  } catch (cause) {
-    if (!(cause instanceof KeyFormatError)) throw cause;
-    throw new HandshakeError(`${who} hello holds an invalid Ed25519 key`, { cause });
-  }
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { SecureChannel } from '../channel/secure-channel.js';
+import type { LoginGate } from '../opaque/login-limiter.js';
 
 /** What an authenticator is handed and hands on: a raw byte stream or a secure channel. */
 export type AuthStream = Duplex | SecureChannel;
@@ -63,6 +64,12 @@ export interface AuthContext {
   readonly service?: string | undefined;
   /** Receives one event per method tried. Defaults to nothing. */
   readonly log?: ((event: AuthLogEvent) => void) | undefined;
+  /**
+   * The server's shared password back-off, when it serves from several threads (each
+   * thread's `passwordAuth` would otherwise count alone). When set, `passwordAuth` admits
+   * attempts through it instead of its own `limiter`.
+   */
+  readonly loginGate?: LoginGate | undefined;
 }
 
 /** What an authenticator returns when it lets the peer in. */

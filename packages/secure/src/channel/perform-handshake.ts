@@ -15,8 +15,12 @@ import type { ChannelOptions } from './channel-options.js';
 import { FrameReader, frameHeader } from './frame-reader.js';
 import { SecureChannel } from './secure-channel.js';
 
-/** Every keyway prologue starts with these bytes: the protocol and its version. */
-export const KEYWAY_PROLOGUE_PREFIX: Uint8Array = new TextEncoder().encode('keyway/1\0');
+/**
+ * Every keyway prologue starts with these bytes: the protocol and its version. Version 2
+ * added the identity signatures over the handshake hash (docs/security.md, "One key, one
+ * identity"); a version-1 peer derives another `h` and fails at message 2.
+ */
+export const KEYWAY_PROLOGUE_PREFIX: Uint8Array = new TextEncoder().encode('keyway/2\0');
 
 /** Default handshake deadline: 10 seconds. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -25,7 +29,7 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_HANDSHAKE_MESSAGE_BYTES = 8 * 1024;
 
 /**
- * The prologue of a keyway handshake: `keyway/1\0` then the mode (the authentication
+ * The prologue of a keyway handshake: `keyway/2\0` then the mode (the authentication
  * method both sides agreed on), so a handshake for one mode cannot be replayed as another.
  * @param mode - e.g. `publickey`, `anonymous`, `password`.
  * @returns the prologue bytes for {@link HandshakeOptions.prologue}.
@@ -44,18 +48,24 @@ export interface HandshakeOptions {
   role: 'initiator' | 'responder';
   /** Our static X25519 key pair. */
   staticKeyPair: X25519KeyPair;
-  /** Must start with `keyway/1\0`; build it with {@link keywayPrologue}. */
+  /** Must start with `keyway/2\0`; build it with {@link keywayPrologue}. */
   prologue: Uint8Array;
   /**
    * Sent encrypted in the message that carries our static key (message 2 for the
-   * responder, 3 for the initiator).
+   * responder, 3 for the initiator). A function gets the handshake hash the payload is
+   * sent under (`HandshakeState.payloadHash`), for a payload that signs it.
    */
-  localPayload?: Uint8Array;
+  localPayload?: Uint8Array | ((payloadHash: Uint8Array) => Uint8Array);
   /**
-   * Called as soon as the peer's static key and payload arrive; throwing (or rejecting)
+   * Called as soon as the peer's static key and payload arrive, with the handshake hash
+   * the payload came under (what a signature in it must cover); throwing (or rejecting)
    * aborts the handshake, destroys the stream and rejects with that error.
    */
-  verifyRemote: (remoteStatic: Uint8Array, remotePayload: Uint8Array) => void | Promise<void>;
+  verifyRemote: (
+    remoteStatic: Uint8Array,
+    remotePayload: Uint8Array,
+    payloadHash: Uint8Array,
+  ) => void | Promise<void>;
   /** The crypto provider; `node:crypto` by default. */
   provider?: CryptoProvider;
   /** Deadline for the whole handshake, `verifyRemote` included. Default 10 s. */
@@ -106,7 +116,7 @@ export async function performHandshake(
     throw new TypeError("role must be 'initiator' or 'responder'");
   if (typeof verifyRemote !== 'function') throw new TypeError('verifyRemote must be a function');
   if (!(prologue instanceof Uint8Array) || !startsWith(prologue, KEYWAY_PROLOGUE_PREFIX)) {
-    throw new TypeError('prologue must start with keyway/1\\0 (see keywayPrologue)');
+    throw new TypeError('prologue must start with keyway/2\\0 (see keywayPrologue)');
   }
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
     throw new RangeError('timeoutMs must be positive');
@@ -135,14 +145,14 @@ export async function performHandshake(
     if (role === 'initiator') {
       io.write(state.writeMessage());
       remotePayload = state.readMessage(await io.read());
-      await io.race(verifyRemote(state.remoteStatic!, remotePayload));
+      await io.race(verifyRemote(state.remoteStatic!, remotePayload, state.payloadHash!));
       io.write(state.writeMessage(localPayload));
     } else {
       const first = state.readMessage(await io.read());
       if (first.length !== 0) throw new HandshakeError('unexpected payload in handshake message 1');
       io.write(state.writeMessage(localPayload));
       remotePayload = state.readMessage(await io.read());
-      await io.race(verifyRemote(state.remoteStatic!, remotePayload));
+      await io.race(verifyRemote(state.remoteStatic!, remotePayload, state.payloadHash!));
     }
     const { send, receive, handshakeHash } = state.result();
     const remoteStatic = state.remoteStatic!;

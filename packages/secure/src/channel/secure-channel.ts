@@ -66,6 +66,12 @@ export interface ChannelReceiver {
   onMessage(data: Uint8Array): void;
   /** The channel closed; `error` is set when it failed rather than closed cleanly. */
   onClose(error?: Error): void;
+  /**
+   * A PING or REKEY frame arrived (after the channel acted on it). Optional: a receiver
+   * that bounds what an unauthenticated peer may send counts these too, since they carry
+   * no message yet cost a decryption each.
+   */
+  onControlFrame?(type: 'ping' | 'rekey'): void;
 }
 
 /** Internal construction data, passed by the handshake driver. */
@@ -488,9 +494,11 @@ export class SecureChannel {
         this.#deliverBatch(body);
         return;
       case FrameType.PING:
+        this.#receiver!.onControlFrame?.('ping');
         return;
       case FrameType.REKEY:
         this.#receive.rekey();
+        this.#receiver!.onControlFrame?.('rekey');
         return;
       case FrameType.CLOSE:
         this.#closed = true;

@@ -1,12 +1,13 @@
 /**
  * The @noble/* crypto provider: pure-JS ChaCha20-Poly1305 (RFC 8439), X25519 (RFC 7748),
- * SHA-256 and HMAC-SHA256. The portable reference backend, cross-tested against
- * `node:crypto`.
+ * Ed25519 (RFC 8032), SHA-256 and HMAC-SHA256. The portable reference backend,
+ * cross-tested against `node:crypto`.
  */
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { x25519 } from '@noble/curves/ed25519.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { bytesToNumberLE, equalBytes } from '@noble/curves/utils.js';
 import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { concatBytes, randomBytes } from '@noble/hashes/utils.js';
 import { DecryptError, HandshakeError } from '../errors.js';
 import {
@@ -15,6 +16,8 @@ import {
   AEAD_TAG_BYTES,
   type CryptoProvider,
   checkLength,
+  ED25519_KEY_BYTES,
+  ED25519_SIGNATURE_BYTES,
   isAllZero,
   noiseHkdf,
   X25519_KEY_BYTES,
@@ -39,6 +42,32 @@ function nobleSeal(
 function publicKeyOf(secretKey: Uint8Array): Uint8Array {
   checkLength(secretKey, X25519_KEY_BYTES, 'secretKey');
   return x25519.getPublicKey(secretKey);
+}
+
+/**
+ * RFC 8032 verification as OpenSSL does it, so that both providers give the same answer
+ * for every input: `A` canonical, `S < L`, and `[S]B − [k]A` must encode to exactly the
+ * `R` bytes sent (the cofactorless equation). noble's own `verify` checks the cofactored
+ * equation, which also accepts an `R` carrying a small-order component.
+ */
+function verifyCofactorless(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  const { Point } = ed25519;
+  let A: InstanceType<typeof Point>;
+  try {
+    A = Point.fromBytes(publicKey, false);
+  } catch {
+    return false;
+  }
+  const R = signature.subarray(0, 32);
+  const S = bytesToNumberLE(signature.subarray(32));
+  if (S >= Point.Fn.ORDER) return false;
+  const k = Point.Fn.create(bytesToNumberLE(sha512(concatBytes(R, publicKey, message))));
+  const rCheck = Point.BASE.multiplyUnsafe(S).subtract(A.multiplyUnsafe(k));
+  return equalBytes(rCheck.toBytes(), R);
 }
 
 function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
@@ -106,5 +135,18 @@ export const nobleCryptoProvider: CryptoProvider = Object.freeze({
 
   randomBytes(n: number): Uint8Array {
     return randomBytes(n);
+  },
+
+  sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
+    checkLength(seed, ED25519_KEY_BYTES, 'seed');
+    return ed25519.sign(message, seed);
+  },
+
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    if (!(publicKey instanceof Uint8Array) || publicKey.length !== ED25519_KEY_BYTES) return false;
+    if (!(signature instanceof Uint8Array) || signature.length !== ED25519_SIGNATURE_BYTES) {
+      return false;
+    }
+    return verifyCofactorless(publicKey, message, signature);
   },
 });

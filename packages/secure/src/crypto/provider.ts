@@ -1,8 +1,9 @@
 /**
  * The crypto provider seam: one interface for the primitives the Noise suite
- * `25519_ChaChaPoly_SHA256` needs (Noise rev 34, §4 "Crypto functions" and §12), so that
- * the native `node:crypto` backend and the portable @noble/* backend are swappable and
- * cross-tested.
+ * `25519_ChaChaPoly_SHA256` needs (Noise rev 34, §4 "Crypto functions" and §12), plus the
+ * Ed25519 signatures (RFC 8032) with which each side signs the handshake hash under its
+ * identity key, so that the native `node:crypto` backend and the portable @noble/*
+ * backend are swappable and cross-tested.
  */
 
 /** Length in bytes of an X25519 public or secret key (Noise `DHLEN`). */
@@ -15,6 +16,10 @@ export const AEAD_NONCE_BYTES = 12;
 export const AEAD_TAG_BYTES = 16;
 /** Length in bytes of a SHA-256 digest (Noise `HASHLEN` for this suite). */
 export const SHA256_BYTES = 32;
+/** Length in bytes of an Ed25519 seed (the RFC 8032 private key) or public key. */
+export const ED25519_KEY_BYTES = 32;
+/** Length in bytes of an Ed25519 signature (RFC 8032 `R ‖ S`). */
+export const ED25519_SIGNATURE_BYTES = 64;
 
 /** An X25519 key pair as raw 32-byte strings. */
 export interface X25519KeyPair {
@@ -84,6 +89,22 @@ export interface CryptoProvider {
   hkdf(chainingKey: Uint8Array, inputKeyMaterial: Uint8Array, count: 2 | 3): Uint8Array[];
   /** `n` bytes from the system CSPRNG. */
   randomBytes(n: number): Uint8Array;
+  /**
+   * Ed25519 signature (RFC 8032 §5.1.6, pure Ed25519, no context).
+   * @param seed - the 32-byte private key (the seed an OpenSSH key file holds).
+   * @param message - the bytes to sign.
+   * @returns the 64-byte signature.
+   * @throws {RangeError} when `seed` is not 32 bytes.
+   */
+  sign(seed: Uint8Array, message: Uint8Array): Uint8Array;
+  /**
+   * Ed25519 verification (RFC 8032 §5.1.7): `S` must be below the group order and the
+   * encodings canonical. It does not check the public key's order; callers that trust a
+   * key by its bytes check that first (`checkEd25519PublicKey`).
+   * @returns true when `signature` is valid for `message` under `publicKey`; false for
+   *   any invalid input (wrong lengths included), never a throw.
+   */
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
 }
 
 /**

@@ -65,6 +65,7 @@ export class HandshakeState {
   #rs: Uint8Array | undefined;
   #re: Uint8Array | undefined;
   #index = 0;
+  #payloadHash: Uint8Array | undefined;
   #failed = false;
   #result: HandshakeResult | undefined;
 
@@ -149,12 +150,27 @@ export class HandshakeState {
   }
 
   /**
+   * `h` as it stood when the payload of the last message written or read was encrypted
+   * or decrypted: the associated data of that payload's AEAD, which commits to the
+   * prologue and every key sent so far. A signature over it binds the signer's payload to
+   * this one session. Undefined before the first message.
+   */
+  get payloadHash(): Uint8Array | undefined {
+    return this.#payloadHash && new Uint8Array(this.#payloadHash);
+  }
+
+  /**
    * `WriteMessage(payload, message_buffer)`.
-   * @param payload - sent encrypted once a DH result is mixed in, in clear before.
+   * @param payload - sent encrypted once a DH result is mixed in, in clear before. A
+   *   function is called with {@link HandshakeState.payloadHash} of this message, once
+   *   the message's tokens are processed, and returns the payload: a payload may carry a
+   *   signature over the hash it is sent under.
    * @returns the handshake message.
    * @throws {HandshakeError} when it is not this side's turn or the message would exceed 65535 bytes.
    */
-  writeMessage(payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  writeMessage(
+    payload: Uint8Array | ((payloadHash: Uint8Array) => Uint8Array) = new Uint8Array(0),
+  ): Uint8Array {
     this.#checkTurn(true);
     try {
       const parts: Uint8Array[] = [];
@@ -169,7 +185,10 @@ export class HandshakeState {
           this.#mixDh(token);
         }
       }
-      parts.push(this.#ss.encryptAndHash(payload));
+      this.#payloadHash = this.#ss.getHandshakeHash();
+      const bytes =
+        typeof payload === 'function' ? payload(new Uint8Array(this.#payloadHash)) : payload;
+      parts.push(this.#ss.encryptAndHash(bytes));
       const message = concatBytes(...parts);
       if (message.length > NOISE_MAX_MESSAGE_BYTES) {
         throw new HandshakeError(`handshake message of ${message.length} bytes exceeds 65535`);
@@ -212,6 +231,7 @@ export class HandshakeState {
           this.#mixDh(token);
         }
       }
+      this.#payloadHash = this.#ss.getHandshakeHash();
       const payload = this.#ss.decryptAndHash(message.subarray(offset));
       this.#advance();
       return payload;

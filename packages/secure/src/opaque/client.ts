@@ -45,6 +45,8 @@ export interface OpaqueClientOptions {
 export interface OpaqueClientLoginOptions extends OpaqueClientOptions {
   /** Application context bound into the transcript (keyway: `"keyway/1" ‖ handshake hash`). */
   context?: Uint8Array;
+  /** Stops the key stretching (the login's deadline); `finish` then rejects. */
+  signal?: AbortSignal | undefined;
 }
 
 /** Fixed values used only to reproduce published vectors; absent means fresh randomness. */
@@ -95,10 +97,12 @@ async function randomizePassword(
   password: Uint8Array,
   blind: Uint8Array,
   evaluatedMessage: Uint8Array,
-  options: OpaqueClientOptions,
+  options: OpaqueClientOptions & { signal?: AbortSignal | undefined },
 ): Promise<Uint8Array> {
   const oprfOutput = oprfFinalize(password, blind, evaluatedMessage);
-  const stretched = await toKsf(options.ksf, options.ksfOptions).stretch(oprfOutput);
+  const stretched = await toKsf(options.ksf, options.ksfOptions).stretch(oprfOutput, {
+    signal: options.signal,
+  });
   return kdfExtract(EMPTY, concat(oprfOutput, stretched));
 }
 

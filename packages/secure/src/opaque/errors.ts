@@ -1,5 +1,6 @@
 /**
- * OPAQUE's own error for malformed input (RFC 9807 §6 "DeserializeError" and friends).
+ * OPAQUE's own errors: malformed input (RFC 9807 §6 "DeserializeError" and friends), and
+ * stretching parameters a client will not run.
  * Authentication failures (envelope recovery, server MAC, client MAC) are
  * `AuthenticationError`s from `../errors.js`, whose peer-facing text is uniform.
  */
@@ -9,5 +10,16 @@ import { SecureError, type SecureErrorOptions } from '../errors.js';
 export class OpaqueFormatError extends SecureError {
   constructor(message: string, options?: SecureErrorOptions) {
     super('ERR_OPAQUE_FORMAT', message, options);
+  }
+}
+
+/**
+ * A server asked the client to stretch the password with parameters outside the client's
+ * bounds: too cheap to protect the password (below the floor) or too costly to run
+ * (above the ceiling).
+ */
+export class KsfBoundsError extends SecureError {
+  constructor(message: string, options?: SecureErrorOptions) {
+    super('ERR_KSF_BOUNDS', message, options);
   }
 }

@@ -5,6 +5,11 @@
  * the RFC's test vectors only. Parameters travel with each password record so they can be
  * raised later, and are written as a short text form such as `scrypt:N=65536,r=8,p=1`.
  *
+ * A client runs the parameters a server announces, so it bounds them
+ * ({@link checkKsfBounds}): a floor below which the stretching no longer protects the
+ * password, a ceiling above which a hostile server could make it allocate too much or
+ * spin too long, and an `AbortSignal` that stops the work at the login's deadline.
+ *
  * Salts follow RFC 9807 §7's recommended configurations: the KSF input is the per-user OPRF
  * output, already unique, so both scrypt and Argon2id use `S = zeroes(16)`; the output
  * length is `Nh` (64 bytes for this suite).
@@ -12,7 +17,7 @@
 import { scrypt as nodeScrypt } from 'node:crypto';
 import { argon2idAsync } from '@noble/hashes/argon2.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
-import { OpaqueFormatError } from './errors.js';
+import { KsfBoundsError, OpaqueFormatError } from './errors.js';
 import { Nh } from './suite.js';
 
 /** scrypt parameters (RFC 7914). `N` is a power of two. */
@@ -45,10 +50,21 @@ export interface IdentityKsfParams {
 /** Parameters of a key stretching function, stored per password record. */
 export type KsfParams = ScryptParams | Argon2idParams | IdentityKsfParams;
 
+/** Options of {@link KeyStretchingFunction.stretch}. */
+export interface StretchOptions {
+  /**
+   * Stops the work: the promise rejects with the signal's reason. The pure-JS functions
+   * stop computing at their next progress tick; node:crypto's scrypt cannot be cancelled
+   * once in its thread pool, so it finishes there (bounded by {@link KsfBounds}) and its
+   * result is dropped.
+   */
+  signal?: AbortSignal | undefined;
+}
+
 /** A key stretching function: turns the OPRF output into its hardened form (Nh bytes). */
 export interface KeyStretchingFunction {
   /** Hardens `input`; resolves to the stretched bytes. */
-  stretch(input: Uint8Array): Promise<Uint8Array>;
+  stretch(input: Uint8Array, options?: StretchOptions): Promise<Uint8Array>;
 }
 
 /** Which scrypt implementation runs: node:crypto (native, default) or @noble/hashes. */
@@ -82,6 +98,71 @@ export const KSF_LIMITS = Object.freeze({
   argon2MaxT: 16,
   argon2MaxP: 16,
 });
+
+/**
+ * What a client agrees to run when a server announces stretching parameters. The floor
+ * keeps a server (or whoever edited its password file) from making logins cheap to guess
+ * offline; the ceiling keeps a hostile server from making the client allocate gigabytes
+ * or compute for minutes. Time is bounded further by the login's deadline.
+ */
+export interface KsfBounds {
+  /** Least scrypt memory, 128·N·r bytes. Default 32 MiB (N = 2^15 with r = 8). */
+  readonly scryptMinMemoryBytes: number;
+  /** Most scrypt work, 128·N·r·p bytes (memory times lanes). Default 512 MiB. */
+  readonly scryptMaxCostBytes: number;
+  /** Least Argon2id work, m·t in KiB. Default 32768 (e.g. 19 MiB × 2 passes, or 64 MiB × 3). */
+  readonly argon2MinCostKiB: number;
+  /** Most Argon2id work, m·t in KiB. Default 2^21 (RFC 9807's 2 GiB × 1 pass). */
+  readonly argon2MaxCostKiB: number;
+}
+
+/** Default {@link KsfBounds}, frozen. keyway's default parameters sit well inside them. */
+export const DEFAULT_KSF_BOUNDS: KsfBounds = Object.freeze({
+  scryptMinMemoryBytes: 128 * 2 ** 15 * 8,
+  scryptMaxCostBytes: 512 * 1024 ** 2,
+  argon2MinCostKiB: 32_768,
+  argon2MaxCostKiB: 2 ** 21,
+});
+
+/**
+ * Checks parameters a server announced against a client's bounds. The Identity KSF
+ * costs nothing, so it passes only when both floors are 0 (test vectors).
+ * @param bounds - fields left out take their {@link DEFAULT_KSF_BOUNDS} value.
+ * @returns the checked parameters.
+ * @throws KsfBoundsError when the parameters are below the floor or above the ceiling,
+ *   OpaqueFormatError when they are invalid, RangeError on invalid bounds.
+ */
+export function checkKsfBounds(params: KsfParams, bounds: Partial<KsfBounds> = {}): KsfParams {
+  const b = { ...DEFAULT_KSF_BOUNDS, ...bounds };
+  for (const [k, v] of Object.entries(b)) {
+    if (typeof v !== 'number' || !(v >= 0)) throw new RangeError(`ksfBounds.${k} must be >= 0`);
+  }
+  const p = checkKsfParams(params);
+  const text = formatKsfParams(p);
+  switch (p.algorithm) {
+    case 'scrypt':
+      if (128 * p.N * p.r < b.scryptMinMemoryBytes) {
+        throw new KsfBoundsError(`the server asked for ${text}, below this client's floor`);
+      }
+      if (128 * p.N * p.r * p.p > b.scryptMaxCostBytes) {
+        throw new KsfBoundsError(`the server asked for ${text}, above this client's ceiling`);
+      }
+      return p;
+    case 'argon2id':
+      if (p.m * p.t < b.argon2MinCostKiB) {
+        throw new KsfBoundsError(`the server asked for ${text}, below this client's floor`);
+      }
+      if (p.m * p.t > b.argon2MaxCostKiB) {
+        throw new KsfBoundsError(`the server asked for ${text}, above this client's ceiling`);
+      }
+      return p;
+    case 'identity':
+      if (b.scryptMinMemoryBytes > 0 || b.argon2MinCostKiB > 0) {
+        throw new KsfBoundsError('the server asked for the identity KSF, which stretches nothing');
+      }
+      return p;
+  }
+}
 
 /** `zeroes(16)`, RFC 9807 §7's salt for both KSFs. */
 const KSF_SALT = new Uint8Array(16);
@@ -158,6 +239,35 @@ export function parseKsfParams(text: string): KsfParams {
   throw new OpaqueFormatError('invalid KSF parameters: unrecognised text form');
 }
 
+/** Rejects with the signal's reason once it aborts; never settles otherwise. */
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+/** A progress callback for noble's async functions that stops them when `signal` aborts. */
+function stopOn(signal: AbortSignal | undefined): ((progress: number) => void) | undefined {
+  if (!signal) return undefined;
+  return () => {
+    if (signal.aborted) throw signal.reason;
+  };
+}
+
+async function cancellable(
+  work: Promise<Uint8Array>,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
+  if (!signal) return work;
+  signal.throwIfAborted();
+  // The losing side's rejection is expected; nobody waits for it.
+  work.catch(() => {});
+  const stop = aborted(signal);
+  stop.catch(() => {});
+  return Promise.race([work, stop]);
+}
+
 function nodeScryptAsync(input: Uint8Array, p: ScryptParams): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     // node:crypto refuses when 128·N·r exceeds maxmem (32 MiB by default); allow what the
@@ -184,30 +294,53 @@ export function createKsf(params: KsfParams, options: KsfOptions = {}): KeyStret
   }
   switch (p.algorithm) {
     case 'identity':
-      return { stretch: async (input) => input.slice() };
-    case 'scrypt':
-      if (provider === 'node') return { stretch: (input) => nodeScryptAsync(input, p) };
       return {
-        stretch: (input) =>
-          scryptAsync(input, KSF_SALT, {
-            N: p.N,
-            r: p.r,
-            p: p.p,
-            dkLen: Nh,
-            maxmem: 128 * p.N * p.r * p.p + 2 ** 20,
-          }),
+        stretch: async (input, o) => cancellable(Promise.resolve(input.slice()), o?.signal),
+      };
+    case 'scrypt':
+      if (provider === 'node') {
+        return {
+          stretch: async (input, o) => {
+            o?.signal?.throwIfAborted();
+            return cancellable(nodeScryptAsync(input, p), o?.signal);
+          },
+        };
+      }
+      return {
+        stretch: async (input, o) => {
+          o?.signal?.throwIfAborted();
+          const onProgress = stopOn(o?.signal);
+          return cancellable(
+            scryptAsync(input, KSF_SALT, {
+              N: p.N,
+              r: p.r,
+              p: p.p,
+              dkLen: Nh,
+              maxmem: 128 * p.N * p.r * p.p + 2 ** 20,
+              ...(onProgress && { onProgress }),
+            }),
+            o?.signal,
+          );
+        },
       };
     case 'argon2id':
       return {
-        stretch: (input) =>
-          argon2idAsync(input, KSF_SALT, {
-            m: p.m,
-            t: p.t,
-            p: p.p,
-            dkLen: Nh,
-            version: 0x13,
-            maxmem: p.m * 1024 + 2 ** 20,
-          }),
+        stretch: async (input, o) => {
+          o?.signal?.throwIfAborted();
+          const onProgress = stopOn(o?.signal);
+          return cancellable(
+            argon2idAsync(input, KSF_SALT, {
+              m: p.m,
+              t: p.t,
+              p: p.p,
+              dkLen: Nh,
+              version: 0x13,
+              maxmem: p.m * 1024 + 2 ** 20,
+              ...(onProgress && { onProgress }),
+            }),
+            o?.signal,
+          );
+        },
       };
   }
 }

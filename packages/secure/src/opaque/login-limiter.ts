@@ -1,13 +1,19 @@
 /**
- * Failed-login limiting for `passwordAuth` (DESIGN.md §4), in the spirit of sshd's
- * MaxAuthTries and PerSourcePenalties: failures are counted per user name and per source
- * address; past a free allowance each further failure doubles a back-off during which
- * attempts are refused before any OPAQUE work is done. Counters are forgotten after a quiet
- * period. A pure class: time comes from an injected clock, memory is bounded.
+ * Failed-login limiting for `passwordAuth` (docs/security.md, "Password login"), in the
+ * spirit of sshd's MaxAuthTries and PerSourcePenalties: attempts are counted per user name
+ * and per source address; past a free allowance each further failure doubles a back-off
+ * during which attempts are refused before the record is used. Counters are forgotten
+ * after a quiet period. A pure class: time comes from an injected clock, memory is bounded.
+ *
+ * An attempt counts as a failure from the moment it is admitted ({@link LoginLimiter.admit}
+ * checks and counts in one synchronous step), because KE2 alone lets the client test its
+ * guess offline: waiting for the outcome would let concurrent attempts all pass the check
+ * before any of them is counted. A success later refunds its own count and clears the
+ * user's counter; the source keeps the rest of its count, so an attacker holding one
+ * valid account cannot launder failures against other users.
  *
  * Unknown user names are counted exactly like known ones, so the limiter's behaviour does
- * not reveal which names exist. A success clears the user's counter but not the source's,
- * so an attacker holding one valid account cannot launder failures against other users.
+ * not reveal which names exist.
  */
 
 /** Limits for one kind of key (user or source). */
@@ -62,6 +68,35 @@ export type LoginVerdict =
       /** Milliseconds until an attempt may be allowed again. */
       readonly retryAfterMs: number;
     };
+
+/** An admitted attempt: counted as a failure until it is settled as a success. */
+export interface LoginTicket {
+  /**
+   * Reports the outcome. `true` refunds this attempt's count and clears the user's
+   * counter; `false` leaves the failure counted. Only the first call has an effect.
+   */
+  settle(succeeded: boolean): void;
+}
+
+/** The answer of {@link LoginGate.admit}. */
+export type LoginAdmission =
+  | ({ readonly allowed: true } & LoginTicket)
+  | {
+      readonly allowed: false;
+      /** Which counter refused: for local logs only, never for the peer. */
+      readonly reason: 'user' | 'source';
+      /** Milliseconds until an attempt may be allowed again. */
+      readonly retryAfterMs: number;
+    };
+
+/**
+ * What `passwordAuth` asks before it uses a user's record: a {@link LoginLimiter} in this
+ * thread, or a server's shared limiter in another thread (answers may then be async).
+ */
+export interface LoginGate {
+  /** Checks and counts one attempt at once; see {@link LoginLimiter.admit}. */
+  admit(user: string, source: string): LoginAdmission | Promise<LoginAdmission>;
+}
 
 interface Counter {
   failures: number;
@@ -128,12 +163,12 @@ export function sourceKey(address: string, prefixBits = 64): string {
  * Counts failed logins per user and per source, with exponential back-off.
  * @example
  * const limiter = new LoginLimiter();
- * const verdict = limiter.check(user, remoteAddress);
- * if (!verdict.allowed) throw new AuthenticationError(`rate limited (${verdict.reason})`);
+ * const admission = limiter.admit(user, remoteAddress);
+ * if (!admission.allowed) throw new AuthenticationError(`rate limited (${admission.reason})`);
  * // ... run OPAQUE ...
- * ok ? limiter.recordSuccess(user, remoteAddress) : limiter.recordFailure(user, remoteAddress);
+ * admission.settle(ok);
  */
-export class LoginLimiter {
+export class LoginLimiter implements LoginGate {
   readonly #user: BackoffLimits;
   readonly #source: BackoffLimits;
   readonly #prefixBits: number;
@@ -170,7 +205,10 @@ export class LoginLimiter {
     return c;
   }
 
-  /** Whether an attempt for `user` from `source` may proceed now. Changes no counter. */
+  /**
+   * Whether an attempt for `user` from `source` may proceed now. Changes no counter; to
+   * let an attempt in, use {@link admit}, which checks and counts at once.
+   */
   check(user: string, source: string): LoginVerdict {
     const t = this.#now();
     const u = this.#live(this.#users, user, this.#user, t);
@@ -200,6 +238,37 @@ export class LoginLimiter {
       if (oldest === undefined) break;
       table.delete(oldest);
     }
+  }
+
+  /**
+   * Checks an attempt and, when it is allowed, counts it as a failure in the same
+   * synchronous step, so that no other attempt can pass the check in between. Settle the
+   * returned ticket with the outcome: a success refunds the count.
+   * @returns the verdict; when allowed, with `settle(succeeded)`
+   */
+  admit(user: string, source: string): LoginAdmission {
+    const verdict = this.check(user, source);
+    if (!verdict.allowed) return verdict;
+    this.recordFailure(user, source);
+    let settled = false;
+    return {
+      allowed: true,
+      settle: (succeeded: boolean) => {
+        if (settled) return;
+        settled = true;
+        if (succeeded) this.#refund(user, source);
+      },
+    };
+  }
+
+  #refund(user: string, source: string): void {
+    this.#users.delete(user);
+    const key = sourceKey(source, this.#prefixBits);
+    const c = this.#sources.get(key);
+    if (!c) return;
+    c.failures = Math.max(0, c.failures - 1);
+    // Within the allowance again: any back-off came from this attempt's provisional count.
+    if (c.failures <= this.#source.freeFailures) c.blockedUntil = 0;
   }
 
   /** Records a failed attempt (wrong password, unknown user, bad KE3, timeout). */

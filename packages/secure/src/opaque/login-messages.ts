@@ -8,8 +8,8 @@
  *     LoginFinish    client → server   0x03 ‖ KE3 (64 B)
  *
  * The KSF parameters travel with KE2 because the client needs them to stretch the OPRF
- * output; for an unknown user the server sends the parameters a typical record has
- * (`PasswordFile.fakeKsfParams()`), so the reply does not tell which names exist.
+ * output; for an unknown user the server sends parameters drawn like a real user's
+ * (`PasswordFile.fakeKsfParams`), so the reply does not tell which names exist.
  */
 import { OpaqueFormatError } from './errors.js';
 import { formatKsfParams, type KsfParams, parseKsfParams } from './ksf.js';
