@@ -7,6 +7,7 @@ export {
   DEFAULT_ACCESS_POLICY,
   Operation,
 } from './access-gate.js';
+export { byteStream, DEFAULT_STREAM_WINDOW_BYTES } from './byte-stream.js';
 export { type CallContext, currentCall } from './call-context.js';
 export { ClassicService, type ClassicServiceOptions } from './classic-service.js';
 export { DEFAULT_MAX_DEPTH } from './codec.js';

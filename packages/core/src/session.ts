@@ -11,6 +11,7 @@
  */
 import { type AccessPolicy, Operation } from './access-gate.js';
 import { Asking, EMPTY_PATH } from './asking.js';
+import { ByteSource, remoteByteStream } from './byte-stream.js';
 import type { Codec } from './codec.js';
 import type { Connection } from './connection.js';
 import { ConnectionClosedError, ProtocolError } from './errors.js';
@@ -63,6 +64,10 @@ export interface SessionSettings extends AccessPolicy {
   includeRemoteStack: boolean;
   errorClasses: ReadonlyMap<string, ErrorClass>;
   iterationBatchSize: number;
+  /** Bytes of each stream of the peer we let be in flight (our read-ahead window). */
+  streamWindowBytes: number;
+  /** Most bytes we send in one answer to a read of one of our streams. */
+  streamChunkBytes: number;
   /** Probing of a quiet peer; `undefined` when off. */
   keepalive?: KeepaliveSettings | undefined;
 }
@@ -286,6 +291,20 @@ export class Session implements RefHost, StubHost {
     const state = new StubState(this, STUB_IMPORT, id, undefined, EMPTY_PATH, undefined);
     this.#imports.add(id, state.proxy);
     return state.proxy;
+  }
+
+  exportStream(stream: ReadableStream<unknown>): number {
+    return this.#exports.add(new ByteSource(stream));
+  }
+
+  importStream(id: number): unknown {
+    const state = stubStateOf(this.importRef(id))!;
+    return remoteByteStream(
+      this,
+      state,
+      this.settings.streamWindowBytes,
+      this.settings.streamChunkBytes,
+    );
   }
 
   localRef(id: number, path: readonly string[] | undefined): unknown {
