@@ -200,8 +200,9 @@ export function remoteByteStream(
   chunk: number,
 ): ReadableStream<Uint8Array> {
   const credit = Math.max(1, Math.min(chunk, window));
-  const abort = new AbortController();
-  const reading = stubStateOf(state.withOptions({ signal: abort.signal, timeout: 0 }))!;
+  // Reads wait for the owner's source, which may be slow: no deadline (liveness covers a
+  // dead peer).
+  const reading = stubStateOf(state.withOptions({ timeout: 0 }))!;
   const inflight: Question[] = [];
   let requested = 0;
   let ended = false;
@@ -213,8 +214,11 @@ export function remoteByteStream(
     released = true;
     // Requests still in flight are cancelled on both sides, so a source that never answers
     // leaves nothing pending; the release then closes the source.
-    if (cancel) abort.abort(reason ?? new ConnectionClosedError('the stream was cancelled'));
-    for (const q of inflight) q.promise().catch(() => {});
+    for (const q of inflight) {
+      q.promise().catch(() => {});
+      if (cancel)
+        session.cancelRequest(q, reason ?? new ConnectionClosedError('the stream was cancelled'));
+    }
     inflight.length = 0;
     session.release(state);
   };
@@ -229,7 +233,8 @@ export function remoteByteStream(
     {
       async pull(controller) {
         topUp();
-        const head = inflight.shift();
+        // The head stays listed while awaited, so that a cancel now cancels it too.
+        const head = inflight[0];
         if (head === undefined) return;
         let answer: ReadAnswer;
         try {
@@ -238,6 +243,7 @@ export function remoteByteStream(
           release(true, error);
           throw error;
         } finally {
+          if (inflight[0] === head) inflight.shift();
           requested -= credit;
         }
         for (const bytes of answer.chunks) controller.enqueue(bytes);

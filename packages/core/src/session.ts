@@ -334,6 +334,11 @@ export class Session implements RefHost, StubHost {
     return this.#asking.request(state, op, args, path);
   }
 
+  /** Gives up a request in flight (the peer is told); it fails locally with `reason`. */
+  cancelRequest(question: Question, reason: unknown): void {
+    this.#asking.cancel(question, reason);
+  }
+
   call(state: StubState, args: unknown[]): unknown {
     const question = this.#asking.request(state, Operation.Call, args);
     return new StubState(this, STUB_ANSWER, 0, question, EMPTY_PATH, state.options).proxy;
