@@ -15,8 +15,8 @@ import {
   connect,
   generateIdentity,
   KnownHosts,
-  RemoteError,
   type Remote,
+  RemoteError,
 } from 'keyway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -40,9 +40,13 @@ let port: number;
 beforeAll(async () => {
   const hostKeyPath = join(dir, 'host_key');
   writeFileSync(hostKeyPath, hostKey.toOpenSSH().privateKey, { mode: 0o600 });
-  child = spawn(process.execPath, ['--expose-gc', join(fixtures, 'stream-server.mjs'), hostKeyPath], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  child = spawn(
+    process.execPath,
+    ['--expose-gc', join(fixtures, 'stream-server.mjs'), hostKeyPath],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       const match = /ready (\d+)/.exec(d.toString());

@@ -294,7 +294,14 @@ export class Session implements RefHost, StubHost {
   }
 
   exportStream(stream: ReadableStream<unknown>): number {
-    return this.#exports.add(new ByteSource(stream));
+    const source = new ByteSource(stream);
+    try {
+      return this.#exports.add(source);
+    } catch (error) {
+      // Refused (too many exports): the stream is cancelled, not left locked and unread.
+      source._close();
+      throw error;
+    }
   }
 
   importStream(id: number): unknown {
