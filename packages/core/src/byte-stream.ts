@@ -213,7 +213,7 @@ export function remoteByteStream(
   let ended = false;
   let released = false;
 
-  const release = (cancel: boolean, reason?: unknown) => {
+  const release = (reason?: unknown) => {
     ended = true;
     if (released) return;
     released = true;
@@ -221,8 +221,7 @@ export function remoteByteStream(
     // leaves nothing pending; the release then closes the source.
     for (const q of inflight) {
       q.promise().catch(() => {});
-      if (cancel)
-        session.cancelRequest(q, reason ?? new ConnectionClosedError('the stream was cancelled'));
+      session.cancelRequest(q, reason ?? new ConnectionClosedError('the stream was cancelled'));
     }
     inflight.length = 0;
     session.release(state);
@@ -245,7 +244,7 @@ export function remoteByteStream(
         try {
           answer = checkAnswer(await head.promise(), credit);
         } catch (error) {
-          release(true, error);
+          release(error);
           throw error;
         } finally {
           if (inflight[0] === head) inflight.shift();
@@ -253,14 +252,15 @@ export function remoteByteStream(
         }
         for (const bytes of answer.chunks) controller.enqueue(bytes);
         if (answer.done) {
-          release(false);
+          // Reads sent past the end would each come back empty: cancelled instead.
+          release();
           controller.close();
         }
         // No new request until this answer is read (the next pull): bytes requested plus
         // bytes waiting to be read stay within the window.
       },
       cancel(reason) {
-        release(true, reason);
+        release(reason);
       },
     },
     { highWaterMark: 0 },
