@@ -5,6 +5,7 @@
  * a message that could not be sent are taken back (`begin` / `commit` / `rollback`), so
  * the peer's view and ours never drift apart.
  */
+import { isByteSource } from './byte-stream.js';
 import { LimitExceededError } from './errors.js';
 
 interface ExportEntry {
@@ -86,7 +87,11 @@ export class ExportTable {
     const log = this.#log;
     this.#log = undefined;
     if (log === undefined) return;
-    for (const id of log) this.release(id, 1);
+    for (const id of log) {
+      const dropped = this.release(id, 1);
+      // A stream taken for the message is cancelled, not left locked with nobody to read it.
+      if (isByteSource(dropped)) dropped._close();
+    }
   }
 
   /** Exported objects, the root not counted. */

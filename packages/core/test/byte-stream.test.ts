@@ -242,3 +242,40 @@ describe.each(TRANSPORTS)('byte streams over %s', (kind) => {
     client.close();
   });
 });
+
+class Mixed extends Service {
+  cancelled = 0;
+  /** A stream beside a value that cannot be sent: the reply fails after the stream was taken. */
+  broken(): unknown {
+    return {
+      stream: new ReadableStream<Uint8Array>({
+        cancel: () => {
+          this.cancelled++;
+        },
+      }),
+      bad: Symbol('unsendable'),
+    };
+  }
+  take(_stream: ReadableStream<Uint8Array>, _bad: unknown): void {}
+}
+
+describe('a message with a stream that cannot be sent', () => {
+  it('cancels the stream it had taken, for a reply and for a request', async () => {
+    const { server, client } = await connectionPair('memory', { service: Mixed });
+    const mixed = client.root as Remote<Mixed>;
+    await expect(Promise.resolve(mixed.broken())).rejects.toThrow(/symbol/);
+    await waitFor(() => (server.service as Mixed).cancelled === 1);
+    let cancelled = 0;
+    const mine = new ReadableStream<Uint8Array>({
+      cancel: () => {
+        cancelled++;
+      },
+    });
+    await expect(Promise.resolve(mixed.take(mine, Symbol('x')))).rejects.toThrow(/symbol/);
+    await waitFor(() => cancelled === 1);
+    expect(server.stats().exports).toBe(0);
+    expect(client.stats().exports).toBe(0);
+    client.close();
+    server.close();
+  });
+});
