@@ -34,7 +34,7 @@ const NOT_YET: unique symbol = Symbol('not yet');
  * values. Its `return()` runs when the reader cancels or the connection closes.
  * @param source Chunks of bytes, sync or async (e.g. an async generator).
  * @returns A `ReadableStream<Uint8Array>` reading `source` on demand.
- * @throws {TypeError} If `source` is not iterable.
+ * @throws {TypeError} If `source` is not iterable, or is itself a typed array.
  * @example
  * async *lines() { yield encoder.encode('a\n'); }
  * download() { return byteStream(this.lines()); }
@@ -45,7 +45,9 @@ export function byteStream(
   const make =
     (source as AsyncIterable<Uint8Array>)?.[Symbol.asyncIterator] ??
     (source as Iterable<Uint8Array>)?.[Symbol.iterator];
-  if (typeof make !== 'function') throw new TypeError('source must be an iterable of Uint8Array');
+  // A Uint8Array is itself iterable, of numbers: a likely slip for `[bytes]`.
+  if (typeof make !== 'function' || ArrayBuffer.isView(source))
+    throw new TypeError('source must be an iterable of Uint8Array chunks');
   let iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>(
     {
@@ -61,11 +63,6 @@ export function byteStream(
     },
     { highWaterMark: 0 },
   );
-}
-
-/** Whether `value` is a Web `ReadableStream` (absent in some runtimes). */
-export function isReadableStream(value: object): value is ReadableStream<unknown> {
-  return typeof ReadableStream === 'function' && value instanceof ReadableStream;
 }
 
 /** One answer to a read: the next bytes, at most the credit, and whether the stream ended. */
@@ -162,6 +159,7 @@ export class ByteSource {
   }
 }
 
+/** Whether `value` is the owner's end of a stream (for the session's dispatch). */
 export function isByteSource(value: unknown): value is ByteSource {
   return value instanceof ByteSource;
 }

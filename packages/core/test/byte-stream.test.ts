@@ -259,6 +259,15 @@ class Mixed extends Service {
   take(_stream: ReadableStream<Uint8Array>, _bad: unknown): void {}
 }
 
+describe('byteStream()', () => {
+  it('refuses what is not an iterable of chunks, with a TypeError', () => {
+    expect(() => byteStream(42 as unknown as Iterable<Uint8Array>)).toThrow(TypeError);
+    expect(() => byteStream(new Uint8Array(4) as unknown as Iterable<Uint8Array>)).toThrow(
+      /iterable of Uint8Array chunks/,
+    );
+  });
+});
+
 describe('a message with a stream that cannot be sent', () => {
   it('cancels the stream it had taken, for a reply and for a request', async () => {
     const { server, client } = await connectionPair('memory', { service: Mixed });
