@@ -2,13 +2,15 @@
  * Byte streams over the secure channel, end to end (docs/protocol.md §10): a
  * ThreadedServer in one process, the reader in another, 1 GiB through one stream with
  * each process's resident memory growing by less than 64 MiB; cancelling midway from
- * either side frees both ends.
+ * either side frees both ends; a ThreadPoolServer worker serves a stream through its relay.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { ThreadPoolServer } from '@keyway/server';
 import {
   type Connection,
   type ConnectionStats,
@@ -149,6 +151,48 @@ describe('byte streams over the secure channel', () => {
       );
     });
     connection.close();
+  }, 60_000);
+});
+
+describe('byte streams through a ThreadPoolServer (a worker behind a relay)', () => {
+  it('a stream served by a worker arrives whole, and a cancel reaches its source', async () => {
+    const pool = new ThreadPoolServer(pathToFileURL(join(fixtures, 'stream-pool-service.mjs')), {
+      threads: 1,
+      host: '127.0.0.1',
+      port: 0,
+      authenticator: {
+        module: pathToFileURL(join(fixtures, 'anonymous-auth.mjs')).href,
+        options: { hostKeyPath: join(dir, 'host_key') },
+      },
+    });
+    const address = (await pool.listen()) as { port: number };
+    try {
+      const knownHosts = KnownHosts.parse('');
+      knownHosts.add('127.0.0.1', address.port, hostKey.publicKey);
+      const connection = await connect('127.0.0.1', address.port, { knownHosts });
+      const api = connection.root as Remote<{
+        download(total: number): ReadableStream<Uint8Array>;
+        cancelled(): number;
+      }>;
+      let total = 0;
+      let wrong = 0;
+      for await (const chunk of await api.download(64 * MiB + 3)) {
+        // The marks at every 4096th byte of the stream, wherever the chunks were cut.
+        for (let p = Math.ceil(total / 4096) * 4096; p < total + chunk.byteLength; p += 4096)
+          if (chunk[p - total] !== ((p / 4096) & 255)) wrong++;
+        total += chunk.byteLength;
+      }
+      expect(total).toBe(64 * MiB + 3);
+      expect(wrong).toBe(0);
+      const reader = (await api.download(GiB)).getReader();
+      await reader.read();
+      await reader.cancel();
+      await waitFor(async () => (await api.cancelled()) === 1);
+      expect(connection.stats().questions).toBe(0);
+      connection.close();
+    } finally {
+      await pool.close(500);
+    }
   }, 60_000);
 });
 
