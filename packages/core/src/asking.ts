@@ -183,6 +183,11 @@ export class Asking {
     }
   }
 
+  /** Gives up `question`: the peer is told (CANCEL) and it fails locally with `reason`. */
+  cancel(question: Question, reason: unknown): void {
+    this.#cancel(question, reason);
+  }
+
   #cancel(question: Question, reason: unknown): void {
     if (question.settled || !this.#questions.has(question.qid)) return;
     this.#questions.delete(question.qid);

@@ -268,6 +268,12 @@ export function returnReferences(rawArgs: unknown, release: (id: number) => void
     localRef: () => undefined,
     answerRef: () => undefined,
     discardRef: () => {},
+    exportStream: () => 0,
+    // A byte stream is one reference of the peer, like an object.
+    importStream: (id) => {
+      release(id);
+      return undefined;
+    },
     includeRemoteStack: false,
     errorClasses: NO_ERROR_CLASSES,
   };

@@ -8,6 +8,7 @@
  */
 import { DEFAULT_ACCESS_POLICY, Operation } from './access-gate.js';
 import { type ResourceBudget, UNLIMITED_ACCOUNT } from './budget.js';
+import { DEFAULT_STREAM_WINDOW_BYTES, STREAM_CHUNK_BYTES } from './byte-stream.js';
 import {
   Codec,
   DEFAULT_CODEC_MAX_MESSAGE_BYTES,
@@ -111,6 +112,12 @@ export interface ConnectionOptions {
   errorClasses?: readonly ErrorClass[];
   /** Items per batch when the peer iterates one of our iterables. Default 256. */
   iterationBatchSize?: number;
+  /**
+   * Bytes of each byte stream of the peer that may be in flight towards us (requested
+   * and not yet read): the read-ahead window of a `ReadableStream` that arrived.
+   * Default 1 MiB.
+   */
+  streamWindowBytes?: number;
   /** Milliseconds to wait for the peer's protocol hello. Default 10 000. */
   helloTimeout?: number;
   /**
@@ -144,6 +151,7 @@ export const DEFAULT_CONNECTION_OPTIONS = Object.freeze({
   maxLiveReferences: 100_000,
   includeRemoteStack: false,
   iterationBatchSize: 256,
+  streamWindowBytes: DEFAULT_STREAM_WINDOW_BYTES,
   helloTimeout: 10_000,
   keepalive: false,
   ...DEFAULT_ACCESS_POLICY,
@@ -171,6 +179,9 @@ function positive(
   return value;
 }
 
+/** Room for the envelope of a stream answer (ids, tags, chunk headers) in a message. */
+const STREAM_ANSWER_OVERHEAD = 1024;
+
 function settingsFrom(
   options: ConnectionOptions,
   transport: Transport,
@@ -181,9 +192,10 @@ function settingsFrom(
     if (typeof cls !== 'function') throw new TypeError('errorClasses must hold classes');
     errorClasses.set(cls.name, cls);
   }
+  const maxMessageBytes = positive('maxMessageBytes', options.maxMessageBytes, d.maxMessageBytes);
   return {
     timeout: positive('timeout', options.timeout, d.timeout, true),
-    maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, d.maxMessageBytes),
+    maxMessageBytes,
     maxDepth: Math.max(8, positive('maxDepth', options.maxDepth, d.maxDepth)),
     maxElements: positive('maxElements', options.maxElements, d.maxElements),
     maxPendingCalls: positive('maxPendingCalls', options.maxPendingCalls, d.maxPendingCalls),
@@ -202,6 +214,16 @@ function settingsFrom(
       'iterationBatchSize',
       options.iterationBatchSize,
       d.iterationBatchSize,
+    ),
+    streamWindowBytes: positive(
+      'streamWindowBytes',
+      options.streamWindowBytes,
+      d.streamWindowBytes,
+    ),
+    // An answer must fit in a message, whatever the peer's credit.
+    streamChunkBytes: Math.max(
+      1,
+      Math.min(STREAM_CHUNK_BYTES, Math.floor(maxMessageBytes / 2) - STREAM_ANSWER_OVERHEAD),
     ),
     errorClasses,
     keepalive: keepaliveFrom(options.keepalive),

@@ -6,6 +6,7 @@
  * the peer's view and ours never drift apart.
  */
 import { type BudgetAccount, BudgetKind, overBudget, UNLIMITED_ACCOUNT } from './budget.js';
+import { isByteSource } from './byte-stream.js';
 import { LimitExceededError } from './errors.js';
 
 interface ExportEntry {
@@ -94,7 +95,11 @@ export class ExportTable {
     const log = this.#log;
     this.#log = undefined;
     if (log === undefined) return;
-    for (const id of log) this.release(id, 1);
+    for (const id of log) {
+      const dropped = this.release(id, 1);
+      // A stream taken for the message is cancelled, not left locked with nobody to read it.
+      if (isByteSource(dropped)) dropped._close();
+    }
   }
 
   /** Exported objects, the root not counted. */

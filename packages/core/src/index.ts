@@ -16,6 +16,7 @@ export {
   type ResourceBudget,
   SharedBudget,
 } from './budget.js';
+export { byteStream, DEFAULT_STREAM_WINDOW_BYTES } from './byte-stream.js';
 export { type CallContext, currentCall } from './call-context.js';
 export { ClassicService, type ClassicServiceOptions } from './classic-service.js';
 export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from './codec.js';

@@ -8,7 +8,13 @@ import type { Service } from './service.js';
 
 type AnyFunction = (...args: never[]) => unknown;
 type Leaf = string | number | boolean | bigint | symbol | undefined | null;
-type ValueObject = Date | Uint8Array | ArrayBuffer | ArrayBufferView | Error;
+type ValueObject =
+  | Date
+  | Uint8Array
+  | ArrayBuffer
+  | ArrayBufferView
+  | Error
+  | ReadableStream<Uint8Array>;
 
 type HasMethods<T> = true extends {
   [K in keyof T]: T[K] extends AnyFunction ? true : false;

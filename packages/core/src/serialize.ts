@@ -7,7 +7,8 @@
  *
  * Tags: 0 array, 1 Map, 2 Set, 3 Error, 4 typed array / ArrayBuffer, 5 reference owned
  * by the sender, 6 reference owned by the receiver (coming home, optional path), 7 answer
- * of a pipelined call in the receiver's answer table (optional path).
+ * of a pipelined call in the receiver's answer table (optional path), 8 byte stream owned
+ * by the sender (a reference read with credit, `byte-stream.ts`).
  */
 import { ProtocolError, RemoteError } from './errors.js';
 import { isByRef } from './service.js';
@@ -20,6 +21,7 @@ export const TAG_TYPED = 4;
 export const TAG_EXPORT = 5;
 export const TAG_IMPORT = 6;
 export const TAG_ANSWER = 7;
+export const TAG_STREAM = 8;
 
 /** Returned by `RefHost.encodeStub` for values that are not stubs. */
 export const NOT_STUB: unique symbol = Symbol('not a stub');
@@ -35,6 +37,10 @@ export interface RefHost {
   exportRef(value: object): number;
   /** The stub for the sender's reference `id` (same stub while it lives). */
   importRef(id: number): unknown;
+  /** Exports a `ReadableStream` of bytes for the peer to read and returns its id. */
+  exportStream(stream: ReadableStream<unknown>): number;
+  /** The `ReadableStream` reading the sender's byte stream `id`. */
+  importStream(id: number): unknown;
   /** The local value behind our export `id`, with `path` followed through the gate. */
   localRef(id: number, path: readonly string[] | undefined): unknown;
   /** The value of a pipelined answer (may be a promise while pending). */
@@ -116,6 +122,8 @@ export function toWire(value: unknown, host: RefHost, depth: number): unknown {
   }
   if (object instanceof Uint8Array || object instanceof Date) return object;
   if (object instanceof Error) return errorToWire(object, host, depth - 1);
+  if (typeof ReadableStream === 'function' && object instanceof ReadableStream)
+    return [TAG_STREAM, host.exportStream(object)];
   if (proto === Map.prototype) {
     const out: unknown[] = [TAG_MAP];
     for (const [k, v] of object as Map<unknown, unknown>)
@@ -241,6 +249,8 @@ export function fromWire(raw: unknown, host: RefHost): unknown {
       return host.localRef(refId(raw), refPath(raw));
     case TAG_ANSWER:
       return host.answerRef(refId(raw), refPath(raw));
+    case TAG_STREAM:
+      return host.importStream(refId(raw));
     default:
       throw new ProtocolError('unknown tag on the wire');
   }

@@ -12,6 +12,7 @@ import { type AccessPolicy, access, Operation } from './access-gate.js';
 import { Answer, type Waiter } from './answer.js';
 import { EMPTY_PATH, forward } from './asking.js';
 import { admitRequest, BudgetKind, overBudget } from './budget.js';
+import { clampCredit, isByteSource } from './byte-stream.js';
 import { enterCall } from './call-context.js';
 import type { Connection } from './connection.js';
 import { AccessDeniedError, KeywayError, LimitExceededError, ProtocolError } from './errors.js';
@@ -497,6 +498,7 @@ function iterateLocal(
   args: unknown[],
   settings: SessionSettings,
 ): Promise<unknown> {
+  if (isByteSource(holder)) return holder._read(clampCredit(args[0], settings.streamChunkBytes));
   const batch = clampBatch(args[0], settings.iterationBatchSize);
   let handle: IteratorHandle;
   let fresh = false;
@@ -516,11 +518,10 @@ function iterateLocal(
 
 /** Disposes an export the peer no longer holds, if the policy asks for it. */
 function disposeExport(value: object, policy: AccessPolicy): void {
-  if (!isIteratorHandle(value) && !policy.disposeOnRelease) return;
+  const handle = isIteratorHandle(value) || isByteSource(value);
+  if (!handle && !policy.disposeOnRelease) return;
   try {
-    const result = isIteratorHandle(value)
-      ? value._close()
-      : access(Operation.Dispose, value, undefined, policy);
+    const result = handle ? value._close() : access(Operation.Dispose, value, undefined, policy);
     if (result instanceof Promise) result.catch(() => {});
   } catch {
     // A failing dispose of the owner's object is the owner's concern, not the peer's.

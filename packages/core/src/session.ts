@@ -12,6 +12,7 @@
 import { type AccessPolicy, Operation } from './access-gate.js';
 import { Asking, EMPTY_PATH } from './asking.js';
 import { type BudgetAccount, BudgetKind, overBudget, returnReferences } from './budget.js';
+import { ByteSource, remoteByteStream } from './byte-stream.js';
 import type { Codec } from './codec.js';
 import type { Connection } from './connection.js';
 import { ConnectionClosedError, type LimitExceededError, ProtocolError } from './errors.js';
@@ -66,6 +67,10 @@ export interface SessionSettings extends AccessPolicy {
   iterationBatchSize: number;
   /** This connection's account in the server's budget (unlimited without one). */
   budget: BudgetAccount;
+  /** Bytes of each stream of the peer we let be in flight (our read-ahead window). */
+  streamWindowBytes: number;
+  /** Most bytes we send in one answer to a read of one of our streams. */
+  streamChunkBytes: number;
   /** Probing of a quiet peer; `undefined` when off. */
   keepalive?: KeepaliveSettings | undefined;
 }
@@ -327,6 +332,27 @@ export class Session implements RefHost, StubHost {
     returnReferences(raw, (id) => this.#housekeeping.release(id, 1));
   }
 
+  exportStream(stream: ReadableStream<unknown>): number {
+    const source = new ByteSource(stream);
+    try {
+      return this.#exports.add(source);
+    } catch (error) {
+      // Refused (too many exports): the stream is cancelled, not left locked and unread.
+      source._close();
+      throw error;
+    }
+  }
+
+  importStream(id: number): unknown {
+    const state = stubStateOf(this.importRef(id))!;
+    return remoteByteStream(
+      this,
+      state,
+      this.settings.streamWindowBytes,
+      this.settings.streamChunkBytes,
+    );
+  }
+
   localRef(id: number, path: readonly string[] | undefined): unknown {
     return this.#serving.localRef(id, path);
   }
@@ -352,6 +378,11 @@ export class Session implements RefHost, StubHost {
     path?: readonly string[],
   ): Question {
     return this.#asking.request(state, op, args, path);
+  }
+
+  /** Gives up a request in flight (the peer is told); it fails locally with `reason`. */
+  cancelRequest(question: Question, reason: unknown): void {
+    this.#asking.cancel(question, reason);
   }
 
   call(state: StubState, args: unknown[]): unknown {

@@ -36,6 +36,12 @@ class Api extends Service {
   async *ticks(n: number): AsyncGenerator<number> {
     for (let i = 0; i < n; i++) yield i;
   }
+  download(_name: string): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>();
+  }
+  async upload(_data: ReadableStream<Uint8Array>): Promise<number> {
+    return 0;
+  }
 }
 
 declare const conn: Connection;
@@ -70,6 +76,14 @@ export async function checks(): Promise<void> {
     const t: number = tick;
     void t;
   }
+  // A byte stream arrives as a ReadableStream of bytes, and is sent as one.
+  const stream: ReadableStream<Uint8Array> = await api.download('f');
+  // @ts-expect-error a stream result is a promise of a stream, not a stream
+  const notStream: ReadableStream<Uint8Array> = api.download('f');
+  const uploaded: number = await api.upload(stream);
+  // @ts-expect-error the parameter is a stream, not bytes
+  await api.upload(new Uint8Array(1));
+  void [notStream, uploaded];
   // Stubs are disposable (`using`).
   {
     using held = await api.open('y');

@@ -22,6 +22,8 @@ const settings: SessionSettings = {
   includeRemoteStack: false,
   errorClasses: new Map<string, ErrorClass>(),
   iterationBatchSize: 16,
+  streamWindowBytes: 64 * 1024,
+  streamChunkBytes: 16 * 1024,
   allowPublicAttrs: false,
   allowSetAttrs: false,
   allowDeleteAttrs: false,
