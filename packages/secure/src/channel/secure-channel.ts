@@ -36,6 +36,7 @@ import {
   resolveRekeyPolicy,
 } from './channel-options.js';
 import { type FrameReader, frameHeader } from './frame-reader.js';
+import { splitIntoParts } from './message-parts.js';
 
 /** The first plaintext byte of every frame. */
 export const FrameType = Object.freeze({
@@ -64,6 +65,11 @@ const CLOSE_WITH_ERROR = Uint8Array.of(1);
 export interface ChannelReceiver {
   /** One whole message, in order. The receiver owns `data`. */
   onMessage(data: Uint8Array): void;
+  /**
+   * Optional: one whole message with out-of-line parts (docs/protocol.md §2), delivered as
+   * its head and each part in a buffer of its own; the receiver owns them all.
+   */
+  onMessageParts?(head: Uint8Array, parts: Uint8Array[]): void;
   /** The channel closed; `error` is set when it failed rather than closed cleanly. */
   onClose(error?: Error): void;
   /**
@@ -224,18 +230,7 @@ export class SecureChannel {
   send(data: Uint8Array): void {
     if (this.#closed) throw new ChannelError('channel is closed');
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
-    if (data.length > this.#limits.maxMessageBytes) {
-      throw new RangeError(
-        `message of ${data.length} bytes exceeds maxMessageBytes ${this.#limits.maxMessageBytes}`,
-      );
-    }
-    if (this.#stream.writableLength > this.#maxBuffered) {
-      const error = new ChannelError(
-        `the peer is not reading: ${this.#stream.writableLength} bytes wait to be sent (maxBufferedBytes ${this.#maxBuffered})`,
-      );
-      this.#fail(error);
-      throw error;
-    }
+    this.#checkSend(data.length);
     this.#cork();
     const room = this.#limits.maxFrameBytes - AEAD_TAG_BYTES - 1;
     if (this.#batching && data.length <= BATCH_ITEM_MAX_BYTES && 2 + data.length <= room) {
@@ -247,17 +242,71 @@ export class SecureChannel {
       return;
     }
     this.#flushBatch();
-    const chunk = room;
-    let offset = 0;
-    do {
-      const end = Math.min(offset + chunk, data.length);
-      const last = end === data.length;
-      this.#writeFrame(
-        last ? FrameType.DATA : FrameType.DATA_CONTINUED,
-        data.subarray(offset, end),
+    this.#writeMessage([data], data.length);
+  }
+
+  /**
+   * Sends one message given as pieces in order (the message is their concatenation),
+   * sealing each frame straight from the pieces: nothing is joined, and nothing of the
+   * pieces is kept once this returns (the cipher's output is what waits to be written).
+   * @param pieces - the message's pieces; they remain the caller's.
+   * @throws {ChannelError} when the channel is closed.
+   * @throws {RangeError} when the message exceeds `limits.maxMessageBytes`.
+   */
+  sendParts(pieces: readonly Uint8Array[]): void {
+    let total = 0;
+    for (const piece of pieces) total += piece.length;
+    if (total <= BATCH_ITEM_MAX_BYTES || pieces.length === 1) {
+      this.send(pieces.length === 1 ? pieces[0]! : concat(pieces, total));
+      return;
+    }
+    this.#checkSend(total);
+    this.#cork();
+    this.#flushBatch();
+    this.#writeMessage(pieces, total);
+  }
+
+  /** Refuses to send on a closed channel, a message too large, or to a peer not reading. */
+  #checkSend(length: number): void {
+    if (this.#closed) throw new ChannelError('channel is closed');
+    if (length > this.#limits.maxMessageBytes) {
+      throw new RangeError(
+        `message of ${length} bytes exceeds maxMessageBytes ${this.#limits.maxMessageBytes}`,
       );
-      offset = end;
-    } while (offset < data.length);
+    }
+    if (this.#stream.writableLength > this.#maxBuffered) {
+      const error = new ChannelError(
+        `the peer is not reading: ${this.#stream.writableLength} bytes wait to be sent (maxBufferedBytes ${this.#maxBuffered})`,
+      );
+      this.#fail(error);
+      throw error;
+    }
+  }
+
+  /** Cuts a message into DATA_CONTINUED frames and a last DATA frame. */
+  #writeMessage(pieces: readonly Uint8Array[], total: number): void {
+    const room = this.#limits.maxFrameBytes - AEAD_TAG_BYTES - 1;
+    let piece = 0;
+    let at = 0;
+    let left = total;
+    do {
+      const size = Math.min(room, left);
+      const body: Uint8Array[] = [];
+      let need = size;
+      while (need > 0) {
+        const from = pieces[piece]!;
+        const n = Math.min(from.length - at, need);
+        if (n > 0) body.push(from.subarray(at, at + n));
+        at += n;
+        need -= n;
+        if (at === from.length) {
+          piece++;
+          at = 0;
+        }
+      }
+      left -= size;
+      this.#writeFrame(left === 0 ? FrameType.DATA : FrameType.DATA_CONTINUED, body, size);
+    } while (left > 0);
   }
 
   /** Sends a keep-alive frame. */
@@ -372,7 +421,11 @@ export class SecureChannel {
     });
   }
 
-  #writeFrame(type: number, body: Uint8Array): void {
+  #writeFrame(
+    type: number,
+    body: Uint8Array | readonly Uint8Array[],
+    length = bodyLength(body),
+  ): void {
     if (
       type !== FrameType.CLOSE &&
       (this.#sentBytes >= this.#rekey.afterBytes ||
@@ -385,14 +438,16 @@ export class SecureChannel {
       this.#sentFrames = 0;
       this.#keySince = Date.now();
     }
-    this.#seal(type, body);
-    this.#sentBytes += body.length;
+    this.#seal(type, body, length);
+    this.#sentBytes += length;
     this.#sentFrames++;
   }
 
-  #seal(type: number, body: Uint8Array): void {
-    const sealed = this.#send.encryptPartsWithAd(EMPTY, [TYPE_BYTES[type]!, body]);
-    this.#stream.write(frameHeader(1 + body.length + AEAD_TAG_BYTES));
+  #seal(type: number, body: Uint8Array | readonly Uint8Array[], length = bodyLength(body)): void {
+    const parts =
+      body instanceof Uint8Array ? [TYPE_BYTES[type]!, body] : [TYPE_BYTES[type]!, ...body];
+    const sealed = this.#send.encryptPartsWithAd(EMPTY, parts);
+    this.#stream.write(frameHeader(1 + length + AEAD_TAG_BYTES));
     for (const chunk of sealed) this.#stream.write(chunk);
   }
 
@@ -469,10 +524,16 @@ export class SecureChannel {
           return;
         }
         if (!this.#addPartial(body)) return;
-        const message = concat(this.#partial, this.#partialBytes);
+        const receiver = this.#receiver!;
+        const pieces = this.#partial;
+        const total = this.#partialBytes;
         this.#partial = [];
         this.#partialBytes = 0;
-        this.#receiver!.onMessage(message);
+        // A message with out-of-line parts goes straight into one buffer per part.
+        const split =
+          receiver.onMessageParts === undefined ? undefined : splitIntoParts(pieces, total);
+        if (split !== undefined) receiver.onMessageParts!(split[0]!, split.slice(1));
+        else receiver.onMessage(concat(pieces, total));
         return;
       }
       case FrameType.DATA_CONTINUED:
@@ -591,6 +652,13 @@ function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
     offset += p.length;
   }
   return out;
+}
+
+function bodyLength(body: Uint8Array | readonly Uint8Array[]): number {
+  if (body instanceof Uint8Array) return body.length;
+  let n = 0;
+  for (const piece of body) n += piece.length;
+  return n;
 }
 
 function addressOf(stream: Duplex): string | undefined {
