@@ -487,23 +487,29 @@ export class SecureChannel {
   /** Parses and delivers every whole frame buffered, until closed. */
   #pump(): void {
     while (!this.#closed && this.#receiver !== undefined) {
-      let frame: Uint8Array | undefined;
+      let frame: Uint8Array[] | undefined;
       try {
-        frame = this.#reader.nextTransient();
+        // A frame split across socket reads is opened piece by piece, not joined first.
+        frame = this.#reader.nextTransientPieces();
       } catch (error) {
         this.#fail(error as Error);
         return;
       }
       if (frame === undefined) return;
-      if (frame.length < MIN_FRAME_BYTES) {
-        this.#fail(
-          new ChannelError(`frame of ${frame.length} bytes is shorter than a type and a tag`),
-        );
+      // Pieces are held until their message is whole; a frame dribbled in many small
+      // reads is joined so that each frame costs at most two.
+      if (frame.length > 2) frame = [concat(frame, bodyLength(frame))];
+      const length = frame.length === 1 ? frame[0]!.length : bodyLength(frame);
+      if (length < MIN_FRAME_BYTES) {
+        this.#fail(new ChannelError(`frame of ${length} bytes is shorter than a type and a tag`));
         return;
       }
-      let plaintext: Uint8Array;
+      let plaintext: Uint8Array[];
       try {
-        plaintext = this.#receive.decryptWithAd(EMPTY, frame);
+        plaintext =
+          frame.length === 1
+            ? [this.#receive.decryptWithAd(EMPTY, frame[0]!)]
+            : this.#receive.decryptPartsWithAd(EMPTY, frame);
       } catch (cause) {
         this.#fail(
           cause instanceof DecryptError
@@ -512,14 +518,23 @@ export class SecureChannel {
         );
         return;
       }
-      this.#handle(plaintext[0]!, plaintext.subarray(1));
+      const first = plaintext[0]!;
+      if (plaintext.length === 1) {
+        this.#handle(first[0]!, first.subarray(1));
+        continue;
+      }
+      const body = [first.subarray(1), ...plaintext.slice(1)];
+      const type = first[0]!;
+      if (type === FrameType.DATA || type === FrameType.DATA_CONTINUED) this.#handle(type, body);
+      else this.#handle(type, concat(body, bodyLength(body)));
     }
   }
 
-  #handle(type: number, body: Uint8Array): void {
+  /** Acts on one frame; only DATA and DATA_CONTINUED bodies come as pieces. */
+  #handle(type: number, body: Uint8Array | Uint8Array[]): void {
     switch (type) {
       case FrameType.DATA: {
-        if (this.#partial.length === 0) {
+        if (this.#partial.length === 0 && body instanceof Uint8Array) {
           this.#receiver!.onMessage(body);
           return;
         }
@@ -540,11 +555,12 @@ export class SecureChannel {
         // A keyway sender fills every continuation frame (maxFrameBytes is at least
         // MIN_FRAME_LIMIT), so a short one is hostile: each piece held costs memory
         // beyond its bytes, which maxMessageBytes alone would not count. With this rule
-        // maxMessageBytes also bounds the pieces: at most maxMessageBytes / 1007 + 1.
-        if (body.length < MIN_CONTINUED_BODY_BYTES) {
+        // maxMessageBytes also bounds the pieces: at most maxMessageBytes / 1007 + 1 frames,
+        // each held as at most two pieces (a frame split across socket reads).
+        if (bodyLength(body) < MIN_CONTINUED_BODY_BYTES) {
           this.#fail(
             new ChannelError(
-              `DATA_CONTINUED frame carries ${body.length} bytes; a continuation carries at least ${MIN_CONTINUED_BODY_BYTES}`,
+              `DATA_CONTINUED frame carries ${bodyLength(body)} bytes; a continuation carries at least ${MIN_CONTINUED_BODY_BYTES}`,
             ),
           );
           return;
@@ -552,7 +568,7 @@ export class SecureChannel {
         this.#addPartial(body);
         return;
       case FrameType.BATCH:
-        this.#deliverBatch(body);
+        this.#deliverBatch(body as Uint8Array);
         return;
       case FrameType.PING:
         this.#receiver!.onControlFrame?.('ping');
@@ -564,7 +580,7 @@ export class SecureChannel {
       case FrameType.CLOSE:
         this.#closed = true;
         this.#closeError =
-          body.length > 0
+          bodyLength(body) > 0
             ? new ChannelError('peer closed the channel because of an error')
             : undefined;
         this.#endGracefully();
@@ -606,15 +622,16 @@ export class SecureChannel {
     }
   }
 
-  #addPartial(body: Uint8Array): boolean {
-    this.#partialBytes += body.length;
+  #addPartial(body: Uint8Array | Uint8Array[]): boolean {
+    this.#partialBytes += bodyLength(body);
     if (this.#partialBytes > this.#limits.maxMessageBytes) {
       this.#fail(
         new ChannelError(`message exceeds maxMessageBytes ${this.#limits.maxMessageBytes}`),
       );
       return false;
     }
-    this.#partial.push(body);
+    if (body instanceof Uint8Array) this.#partial.push(body);
+    else for (const piece of body) if (piece.length > 0) this.#partial.push(piece);
     return true;
   }
 
