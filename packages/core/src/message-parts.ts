@@ -13,6 +13,7 @@
  * would have been, as the tagged array `[TAG_PART, index]`.
  */
 import { MessageTooLargeError, ProtocolError } from './errors.js';
+import { MSG_REJECT, MSG_REQUEST, MSG_RESOLVE } from './message-kinds.js';
 import type { Transport, TransportReceiver } from './transport.js';
 
 /** First byte of a message that carries out-of-line parts (never valid msgpack). */
@@ -209,15 +210,18 @@ export class ReceivedPart {
 }
 
 /**
- * Puts each part in place of its placeholder in a decoded message (below the top-level
- * array, whose kind and fields are never placeholders). Every part must be referenced
- * exactly once.
+ * Puts each part in place of its placeholder in a decoded message. Placeholders count only
+ * where values sit (docs/protocol.md §3): the arguments of a REQUEST, the value of a
+ * RESOLVE, the error of a REJECT. Inside a value every array is tagged, so `[TAG_PART, i]`
+ * is unambiguous there; elsewhere (a REQUEST's finishes and releases are plain lists of
+ * numbers) the same shape is data. Every part must be referenced exactly once.
  * @throws {ProtocolError} For a placeholder out of range, used twice, or a part never used.
  */
 export function placeParts(message: unknown, parts: readonly Uint8Array[], owned: boolean): void {
   const used = new Uint8Array(parts.length);
   let placed = 0;
   const resolve = (value: unknown): unknown => {
+    if (typeof value !== 'object' || value === null) return value;
     if (value instanceof Map) {
       for (const [key, item] of value as Map<unknown, unknown>) {
         const next = resolve(item);
@@ -240,17 +244,17 @@ export function placeParts(message: unknown, parts: readonly Uint8Array[], owned
       placed++;
       return new ReceivedPart(parts[index]!, owned);
     }
-    for (let i = 0; i < value.length; i++) {
-      const item = value[i];
-      if (typeof item === 'object' && item !== null) value[i] = resolve(item);
-    }
+    for (let i = 0; i < value.length; i++) value[i] = resolve(value[i]);
     return value;
   };
-  if (Array.isArray(message))
-    for (let i = 1; i < message.length; i++) {
-      const item = message[i];
-      if (typeof item === 'object' && item !== null) message[i] = resolve(item);
+  if (Array.isArray(message)) {
+    if (message[0] === MSG_REQUEST && Array.isArray(message[6])) {
+      const args = message[6] as unknown[];
+      for (let i = 0; i < args.length; i++) args[i] = resolve(args[i]);
+    } else if (message[0] === MSG_RESOLVE || message[0] === MSG_REJECT) {
+      message[2] = resolve(message[2]);
     }
+  }
   if (placed !== parts.length) throw new ProtocolError('malformed message: a part is never used');
 }
 

@@ -158,7 +158,7 @@ describe('out-of-line parts in the codec', () => {
         fc.nat({ max: 64 }),
         fc.boolean(),
         (value, lengths, extra, apart) => {
-          const envelope = codec().encode([2, 1, value, [TAG_PART, 0]]);
+          const envelope = codec().encode([2, 1, [0, value, [TAG_PART, 0]]]);
           const parts = lengths.map((n, i) => bytes(n, i));
           const h = head(envelope, lengths);
           try {
@@ -261,5 +261,55 @@ describe('out-of-line parts through a connection', () => {
       pieces,
     );
     expect(apart).toEqual([pieces]);
+  });
+});
+
+describe('placeholders only in value positions', () => {
+  it('finishes and releases that look like a placeholder stay numbers in a request with parts', () => {
+    const c = codec();
+    const payload = bytes(OUT_OF_LINE_MIN_BYTES, 9);
+    // REQUEST [1, qid, op, targetKind, targetId, path, args, timeoutMs, finishes, releases]:
+    // finishes [15, 0] (qids 15 and 0) and releases [15, 1] (export 15, one reference).
+    const pieces = c.encodeParts([
+      1,
+      4,
+      3,
+      0,
+      0,
+      ['echo'],
+      [new OutOfLineBytes(payload)],
+      0,
+      [TAG_PART, 0],
+      [TAG_PART, 1],
+    ]) as Uint8Array[];
+    const decoded = c.decode(joinPieces(pieces)) as unknown[];
+    expect(decoded[8]).toEqual([TAG_PART, 0]);
+    expect(decoded[9]).toEqual([TAG_PART, 1]);
+    const args = decoded[6] as { take(): Uint8Array }[];
+    expect(same(args[0]!.take(), payload)).toBe(true);
+  });
+});
+
+describe('errors with large bytes', () => {
+  it('a rejection whose error carries a large array in its cause arrives whole', async () => {
+    class Thrower extends Service {
+      fail(data: Uint8Array): never {
+        throw new Error('with bytes', { cause: { data } });
+      }
+    }
+    const [a, b] = await transportPair('tcp');
+    const [server, client] = await Promise.all([
+      connectTransport(a, { service: new Thrower() }),
+      connectTransport(b),
+    ]);
+    const payload = bytes(200_000, 10);
+    const error = (await (client.root as Remote<Thrower>)
+      .fail(payload)
+      .catch((e: unknown) => e)) as {
+      cause: { data: Uint8Array };
+    };
+    expect(same(error.cause.data, payload)).toBe(true);
+    await client.close();
+    await server.close();
   });
 });
