@@ -5,10 +5,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { splitIntoParts } from '../src/channel/message-parts.js';
-import type { SecureChannel } from '../src/channel/secure-channel.js';
+import { PartsSink, splitIntoParts } from '../src/channel/message-parts.js';
+import { FrameType, type SecureChannel } from '../src/channel/secure-channel.js';
 import { ChannelError } from '../src/errors.js';
-import { securePair } from './channel-helpers.js';
+import { scriptedPair, securePair } from './channel-helpers.js';
 
 function bytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -145,5 +145,57 @@ describe('messages with out-of-line parts', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('are filled frame by frame into the same bytes as gathered and split (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat({ max: 40 }), { minLength: 1, maxLength: 4 }),
+        fc.nat({ max: 20 }),
+        fc.array(fc.nat({ max: 200 }), { maxLength: 6 }),
+        (lengths, envelope, cuts) => {
+          const all = join([head(bytes(envelope, 1), lengths), ...lengths.map((n) => bytes(n, n))]);
+          const points = [...new Set(cuts.map((c) => c % (all.length + 1)))].sort((x, y) => x - y);
+          const pieces: Uint8Array[] = [];
+          let from = 0;
+          for (const p of [...points, all.length]) {
+            pieces.push(all.subarray(from, p));
+            from = p;
+          }
+          const sink = PartsSink.open(pieces[0]!, 1 << 20);
+          if (sink === undefined) return;
+          for (const piece of pieces) expect(sink.write(piece)).toBe(true);
+          expect(sink.complete).toBe(true);
+          expect(join(sink.buffers).equals(all)).toBe(true);
+          expect(sink.write(Uint8Array.of(1))).toBe(false);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('refuses a hostile peer whose message ends before, or runs past, the parts its head announced', async () => {
+    for (const [announced, sent] of [
+      [1 << 20, 2000],
+      [1500, 4000],
+    ] as const) {
+      const { peer, channel } = await scriptedPair();
+      channel.setLimits();
+      let closed: Error | undefined | null = null;
+      const whole: Uint8Array[] = [];
+      channel.start({
+        onMessage: (d) => whole.push(d),
+        onMessageParts: () => whole.push(new Uint8Array(0)),
+        onClose: (e) => {
+          closed = e;
+        },
+      });
+      const first = join([head(new Uint8Array(4), [announced]), bytes(1100, 1)]);
+      peer.writeRaw(peer.sealFrame(FrameType.DATA_CONTINUED, first));
+      peer.writeRaw(peer.sealFrame(FrameType.DATA, bytes(sent - 1100, 2)));
+      await until(() => closed !== null);
+      expect(closed).toBeInstanceOf(ChannelError);
+      expect(whole).toHaveLength(0);
+    }
   });
 });

@@ -36,7 +36,7 @@ import {
   resolveRekeyPolicy,
 } from './channel-options.js';
 import { type FrameReader, frameHeader } from './frame-reader.js';
-import { splitIntoParts } from './message-parts.js';
+import { PartsSink, splitIntoParts } from './message-parts.js';
 
 /** The first plaintext byte of every frame. */
 export const FrameType = Object.freeze({
@@ -121,6 +121,8 @@ export class SecureChannel {
   #closeDelivered = false;
   #partial: Uint8Array[] = [];
   #partialBytes = 0;
+  /** Where the message being received goes when it has out-of-line parts. */
+  #sink: PartsSink | undefined;
   #corked = false;
   #sentBytes = 0;
   #sentFrames = 0;
@@ -534,12 +536,23 @@ export class SecureChannel {
   #handle(type: number, body: Uint8Array | Uint8Array[]): void {
     switch (type) {
       case FrameType.DATA: {
-        if (this.#partial.length === 0 && body instanceof Uint8Array) {
+        if (this.#partial.length === 0 && this.#sink === undefined && body instanceof Uint8Array) {
           this.#receiver!.onMessage(body);
           return;
         }
         if (!this.#addPartial(body)) return;
         const receiver = this.#receiver!;
+        const sink = this.#sink;
+        if (sink !== undefined) {
+          this.#sink = undefined;
+          this.#partialBytes = 0;
+          if (!sink.complete) {
+            this.#fail(new ChannelError('message ends before the parts its head announced'));
+            return;
+          }
+          receiver.onMessageParts!(sink.buffers[0]!, sink.buffers.slice(1));
+          return;
+        }
         const pieces = this.#partial;
         const total = this.#partialBytes;
         this.#partial = [];
@@ -594,7 +607,7 @@ export class SecureChannel {
 
   /** Delivers each message of a BATCH frame, as views into the decrypted body. */
   #deliverBatch(body: Uint8Array): void {
-    if (this.#partial.length !== 0) {
+    if (this.#partial.length !== 0 || this.#sink !== undefined) {
       this.#fail(new ChannelError('BATCH frame inside a message split across frames'));
       return;
     }
@@ -630,6 +643,25 @@ export class SecureChannel {
       );
       return false;
     }
+    // The first frame of a message with parts holds its head: from there on each frame's
+    // bytes go straight into their buffers.
+    if (
+      this.#sink === undefined &&
+      this.#partial.length === 0 &&
+      this.#receiver?.onMessageParts !== undefined
+    ) {
+      const first = body instanceof Uint8Array ? body : body[0];
+      if (first !== undefined) this.#sink = PartsSink.open(first, this.#limits.maxMessageBytes);
+    }
+    const sink = this.#sink;
+    if (sink !== undefined) {
+      const fits = body instanceof Uint8Array ? sink.write(body) : body.every((p) => sink.write(p));
+      if (!fits) {
+        this.#fail(new ChannelError('message runs past the parts its head announced'));
+        return false;
+      }
+      return true;
+    }
     if (body instanceof Uint8Array) this.#partial.push(body);
     else for (const piece of body) if (piece.length > 0) this.#partial.push(piece);
     return true;
@@ -648,6 +680,7 @@ export class SecureChannel {
     this.#send.destroy();
     this.#receive.destroy();
     this.#partial = [];
+    this.#sink = undefined;
     this.#batch = [];
     this.#held = undefined;
   }
