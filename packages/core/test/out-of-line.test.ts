@@ -293,7 +293,7 @@ describe('placeholders only in value positions', () => {
 describe('errors with large bytes', () => {
   it('a rejection whose error carries a large array in its cause arrives whole', async () => {
     class Thrower extends Service {
-      fail(data: Uint8Array): never {
+      fail(data: Uint8Array): void {
         throw new Error('with bytes', { cause: { data } });
       }
     }
