@@ -9,6 +9,14 @@
  */
 import { Packr } from 'msgpackr';
 import { MessageTooLargeError, ProtocolError } from './errors.js';
+import {
+  layOutParts,
+  PARTS_MARKER,
+  placeParts,
+  splitParts,
+  startCollecting,
+  stopCollecting,
+} from './message-parts.js';
 import { ScanScratch, scanMessage } from './wire-scan.js';
 
 /** Default largest encoded message, in bytes (16 MiB). */
@@ -44,6 +52,7 @@ export class Codec {
   readonly #limits: CodecLimits;
   readonly #scratch: ScanScratch;
   #decodedSize = 0;
+  readonly #parts: Uint8Array[] = [];
 
   constructor(limits: CodecLimits) {
     this.#limits = limits;
@@ -65,7 +74,16 @@ export class Codec {
   }
 
   /**
-   * Encodes one message tree (already made of wire-safe values).
+   * An estimate of the memory the last decoded message holds once decoded: its encoded
+   * bytes plus {@link DECODED_BYTES_PER_ELEMENT} per element unit. What a request costs
+   * the server's budget while it is served.
+   */
+  get decodedSize(): number {
+    return this.#decodedSize;
+  }
+
+  /**
+   * Encodes one message tree (already made of wire-safe values), every byte array inline.
    * @throws {MessageTooLargeError} When the encoding exceeds `maxMessageBytes`.
    */
   encode(message: unknown): Uint8Array {
@@ -76,20 +94,54 @@ export class Codec {
   }
 
   /**
-   * An estimate of the memory the last decoded message holds once decoded: its encoded
-   * bytes plus {@link DECODED_BYTES_PER_ELEMENT} per element unit. What a request costs
-   * the server's budget while it is served.
+   * Encodes one message tree with its large byte arrays (`OutOfLineBytes` from `toWire`)
+   * out of line (message-parts.ts), so that msgpackr packs only the small envelope.
+   * @returns The message as {@link Codec.encode} makes it when it has no such array, else
+   * its pieces in order: the head, then each part's bytes (the caller's arrays, not copies).
+   * @throws {MessageTooLargeError} When the whole message exceeds `maxMessageBytes`.
    */
-  get decodedSize(): number {
-    return this.#decodedSize;
+  encodeParts(message: unknown): Uint8Array | Uint8Array[] {
+    const parts = this.#parts;
+    parts.length = 0;
+    const outer = startCollecting(parts);
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#packr.pack(message) as Uint8Array;
+    } finally {
+      stopCollecting(outer);
+    }
+    if (parts.length === 0) {
+      if (bytes.byteLength > this.#limits.maxMessageBytes)
+        throw new MessageTooLargeError(bytes.byteLength, this.#limits.maxMessageBytes);
+      return bytes;
+    }
+    const pieces = layOutParts(bytes, parts, this.#limits.maxMessageBytes);
+    parts.length = 0;
+    return pieces;
   }
 
   /**
-   * Decodes one message from the peer; maps come back as `Map`.
-   * @throws {ProtocolError} For anything malformed or over a limit (too many elements:
-   *   code `ERR_LIMIT_EXCEEDED`).
+   * Decodes one message from the peer; maps come back as `Map`. A message with out-of-line
+   * parts comes whole, or as its head with `parts` in buffers of their own that the
+   * receiver owns (these reach the application without another copy).
+   * @throws {ProtocolError} For anything malformed or over a limit.
    */
-  decode(bytes: Uint8Array): unknown {
+  decode(bytes: Uint8Array, parts?: readonly Uint8Array[]): unknown {
+    if (bytes.byteLength > 0 && bytes[0] === PARTS_MARKER) return this.#decodeParts(bytes, parts);
+    if (parts !== undefined) throw new ProtocolError('malformed message: parts without a head');
+    return this.#decodeEnvelope(bytes);
+  }
+
+  #decodeParts(bytes: Uint8Array, delivered: readonly Uint8Array[] | undefined): unknown {
+    const split = splitParts(bytes, delivered, this.#limits.maxMessageBytes);
+    const message = this.#decodeEnvelope(split.envelope);
+    // The parts are held while the message is served, as its envelope is.
+    for (const part of split.parts) this.#decodedSize += part.byteLength;
+    placeParts(message, split.parts, split.owned);
+    return message;
+  }
+
+  #decodeEnvelope(bytes: Uint8Array): unknown {
     if (bytes.byteLength > this.#limits.maxMessageBytes)
       throw new MessageTooLargeError(bytes.byteLength, this.#limits.maxMessageBytes);
     const scratch = this.#scratch;

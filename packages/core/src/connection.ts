@@ -25,6 +25,7 @@ import {
   TimeoutError,
 } from './errors.js';
 import type { KeepaliveSettings } from './liveness.js';
+import { sendPieces } from './message-parts.js';
 import type { ErrorClass } from './serialize.js';
 import { Service } from './service.js';
 import { Session, type SessionSettings } from './session.js';
@@ -321,6 +322,7 @@ export class Connection {
       codec,
       {
         send: (bytes) => this.#transport.send(bytes),
+        sendParts: (pieces) => sendPieces(this.#transport, pieces),
         close: (error) => this.#transport.close(error),
         armTimer: (deadline) => this.#arm(deadline),
         scheduleFlush: (urgent) => this.#queueFlush(urgent),
@@ -420,6 +422,7 @@ export class Connection {
     const hello = session.start();
     this.#transport.start({
       onMessage: (data) => session.receive(data),
+      onMessageParts: (head, parts) => session.receive(head, parts),
       onClose: (error) => this.#onTransportClosed(error),
     });
     let timer: TimerHandle | undefined;

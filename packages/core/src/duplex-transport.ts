@@ -3,10 +3,12 @@
  * message `Transport`; a TCP socket or any byte stream becomes one here). Each message
  * is `u32be length ‖ bytes`. Reassembly is bounded by `maxMessageBytes`: an announced
  * length above it closes the transport with {@link MessageTooLargeError} before any body
- * byte is buffered.
+ * byte is buffered. A message with out-of-line parts (docs/protocol.md §2) is framed the
+ * same way; on arrival it is copied from the socket reads straight into one buffer per part.
  */
 import type { Duplex } from 'node:stream';
 import { ConnectionClosedError, LimitExceededError, MessageTooLargeError } from './errors.js';
+import { type PartsLayout, partsBuffers, readPartsLayout } from './message-parts.js';
 import type { Transport, TransportReceiver } from './transport.js';
 
 /** Options of {@link duplexTransport}. */
@@ -73,8 +75,23 @@ class DuplexTransport implements Transport {
   }
 
   send(data: Uint8Array): void {
+    this.#sendFrame([data], data.byteLength);
+  }
+
+  /**
+   * Sends the pieces of one message, copied into one frame. The socket writes later, and
+   * a service may change a buffer it has already returned: writing the caller's buffers
+   * as they are would race with that, so this one copy stays on plain streams.
+   */
+  sendParts(pieces: readonly Uint8Array[]): void {
+    let total = 0;
+    for (const piece of pieces) total += piece.byteLength;
+    this.#sendFrame(pieces, total);
+  }
+
+  #sendFrame(pieces: readonly Uint8Array[], length: number): void {
     if (this.#closed) throw new ConnectionClosedError('transport is closed');
-    if (data.byteLength > this.#max) throw new MessageTooLargeError(data.byteLength, this.#max);
+    if (length > this.#max) throw new MessageTooLargeError(length, this.#max);
     if (this.#stream.writableLength > this.#maxBuffered) {
       const error = new LimitExceededError(
         `more than ${this.#maxBuffered} bytes wait for a peer that does not read`,
@@ -82,9 +99,13 @@ class DuplexTransport implements Transport {
       this.close(error);
       throw error;
     }
-    const frame = Buffer.allocUnsafe(HEADER_BYTES + data.byteLength);
-    frame.writeUInt32BE(data.byteLength, 0);
-    frame.set(data, HEADER_BYTES);
+    const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
+    frame.writeUInt32BE(length, 0);
+    let at = HEADER_BYTES;
+    for (const piece of pieces) {
+      frame.set(piece, at);
+      at += piece.byteLength;
+    }
     // Frames written in one turn of the event loop leave in one writev system call.
     if (!this.#corked) {
       this.#corked = true;
@@ -138,6 +159,14 @@ class DuplexTransport implements Transport {
         this.#need = length;
       }
       if (this.#buffered < this.#need) return;
+      const layout = this.#partsLayout(this.#need);
+      if (layout !== undefined) {
+        const buffers = partsBuffers(layout);
+        for (const buffer of buffers) this.#takeInto(buffer);
+        this.#need = -1;
+        this.#receiver!.onMessageParts!(buffers[0]!, buffers.slice(1));
+        continue;
+      }
       const message = this.#take(this.#need);
       this.#need = -1;
       this.#deliver(message);
@@ -172,6 +201,40 @@ class DuplexTransport implements Transport {
       }
     }
     return out;
+  }
+
+  /**
+   * The layout of the buffered message of `n` bytes when it has out-of-line parts, its head
+   * lies in the first chunk, and the receiver takes parts apart; else `undefined` (the
+   * message is delivered whole, and the codec judges it).
+   */
+  #partsLayout(n: number): PartsLayout | undefined {
+    if (this.#receiver?.onMessageParts === undefined || n === 0) return undefined;
+    const first = this.#chunks[0]!;
+    const layout = readPartsLayout(first.subarray(0, Math.min(n, first.byteLength)), this.#max);
+    return layout !== undefined && !('reason' in layout) && layout.totalBytes === n
+      ? layout
+      : undefined;
+  }
+
+  /** Fills `out` from the front of the buffered chunks. */
+  #takeInto(out: Uint8Array): void {
+    const n = out.byteLength;
+    this.#buffered -= n;
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[0]!;
+      const want = n - filled;
+      if (chunk.byteLength <= want) {
+        out.set(chunk, filled);
+        filled += chunk.byteLength;
+        this.#chunks.shift();
+      } else {
+        out.set(chunk.subarray(0, want), filled);
+        this.#chunks[0] = chunk.subarray(want);
+        filled = n;
+      }
+    }
   }
 
   #deliver(message: Uint8Array): void {

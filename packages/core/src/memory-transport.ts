@@ -3,6 +3,7 @@
  * and in order, as a socket would deliver it.
  */
 import { ConnectionClosedError } from './errors.js';
+import { deliverPieces, joinPieces } from './message-parts.js';
 import type { Transport, TransportReceiver } from './transport.js';
 
 class MemoryTransport implements Transport {
@@ -23,6 +24,14 @@ class MemoryTransport implements Transport {
     const peer = this.peer;
     // Deliver on a later tick so that a send never re-enters the sender's stack.
     queueMicrotask(() => peer?.deliver(data));
+  }
+
+  /** Copies each piece (the caller keeps its buffers) and delivers them apart. */
+  sendParts(pieces: readonly Uint8Array[]): void {
+    if (this.#closed) throw new ConnectionClosedError('transport is closed');
+    const peer = this.peer;
+    const copies = pieces.map((piece) => piece.slice());
+    queueMicrotask(() => peer?.deliverPieces(copies));
   }
 
   start(receiver: TransportReceiver): void {
@@ -53,6 +62,12 @@ class MemoryTransport implements Transport {
     if (this.#closed) return;
     if (this.#receiver) this.#receiver.onMessage(data);
     else this.#queue.push(data);
+  }
+
+  deliverPieces(pieces: Uint8Array[]): void {
+    if (this.#closed) return;
+    if (this.#receiver) deliverPieces(this.#receiver, pieces);
+    else this.#queue.push(joinPieces(pieces));
   }
 
   remoteClosed(error?: Error): void {

@@ -1,10 +1,12 @@
 /**
  * A MessagePort as a message transport (DESIGN.md §1, §5: the worker pool pumps bytes over
  * MessagePorts). Buffers are transferred, not cloned; a view into a larger buffer is
- * copied first so that transferring never detaches memory the sender still uses.
+ * copied first so that transferring never detaches memory the sender still uses. The
+ * pieces of a message with out-of-line parts are copied and transferred as one array.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { ConnectionClosedError, ProtocolError } from './errors.js';
+import { deliverPieces, joinPieces } from './message-parts.js';
 import type { Transport, TransportReceiver } from './transport.js';
 
 // A close travels as this string so that it can never be confused with a byte message.
@@ -34,6 +36,16 @@ class MessagePortTransport implements Transport {
     this.#port.postMessage(whole, [whole.buffer as ArrayBuffer]);
   }
 
+  /** Copies the pieces (the caller keeps its buffers) and transfers the copies. */
+  sendParts(pieces: readonly Uint8Array[]): void {
+    if (this.#closed) throw new ConnectionClosedError('transport is closed');
+    const copies = pieces.map((piece) => piece.slice());
+    this.#port.postMessage(
+      copies,
+      copies.map((copy) => copy.buffer),
+    );
+  }
+
   start(receiver: TransportReceiver): void {
     if (this.#receiver) throw new Error('transport already started');
     this.#receiver = receiver;
@@ -59,6 +71,10 @@ class MessagePortTransport implements Transport {
     if (data instanceof Uint8Array) {
       if (this.#receiver) this.#receiver.onMessage(data);
       else this.#early.push(data);
+    } else if (Array.isArray(data) && data.every((piece) => piece instanceof Uint8Array)) {
+      const pieces = data as Uint8Array[];
+      if (this.#receiver) deliverPieces(this.#receiver, pieces);
+      else this.#early.push(joinPieces(pieces));
     } else if (data === CLOSE) {
       this.#finish(undefined);
       this.#port.close();

@@ -8,9 +8,11 @@
  * Tags: 0 array, 1 Map, 2 Set, 3 Error, 4 typed array / ArrayBuffer, 5 reference owned
  * by the sender, 6 reference owned by the receiver (coming home, optional path), 7 answer
  * of a pipelined call in the receiver's answer table (optional path), 8 byte stream owned
- * by the sender (a reference read with credit, `byte-stream.ts`).
+ * by the sender (a reference read with credit, `byte-stream.ts`), 15 out-of-line bytes
+ * (a placeholder the codec writes and resolves, message-parts.ts).
  */
 import { ProtocolError, RemoteError } from './errors.js';
+import { OUT_OF_LINE_MIN_BYTES, OutOfLineBytes, ReceivedPart } from './message-parts.js';
 import { isByRef } from './service.js';
 
 export const TAG_ARRAY = 0;
@@ -120,7 +122,8 @@ export function toWire(value: unknown, host: RefHost, depth: number): unknown {
     for (let i = 0; i < array.length; i++) out[i + 1] = toWire(array[i], host, depth - 1);
     return out;
   }
-  if (object instanceof Uint8Array || object instanceof Date) return object;
+  if (object instanceof Uint8Array) return bytesToWire(object);
+  if (object instanceof Date) return object;
   if (object instanceof Error) return errorToWire(object, host, depth - 1);
   if (typeof ReadableStream === 'function' && object instanceof ReadableStream)
     return [TAG_STREAM, host.exportStream(object)];
@@ -135,12 +138,17 @@ export function toWire(value: unknown, host: RefHost, depth: number): unknown {
     for (const v of object as Set<unknown>) out.push(toWire(v, host, depth - 1));
     return out;
   }
-  if (object instanceof ArrayBuffer) return [TAG_TYPED, 'ArrayBuffer', new Uint8Array(object)];
+  if (object instanceof ArrayBuffer)
+    return [TAG_TYPED, 'ArrayBuffer', bytesToWire(new Uint8Array(object))];
   if (ArrayBuffer.isView(object) && !(object instanceof DataView)) {
     const name = (object as { constructor: { name: string } }).constructor.name;
     if (TYPED_ARRAYS[name] !== undefined) {
       const view = object as ArrayBufferView;
-      return [TAG_TYPED, name, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)];
+      return [
+        TAG_TYPED,
+        name,
+        bytesToWire(new Uint8Array(view.buffer, view.byteOffset, view.byteLength)),
+      ];
     }
   }
   const stub = host.encodeStub(object);
@@ -149,6 +157,11 @@ export function toWire(value: unknown, host: RefHost, depth: number): unknown {
     if (object instanceof refused)
       throw new TypeError(`a ${refused.name} cannot be sent to the peer`);
   return [TAG_EXPORT, host.exportRef(object)];
+}
+
+/** Large byte arrays travel beside the envelope, not inside it (message-parts.ts). */
+function bytesToWire(bytes: Uint8Array): Uint8Array | OutOfLineBytes {
+  return bytes.byteLength >= OUT_OF_LINE_MIN_BYTES ? new OutOfLineBytes(bytes) : bytes;
 }
 
 /** Encodes an error by value: name, message, code, cause, and the stack only if enabled. */
@@ -207,6 +220,7 @@ export function fromWire(raw: unknown, host: RefHost): unknown {
   }
   // A fresh Uint8Array of its own memory: never a view into the message or Node's pool.
   if (raw instanceof Uint8Array) return new Uint8Array(raw);
+  if (raw instanceof ReceivedPart) return raw.take();
   if (raw instanceof Date) return raw;
   if (!Array.isArray(raw)) throw new ProtocolError('unexpected value on the wire');
   switch (raw[0]) {
@@ -231,9 +245,13 @@ export function fromWire(raw: unknown, host: RefHost): unknown {
       return errorFromWire(raw, host, false);
     case TAG_TYPED: {
       const [, name, bytes] = raw as [number, unknown, unknown];
-      if (!(bytes instanceof Uint8Array) || typeof name !== 'string')
+      if (
+        !(bytes instanceof Uint8Array || bytes instanceof ReceivedPart) ||
+        typeof name !== 'string'
+      )
         throw new ProtocolError('malformed typed array');
-      const copy = new Uint8Array(bytes).buffer;
+      const copy = (bytes instanceof ReceivedPart ? bytes.take() : new Uint8Array(bytes))
+        .buffer as ArrayBuffer;
       if (name === 'ArrayBuffer') return copy;
       const make = Object.hasOwn(TYPED_ARRAYS, name) ? TYPED_ARRAYS[name] : undefined;
       if (make === undefined) throw new ProtocolError('unknown typed array');

@@ -32,6 +32,7 @@ import {
   MSG_REQUEST,
   MSG_RESOLVE,
 } from './message-kinds.js';
+import { joinPieces } from './message-parts.js';
 import {
   type ErrorClass,
   NOT_STUB,
@@ -78,6 +79,11 @@ export interface SessionSettings extends AccessPolicy {
 /** What the session needs from its driver. */
 export interface SessionIO {
   send(bytes: Uint8Array): void;
+  /**
+   * Optional: sends the pieces of one message with out-of-line parts (their concatenation
+   * is the message) without joining them; without it they are joined for `send`.
+   */
+  sendParts?(pieces: Uint8Array[]): void;
   close(error: Error | undefined): void;
   armTimer(deadline: number): void;
   /** The current time in milliseconds (the driver's clock; tests may fake it). */
@@ -183,11 +189,11 @@ export class Session implements RefHost, StubHost {
   // ---------------------------------------------------------------- incoming bytes
 
   /** Feeds one message from the transport. Violations close the session. */
-  receive(bytes: Uint8Array): void {
+  receive(bytes: Uint8Array, parts?: Uint8Array[]): void {
     if (this.#state === 3) return;
     this.#liveness.heard();
     try {
-      const message = this.#codec.decode(bytes);
+      const message = this.#codec.decode(bytes, parts);
       const size = this.#codec.decodedSize;
       if (!Array.isArray(message) || typeof message[0] !== 'number')
         throw new ProtocolError('message is not a tagged array');
@@ -465,7 +471,10 @@ export class Session implements RefHost, StubHost {
   /** Encodes and sends one message (for this session's asking, serving and housekeeping). */
   send(message: unknown[]): void {
     this.#messagesSent++;
-    this.#io.send(this.#codec.encode(message));
+    const encoded = this.#codec.encodeParts(message);
+    if (encoded instanceof Uint8Array) this.#io.send(encoded);
+    else if (this.#io.sendParts !== undefined) this.#io.sendParts(encoded);
+    else this.#io.send(joinPieces(encoded));
   }
 
   /** Why the session closed (`undefined` while open or after a clean close). */

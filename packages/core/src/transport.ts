@@ -8,6 +8,13 @@
 export interface TransportReceiver {
   /** One whole message, in order. The receiver owns `data` from now on. */
   onMessage(data: Uint8Array): void;
+  /**
+   * Optional: one whole message delivered as its head and its out-of-line parts, each in a
+   * buffer of its own (docs/protocol.md §2 "Out-of-line parts"). The receiver owns all of
+   * them. A transport calls this only when the receiver has it; otherwise it delivers the
+   * joined message to {@link TransportReceiver.onMessage}.
+   */
+  onMessageParts?(head: Uint8Array, parts: Uint8Array[]): void;
   /** The transport closed; `error` is set when it failed rather than closed cleanly. */
   onClose(error?: Error): void;
 }
@@ -16,6 +23,13 @@ export interface TransportReceiver {
 export interface Transport {
   /** Sends one whole message. The transport owns `data` from now on. */
   send(data: Uint8Array): void;
+  /**
+   * Optional: sends one whole message given as pieces in order (the message is their
+   * concatenation) without joining them first. The pieces remain the caller's: the
+   * transport copies or consumes them before it returns, unless it documents otherwise.
+   * Without it, the connection joins the pieces and calls {@link Transport.send}.
+   */
+  sendParts?(pieces: readonly Uint8Array[]): void;
   /** Starts delivery; messages that arrived before this call are delivered first. */
   start(receiver: TransportReceiver): void;
   /** Closes the transport; `error` says why when it is not a clean close. Idempotent. */

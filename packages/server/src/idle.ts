@@ -36,12 +36,22 @@ export class IdleSweeper {
         if (!isLivenessMessage(data)) entry.active = true;
         transport.send(data);
       },
+      sendParts: (pieces) => {
+        entry.active = true;
+        if (transport.sendParts !== undefined) transport.sendParts(pieces);
+        else transport.send(joinPieces(pieces));
+      },
       close: (error) => transport.close(error),
       start: (receiver) =>
         transport.start({
           onMessage: (data) => {
             if (!isLivenessMessage(data)) entry.active = true;
             receiver.onMessage(data);
+          },
+          onMessageParts: (head, parts) => {
+            entry.active = true;
+            if (receiver.onMessageParts !== undefined) receiver.onMessageParts(head, parts);
+            else receiver.onMessage(joinPieces([head, ...parts]));
           },
           onClose: (error) => {
             this.#tracked.delete(entry);
@@ -92,4 +102,16 @@ export async function drainAndClose(
   await Promise.race([Promise.all(all.map((c) => c.drain())), grace]);
   clearTimeout(timer);
   await Promise.all(all.map((c) => c.close()));
+}
+
+function joinPieces(pieces: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const piece of pieces) total += piece.byteLength;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.byteLength;
+  }
+  return out;
 }

@@ -13,6 +13,8 @@ import { ChannelError, UsageError } from '../errors.js';
 /** The receiving half of a message transport (the shape @keyway/core's Transport uses). */
 export interface MessageReceiver {
   onMessage(data: Uint8Array): void;
+  /** A message as its head and out-of-line parts (docs/protocol.md §2); optional. */
+  onMessageParts?(head: Uint8Array, parts: Uint8Array[]): void;
   onClose(error?: Error): void;
   /** A PING or REKEY frame arrived; optional. */
   onControlFrame?(type: 'ping' | 'rekey'): void;
@@ -21,6 +23,8 @@ export interface MessageReceiver {
 /** The message transport shape the RPC engine runs over. */
 export interface MessageTransport {
   send(data: Uint8Array): void;
+  /** Sends one message given as pieces in order, without joining them; optional. */
+  sendParts?(pieces: readonly Uint8Array[]): void;
   start(receiver: MessageReceiver): void;
   close(error?: Error): void;
   readonly remoteAddress?: string | undefined;
@@ -125,6 +129,19 @@ export class MessageReader implements MessageReceiver {
     if (bounded) this.#checkBounds();
   }
 
+  /**
+   * A message with out-of-line parts: passed on apart once handed off to a receiver that
+   * takes parts, else joined (authentication messages never have parts).
+   */
+  onMessageParts(head: Uint8Array, parts: Uint8Array[]): void {
+    const downstream = this.#downstream;
+    if (downstream?.onMessageParts !== undefined) {
+      downstream.onMessageParts(head, parts);
+      return;
+    }
+    this.onMessage(joinPieces([head, ...parts]));
+  }
+
   /** Counts a PING or REKEY frame against the bounds while authentication runs. */
   onControlFrame(type: 'ping' | 'rekey'): void {
     if (this.#downstream) {
@@ -204,6 +221,10 @@ export class MessageReader implements MessageReceiver {
     const transport = this.#transport;
     return {
       send: (data) => transport.send(data),
+      sendParts: (pieces) =>
+        transport.sendParts === undefined
+          ? transport.send(joinPieces(pieces))
+          : transport.sendParts(pieces),
       close: (error) => transport.close(error),
       remoteAddress: transport.remoteAddress,
       start: (receiver) => {
@@ -229,4 +250,16 @@ export class MessageReader implements MessageReceiver {
     waiter?.reject(error);
     this.#transport.close(error);
   }
+}
+
+function joinPieces(pieces: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const piece of pieces) total += piece.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }

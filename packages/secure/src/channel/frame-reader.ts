@@ -66,6 +66,27 @@ export class FrameReader {
     return length === undefined ? undefined : this.#take(length, true);
   }
 
+  /**
+   * Like {@link FrameReader.nextTransient}, without joining a frame split across chunks:
+   * the frame as views of the chunks it lies in, in order (one view when it lies in one).
+   * The views are valid only until the next call.
+   * @throws {ChannelError} when a length prefix exceeds {@link FrameReader.maxFrameBytes}.
+   */
+  nextTransientPieces(): Uint8Array[] | undefined {
+    const length = this.#nextLength();
+    if (length === undefined) return undefined;
+    const out: Uint8Array[] = [];
+    let filled = 0;
+    while (filled < length) {
+      const chunk = this.#chunks[0]!;
+      const count = Math.min(chunk.length - this.#offset, length - filled);
+      out.push(chunk.subarray(this.#offset, this.#offset + count));
+      filled += count;
+      this.#skip(count);
+    }
+    return out;
+  }
+
   /** The body length of the next frame once it is whole, its header consumed. */
   #nextLength(): number | undefined {
     if (this.#buffered < FRAME_HEADER_BYTES) return undefined;

@@ -36,6 +36,7 @@ import {
   resolveRekeyPolicy,
 } from './channel-options.js';
 import { type FrameReader, frameHeader } from './frame-reader.js';
+import { PartsSink, splitIntoParts } from './message-parts.js';
 
 /** The first plaintext byte of every frame. */
 export const FrameType = Object.freeze({
@@ -64,6 +65,11 @@ const CLOSE_WITH_ERROR = Uint8Array.of(1);
 export interface ChannelReceiver {
   /** One whole message, in order. The receiver owns `data`. */
   onMessage(data: Uint8Array): void;
+  /**
+   * Optional: one whole message with out-of-line parts (docs/protocol.md §2), delivered as
+   * its head and each part in a buffer of its own; the receiver owns them all.
+   */
+  onMessageParts?(head: Uint8Array, parts: Uint8Array[]): void;
   /** The channel closed; `error` is set when it failed rather than closed cleanly. */
   onClose(error?: Error): void;
   /**
@@ -115,6 +121,8 @@ export class SecureChannel {
   #closeDelivered = false;
   #partial: Uint8Array[] = [];
   #partialBytes = 0;
+  /** Where the message being received goes when it has out-of-line parts. */
+  #sink: PartsSink | undefined;
   #corked = false;
   #sentBytes = 0;
   #sentFrames = 0;
@@ -224,18 +232,7 @@ export class SecureChannel {
   send(data: Uint8Array): void {
     if (this.#closed) throw new ChannelError('channel is closed');
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
-    if (data.length > this.#limits.maxMessageBytes) {
-      throw new RangeError(
-        `message of ${data.length} bytes exceeds maxMessageBytes ${this.#limits.maxMessageBytes}`,
-      );
-    }
-    if (this.#stream.writableLength > this.#maxBuffered) {
-      const error = new ChannelError(
-        `the peer is not reading: ${this.#stream.writableLength} bytes wait to be sent (maxBufferedBytes ${this.#maxBuffered})`,
-      );
-      this.#fail(error);
-      throw error;
-    }
+    this.#checkSend(data.length);
     this.#cork();
     const room = this.#limits.maxFrameBytes - AEAD_TAG_BYTES - 1;
     if (this.#batching && data.length <= BATCH_ITEM_MAX_BYTES && 2 + data.length <= room) {
@@ -247,17 +244,71 @@ export class SecureChannel {
       return;
     }
     this.#flushBatch();
-    const chunk = room;
-    let offset = 0;
-    do {
-      const end = Math.min(offset + chunk, data.length);
-      const last = end === data.length;
-      this.#writeFrame(
-        last ? FrameType.DATA : FrameType.DATA_CONTINUED,
-        data.subarray(offset, end),
+    this.#writeMessage([data], data.length);
+  }
+
+  /**
+   * Sends one message given as pieces in order (the message is their concatenation),
+   * sealing each frame straight from the pieces: nothing is joined, and nothing of the
+   * pieces is kept once this returns (the cipher's output is what waits to be written).
+   * @param pieces - the message's pieces; they remain the caller's.
+   * @throws {ChannelError} when the channel is closed.
+   * @throws {RangeError} when the message exceeds `limits.maxMessageBytes`.
+   */
+  sendParts(pieces: readonly Uint8Array[]): void {
+    let total = 0;
+    for (const piece of pieces) total += piece.length;
+    if (total <= BATCH_ITEM_MAX_BYTES || pieces.length === 1) {
+      this.send(pieces.length === 1 ? pieces[0]! : concat(pieces, total));
+      return;
+    }
+    this.#checkSend(total);
+    this.#cork();
+    this.#flushBatch();
+    this.#writeMessage(pieces, total);
+  }
+
+  /** Refuses to send on a closed channel, a message too large, or to a peer not reading. */
+  #checkSend(length: number): void {
+    if (this.#closed) throw new ChannelError('channel is closed');
+    if (length > this.#limits.maxMessageBytes) {
+      throw new RangeError(
+        `message of ${length} bytes exceeds maxMessageBytes ${this.#limits.maxMessageBytes}`,
       );
-      offset = end;
-    } while (offset < data.length);
+    }
+    if (this.#stream.writableLength > this.#maxBuffered) {
+      const error = new ChannelError(
+        `the peer is not reading: ${this.#stream.writableLength} bytes wait to be sent (maxBufferedBytes ${this.#maxBuffered})`,
+      );
+      this.#fail(error);
+      throw error;
+    }
+  }
+
+  /** Cuts a message into DATA_CONTINUED frames and a last DATA frame. */
+  #writeMessage(pieces: readonly Uint8Array[], total: number): void {
+    const room = this.#limits.maxFrameBytes - AEAD_TAG_BYTES - 1;
+    let piece = 0;
+    let at = 0;
+    let left = total;
+    do {
+      const size = Math.min(room, left);
+      const body: Uint8Array[] = [];
+      let need = size;
+      while (need > 0) {
+        const from = pieces[piece]!;
+        const n = Math.min(from.length - at, need);
+        if (n > 0) body.push(from.subarray(at, at + n));
+        at += n;
+        need -= n;
+        if (at === from.length) {
+          piece++;
+          at = 0;
+        }
+      }
+      left -= size;
+      this.#writeFrame(left === 0 ? FrameType.DATA : FrameType.DATA_CONTINUED, body, size);
+    } while (left > 0);
   }
 
   /** Sends a keep-alive frame. */
@@ -372,7 +423,11 @@ export class SecureChannel {
     });
   }
 
-  #writeFrame(type: number, body: Uint8Array): void {
+  #writeFrame(
+    type: number,
+    body: Uint8Array | readonly Uint8Array[],
+    length = bodyLength(body),
+  ): void {
     if (
       type !== FrameType.CLOSE &&
       (this.#sentBytes >= this.#rekey.afterBytes ||
@@ -385,14 +440,16 @@ export class SecureChannel {
       this.#sentFrames = 0;
       this.#keySince = Date.now();
     }
-    this.#seal(type, body);
-    this.#sentBytes += body.length;
+    this.#seal(type, body, length);
+    this.#sentBytes += length;
     this.#sentFrames++;
   }
 
-  #seal(type: number, body: Uint8Array): void {
-    const sealed = this.#send.encryptPartsWithAd(EMPTY, [TYPE_BYTES[type]!, body]);
-    this.#stream.write(frameHeader(1 + body.length + AEAD_TAG_BYTES));
+  #seal(type: number, body: Uint8Array | readonly Uint8Array[], length = bodyLength(body)): void {
+    const parts =
+      body instanceof Uint8Array ? [TYPE_BYTES[type]!, body] : [TYPE_BYTES[type]!, ...body];
+    const sealed = this.#send.encryptPartsWithAd(EMPTY, parts);
+    this.#stream.write(frameHeader(1 + length + AEAD_TAG_BYTES));
     for (const chunk of sealed) this.#stream.write(chunk);
   }
 
@@ -432,23 +489,29 @@ export class SecureChannel {
   /** Parses and delivers every whole frame buffered, until closed. */
   #pump(): void {
     while (!this.#closed && this.#receiver !== undefined) {
-      let frame: Uint8Array | undefined;
+      let frame: Uint8Array[] | undefined;
       try {
-        frame = this.#reader.nextTransient();
+        // A frame split across socket reads is opened piece by piece, not joined first.
+        frame = this.#reader.nextTransientPieces();
       } catch (error) {
         this.#fail(error as Error);
         return;
       }
       if (frame === undefined) return;
-      if (frame.length < MIN_FRAME_BYTES) {
-        this.#fail(
-          new ChannelError(`frame of ${frame.length} bytes is shorter than a type and a tag`),
-        );
+      // Pieces are held until their message is whole; a frame dribbled in many small
+      // reads is joined so that each frame costs at most two.
+      if (frame.length > 2) frame = [concat(frame, bodyLength(frame))];
+      const length = frame.length === 1 ? frame[0]!.length : bodyLength(frame);
+      if (length < MIN_FRAME_BYTES) {
+        this.#fail(new ChannelError(`frame of ${length} bytes is shorter than a type and a tag`));
         return;
       }
-      let plaintext: Uint8Array;
+      let plaintext: Uint8Array[];
       try {
-        plaintext = this.#receive.decryptWithAd(EMPTY, frame);
+        plaintext =
+          frame.length === 1
+            ? [this.#receive.decryptWithAd(EMPTY, frame[0]!)]
+            : this.#receive.decryptPartsWithAd(EMPTY, frame);
       } catch (cause) {
         this.#fail(
           cause instanceof DecryptError
@@ -457,33 +520,60 @@ export class SecureChannel {
         );
         return;
       }
-      this.#handle(plaintext[0]!, plaintext.subarray(1));
+      const first = plaintext[0]!;
+      if (plaintext.length === 1) {
+        this.#handle(first[0]!, first.subarray(1));
+        continue;
+      }
+      const body = [first.subarray(1), ...plaintext.slice(1)];
+      const type = first[0]!;
+      if (type === FrameType.DATA || type === FrameType.DATA_CONTINUED) this.#handle(type, body);
+      else this.#handle(type, concat(body, bodyLength(body)));
     }
   }
 
-  #handle(type: number, body: Uint8Array): void {
+  /** Acts on one frame; only DATA and DATA_CONTINUED bodies come as pieces. */
+  #handle(type: number, body: Uint8Array | Uint8Array[]): void {
     switch (type) {
       case FrameType.DATA: {
-        if (this.#partial.length === 0) {
+        if (this.#partial.length === 0 && this.#sink === undefined && body instanceof Uint8Array) {
           this.#receiver!.onMessage(body);
           return;
         }
         if (!this.#addPartial(body)) return;
-        const message = concat(this.#partial, this.#partialBytes);
+        const receiver = this.#receiver!;
+        const sink = this.#sink;
+        if (sink !== undefined) {
+          this.#sink = undefined;
+          this.#partialBytes = 0;
+          if (!sink.complete) {
+            this.#fail(new ChannelError('message ends before the parts its head announced'));
+            return;
+          }
+          receiver.onMessageParts!(sink.buffers[0]!, sink.buffers.slice(1));
+          return;
+        }
+        const pieces = this.#partial;
+        const total = this.#partialBytes;
         this.#partial = [];
         this.#partialBytes = 0;
-        this.#receiver!.onMessage(message);
+        // A message with out-of-line parts goes straight into one buffer per part.
+        const split =
+          receiver.onMessageParts === undefined ? undefined : splitIntoParts(pieces, total);
+        if (split !== undefined) receiver.onMessageParts!(split[0]!, split.slice(1));
+        else receiver.onMessage(concat(pieces, total));
         return;
       }
       case FrameType.DATA_CONTINUED:
         // A keyway sender fills every continuation frame (maxFrameBytes is at least
         // MIN_FRAME_LIMIT), so a short one is hostile: each piece held costs memory
         // beyond its bytes, which maxMessageBytes alone would not count. With this rule
-        // maxMessageBytes also bounds the pieces: at most maxMessageBytes / 1007 + 1.
-        if (body.length < MIN_CONTINUED_BODY_BYTES) {
+        // maxMessageBytes also bounds the pieces: at most maxMessageBytes / 1007 + 1 frames,
+        // each held as at most two pieces (a frame split across socket reads).
+        if (bodyLength(body) < MIN_CONTINUED_BODY_BYTES) {
           this.#fail(
             new ChannelError(
-              `DATA_CONTINUED frame carries ${body.length} bytes; a continuation carries at least ${MIN_CONTINUED_BODY_BYTES}`,
+              `DATA_CONTINUED frame carries ${bodyLength(body)} bytes; a continuation carries at least ${MIN_CONTINUED_BODY_BYTES}`,
             ),
           );
           return;
@@ -491,7 +581,7 @@ export class SecureChannel {
         this.#addPartial(body);
         return;
       case FrameType.BATCH:
-        this.#deliverBatch(body);
+        this.#deliverBatch(body as Uint8Array);
         return;
       case FrameType.PING:
         this.#receiver!.onControlFrame?.('ping');
@@ -503,7 +593,7 @@ export class SecureChannel {
       case FrameType.CLOSE:
         this.#closed = true;
         this.#closeError =
-          body.length > 0
+          bodyLength(body) > 0
             ? new ChannelError('peer closed the channel because of an error')
             : undefined;
         this.#endGracefully();
@@ -517,7 +607,7 @@ export class SecureChannel {
 
   /** Delivers each message of a BATCH frame, as views into the decrypted body. */
   #deliverBatch(body: Uint8Array): void {
-    if (this.#partial.length !== 0) {
+    if (this.#partial.length !== 0 || this.#sink !== undefined) {
       this.#fail(new ChannelError('BATCH frame inside a message split across frames'));
       return;
     }
@@ -545,15 +635,35 @@ export class SecureChannel {
     }
   }
 
-  #addPartial(body: Uint8Array): boolean {
-    this.#partialBytes += body.length;
+  #addPartial(body: Uint8Array | Uint8Array[]): boolean {
+    this.#partialBytes += bodyLength(body);
     if (this.#partialBytes > this.#limits.maxMessageBytes) {
       this.#fail(
         new ChannelError(`message exceeds maxMessageBytes ${this.#limits.maxMessageBytes}`),
       );
       return false;
     }
-    this.#partial.push(body);
+    // The first frame of a message with parts holds its head: from there on each frame's
+    // bytes go straight into their buffers.
+    if (
+      this.#sink === undefined &&
+      this.#partial.length === 0 &&
+      this.#receiver?.onMessageParts !== undefined
+    ) {
+      const first = body instanceof Uint8Array ? body : body[0];
+      if (first !== undefined) this.#sink = PartsSink.open(first, this.#limits.maxMessageBytes);
+    }
+    const sink = this.#sink;
+    if (sink !== undefined) {
+      const fits = body instanceof Uint8Array ? sink.write(body) : body.every((p) => sink.write(p));
+      if (!fits) {
+        this.#fail(new ChannelError('message runs past the parts its head announced'));
+        return false;
+      }
+      return true;
+    }
+    if (body instanceof Uint8Array) this.#partial.push(body);
+    else for (const piece of body) if (piece.length > 0) this.#partial.push(piece);
     return true;
   }
 
@@ -570,6 +680,7 @@ export class SecureChannel {
     this.#send.destroy();
     this.#receive.destroy();
     this.#partial = [];
+    this.#sink = undefined;
     this.#batch = [];
     this.#held = undefined;
   }
@@ -591,6 +702,13 @@ function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
     offset += p.length;
   }
   return out;
+}
+
+function bodyLength(body: Uint8Array | readonly Uint8Array[]): number {
+  if (body instanceof Uint8Array) return body.length;
+  let n = 0;
+  for (const piece of body) n += piece.length;
+  return n;
 }
 
 function addressOf(stream: Duplex): string | undefined {

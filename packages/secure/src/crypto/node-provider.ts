@@ -119,6 +119,46 @@ function nodeSealParts(
   return out;
 }
 
+/** Stream-cipher decryption piece by piece: the same plaintext as one `update` of the join. */
+function nodeOpenParts(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  sealed: readonly Uint8Array[],
+): Uint8Array[] {
+  checkAead(key, nonce);
+  let total = 0;
+  for (const piece of sealed) total += piece.length;
+  if (total < AEAD_TAG_BYTES) throw new DecryptError('ciphertext shorter than a tag');
+  const split = total - AEAD_TAG_BYTES;
+  const tag = new Uint8Array(AEAD_TAG_BYTES);
+  let at = 0;
+  for (const piece of sealed) {
+    const from = Math.max(split - at, 0);
+    if (from < piece.length) tag.set(piece.subarray(from), at + from - split);
+    at += piece.length;
+  }
+  const decipher = createDecipheriv('chacha20-poly1305', key, nonce, {
+    authTagLength: AEAD_TAG_BYTES,
+  });
+  decipher.setAuthTag(tag);
+  if (ad.length > 0) decipher.setAAD(ad, { plaintextLength: split });
+  const out: Uint8Array[] = [];
+  at = 0;
+  for (const piece of sealed) {
+    const end = Math.min(Math.max(split - at, 0), piece.length);
+    if (end > 0) out.push(view(decipher.update(piece.subarray(0, end))));
+    at += piece.length;
+  }
+  try {
+    decipher.final();
+  } catch (cause) {
+    for (const plaintext of out) plaintext.fill(0);
+    throw new DecryptError('frame failed authentication', { cause });
+  }
+  return out;
+}
+
 /**
  * Ed25519 signing keys by seed array, cached as X25519 keys are (above): a server signs
  * every handshake with its one host key.
@@ -158,6 +198,8 @@ export const nodeCryptoProvider: CryptoProvider = Object.freeze({
   },
 
   sealParts: nodeSealParts,
+
+  openParts: nodeOpenParts,
 
   open(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array {
     checkAead(key, nonce);

@@ -64,6 +64,19 @@ export interface CryptoProvider {
    * @throws {DecryptError} when the tag does not verify or `sealed` is shorter than a tag.
    */
   open(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  /**
+   * Optional: {@link CryptoProvider.open} of a sealed frame given as pieces in order (a
+   * frame split across socket reads), without joining them first.
+   * @returns the plaintext as pieces in order, only once the tag has verified, each in
+   * memory of its own.
+   * @throws {DecryptError} when the tag does not verify or the pieces are shorter than a tag.
+   */
+  openParts?(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    ad: Uint8Array,
+    sealed: readonly Uint8Array[],
+  ): Uint8Array[];
   /** Generates a fresh X25519 key pair from the system CSPRNG. */
   generateKeyPair(): X25519KeyPair;
   /**

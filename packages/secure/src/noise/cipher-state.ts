@@ -101,6 +101,25 @@ export class CipherState {
   }
 
   /**
+   * {@link CipherState.decryptWithAd} of a ciphertext given as pieces in order, opened
+   * piece by piece when the provider can (else joined first).
+   * @returns the plaintext as pieces in order.
+   * @throws {DecryptError} when the tag does not verify.
+   * @throws {ChannelError} when the cipher state has no key or the nonce space is exhausted.
+   */
+  decryptPartsWithAd(ad: Uint8Array, pieces: readonly Uint8Array[]): Uint8Array[] {
+    const k = this.#k;
+    if (k === undefined) throw new ChannelError('cipher state has no key');
+    const nonce = this.#useNonce();
+    const plaintext =
+      this.#provider.openParts === undefined
+        ? [this.#provider.open(k, nonce, ad, joinPieces(pieces))]
+        : this.#provider.openParts(k, nonce, ad, pieces);
+    this.#n++;
+    return plaintext;
+  }
+
+  /**
    * `Rekey()` (§4.2, §11.3): `k = first 32 bytes of ENCRYPT(k, 2^64-1, "", zeros(32))`.
    * The nonce is not reset.
    */
@@ -125,4 +144,16 @@ export class CipherState {
     this.#nonceView.setBigUint64(4, this.#n, true);
     return this.#nonce;
   }
+}
+
+function joinPieces(pieces: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const piece of pieces) total += piece.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }
