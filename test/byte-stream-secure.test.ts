@@ -19,7 +19,7 @@ import {
   KnownHosts,
   type Remote,
   RemoteError,
-} from 'keyway';
+} from 'keyway-rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 interface Streams {

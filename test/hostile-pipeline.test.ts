@@ -16,7 +16,7 @@ import {
   KnownHosts,
   LimitExceededError,
   type Remote,
-} from 'keyway';
+} from 'keyway-rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 interface Chain {

@@ -22,7 +22,7 @@ import {
   Service,
   ThreadedServer,
   ThreadPoolServer,
-} from 'keyway';
+} from 'keyway-rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const PASSWORD = 'tr0ub4dor&3 but longer';

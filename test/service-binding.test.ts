@@ -15,7 +15,7 @@ import {
   Service,
   ServiceMismatchError,
   ThreadedServer,
-} from 'keyway';
+} from 'keyway-rpc';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const hostKey = generateIdentity('shared host key');

@@ -28,7 +28,7 @@ import {
   publicKeyAuth,
   type Remote,
   ThreadedServer,
-} from 'keyway';
+} from 'keyway-rpc';
 import { WebSocket, WebSocketServer } from 'ws';
 import Calculator from './server-fixtures/calculator.js';
 import { makeBenchKeys } from './server-keys.js';

@@ -15,7 +15,7 @@ import {
   type Remote,
   Service,
   ThreadedServer,
-} from 'keyway';
+} from 'keyway-rpc';
 import { selfSigned } from './throughput.js';
 
 /** Calls per second, sequential and with 100 calls in flight. */

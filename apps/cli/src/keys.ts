@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { Identity, loadIdentity, type ParsedPublicKey, parsePublicKey } from 'keyway';
+import { Identity, loadIdentity, type ParsedPublicKey, parsePublicKey } from 'keyway-rpc';
 import { CliError } from './command.js';
 import { readHidden, stdinIsTerminal } from './prompt.js';
 

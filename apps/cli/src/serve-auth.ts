@@ -15,7 +15,7 @@ import {
   PasswordFile,
   passwordAuth,
   publicKeyAuth,
-} from 'keyway';
+} from 'keyway-rpc';
 
 /** How `keyway serve` authenticates clients. */
 export type ServeAuthMethod = 'publickey' | 'password' | 'anonymous';

@@ -17,7 +17,7 @@ import {
   clientHandshake,
   generateIdentity,
   type MessageTransport,
-} from 'keyway';
+} from 'keyway-rpc';
 
 const CHUNK = 64 * 1024;
 const WINDOW_CHUNKS = 256; // 16 MiB in flight per window

@@ -6,7 +6,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateIdentity } from 'keyway';
+import { generateIdentity } from 'keyway-rpc';
 
 export const MAIN = join(import.meta.dirname, '..', 'dist', 'main.js');
 

@@ -8,7 +8,7 @@ import {
   anonymousAuth,
   loadIdentity,
   publicKeyAuth,
-} from 'keyway';
+} from 'keyway-rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { available, keyway, makeKey, sshKeygen, tempDir } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect, KnownHosts, loadIdentity, type Remote } from 'keyway';
+import { connect, KnownHosts, loadIdentity, type Remote } from 'keyway-rpc';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keyway, MAIN, makeKey, tempDir } from './helpers.js';
 

@@ -11,7 +11,7 @@ import {
   publicKeyAuth,
   Service,
   ThreadedServer,
-} from 'keyway';
+} from 'keyway-rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHostPort, remoteCompletions } from '../src/commands/shell.js';
 

@@ -19,7 +19,7 @@ import {
   type Remote,
   Service,
   ThreadedServer,
-} from 'keyway';
+} from 'keyway-rpc';
 
 /** The exposed service: one instance per connection, because the class is passed. */
 export class Calculator extends Service {

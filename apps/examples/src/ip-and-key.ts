@@ -23,7 +23,7 @@ import {
   type Remote,
   Service,
   ThreadedServer,
-} from 'keyway';
+} from 'keyway-rpc';
 
 /** The service behind the gate. */
 export class Calculator extends Service {

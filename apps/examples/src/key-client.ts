@@ -29,7 +29,7 @@ import {
   release,
   Service,
   ThreadedServer,
-} from 'keyway';
+} from 'keyway-rpc';
 
 /** A notebook lives on the server; the client gets it by reference. */
 export class Notebook {

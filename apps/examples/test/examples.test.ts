@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connect, type Remote } from 'keyway';
+import { connect, type Remote } from 'keyway-rpc';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Calculator } from '../src/expose-service.js';
 

@@ -4,7 +4,7 @@
  * and the previous contents as `<file>.old`; options keyway cannot honour are refused when
  * adding, and `list` says why an existing line can never authorize.
  */
-import { AuthorizedKeys, type AuthorizedKeysEntry } from 'keyway';
+import { AuthorizedKeys, type AuthorizedKeysEntry } from 'keyway-rpc';
 import { type OptionTable, parseOptions, stringOption, UsageError } from '../args.js';
 import { CliError, type Command, EXIT_OK } from '../command.js';
 import { readEd25519PublicKey } from '../keys.js';

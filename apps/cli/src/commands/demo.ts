@@ -21,7 +21,7 @@ import {
   type Remote,
   Service,
   ThreadedServer,
-} from 'keyway';
+} from 'keyway-rpc';
 import type { CliIo } from '../cli.js';
 import { measureKeyway, measureTcp, measureTls, type ThroughputResult } from '../throughput.js';
 

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { generateIdentity } from 'keyway';
+import { generateIdentity } from 'keyway-rpc';
 import { flagOption, parseOptions, stringOption } from '../args.js';
 import { CliError, type Command, EXIT_OK } from '../command.js';
 import { resolveFile } from '../paths.js';

@@ -6,7 +6,7 @@
  * with the server's owner before adding the line to known_hosts.
  */
 import { type Socket, connect as tcpConnect } from 'node:net';
-import { KnownHosts, scanHostKey } from 'keyway';
+import { KnownHosts, scanHostKey } from 'keyway-rpc';
 import { flagOption, parseOptions, stringOption, UsageError } from '../args.js';
 import { CliError, type Command, EXIT_OK } from '../command.js';
 import { parseHostPort } from '../hosts.js';

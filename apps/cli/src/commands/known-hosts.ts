@@ -3,7 +3,7 @@
  * (DESIGN.md §2 CLI, §4 known_hosts) the way `ssh-keygen -F/-R/-H` do: atomic saves that
  * keep the file's mode and the previous contents as `<file>.old`.
  */
-import { KnownHosts, type KnownHostsEntry } from 'keyway';
+import { KnownHosts, type KnownHostsEntry } from 'keyway-rpc';
 import { flagOption, type OptionTable, parseOptions, stringOption, UsageError } from '../args.js';
 import { CliError, type CliIo, type Command, EXIT_FAILURE, EXIT_OK } from '../command.js';
 import { parseHostPort } from '../hosts.js';

@@ -11,7 +11,7 @@ import {
   opaqueServerFor,
   PasswordFile,
   parseKsfParams,
-} from 'keyway';
+} from 'keyway-rpc';
 import { flagOption, type OptionTable, parseOptions, stringOption, UsageError } from '../args.js';
 import { CliError, type Command, EXIT_OK } from '../command.js';
 import { readPrivateKey } from '../keys.js';

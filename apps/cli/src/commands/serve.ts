@@ -15,7 +15,7 @@ import {
   PasswordFile,
   ThreadedServer,
   ThreadPoolServer,
-} from 'keyway';
+} from 'keyway-rpc';
 import { flagOption, listOption, parseOptions, stringOption, UsageError } from '../args.js';
 import { CliError, type CliIo, type Command, EXIT_OK } from '../command.js';
 import { readPrivateKey } from '../keys.js';
