@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import type { AsyncCompleter } from 'node:readline';
 import * as repl from 'node:repl';
 import { parseArgs } from 'node:util';
-import { type Connection, connect, isRemote, KnownHosts, listRemote, loadIdentity } from 'keyway-rpc';
+import {
+  type Connection,
+  connect,
+  isRemote,
+  KnownHosts,
+  listRemote,
+  loadIdentity,
+} from 'keyway-rpc';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../cli.js';
 
 export const SHELL_USAGE = `usage: keyway shell host:port [-i identity] [--known-hosts file] [--accept-new] [-l user]
