@@ -15,7 +15,7 @@ const ALLOWED: Readonly<Record<string, readonly (string | RegExp)[]>> = {
   '@keyway/core': ['msgpackr'],
   '@keyway/secure': [/^@noble\//, 'bcrypt-pbkdf'],
   '@keyway/server': ['@keyway/core', '@keyway/secure', 'piscina'],
-  keyway: ['@keyway/core', '@keyway/secure', '@keyway/server'],
+  'keyway-rpc': ['@keyway/core', '@keyway/secure', '@keyway/server'],
 };
 
 interface Manifest {
