@@ -251,13 +251,16 @@ describe('the packages installed from their tarballs with npm, outside the repos
     }
   });
 
-  it('runs `keyway --help` from the installed bin and through npx', async () => {
+  it('runs `keyway --help` from the installed bin, and through `npx keyway` and `npx keyway-cli`', async () => {
     const direct = await run(join(project, 'node_modules', '.bin', 'keyway'), ['--help'], project);
     for (const command of ['keygen', 'known-hosts', 'authorized-keys', 'serve', 'shell']) {
       expect(direct.stdout).toContain(command);
     }
-    const npx = await run('npx', ['--no-install', 'keyway', '--help'], project);
-    expect(npx.stdout).toBe(direct.stdout);
+    // `npx keyway` (the bin) and `npx keyway-cli` (the package, as the README says).
+    for (const name of ['keyway', 'keyway-cli']) {
+      const npx = await run('npx', ['--no-install', name, '--help'], project);
+      expect(npx.stdout, `npx ${name} --help`).toBe(direct.stdout);
+    }
   });
 
   it('imports keyway-rpc as an ES module and makes an authenticated call over loopback', async () => {
