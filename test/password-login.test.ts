@@ -1,8 +1,8 @@
 /**
- * Password login end to end (DESIGN.md §4): `connect({ username, password })` against a
- * server with `passwordAuth`, on the event loop and on the worker pool (where the OPAQUE
- * work runs in the workers). The password file on disk holds neither the password nor a
- * hash of it.
+ * Password login end to end (docs/security.md "Authentication"): `connect({ username,
+ * password })` against a server with `passwordAuth`, on the event loop and on the worker
+ * pool (where the OPAQUE work runs in the workers). The password file on disk holds
+ * neither the password nor a hash of it.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

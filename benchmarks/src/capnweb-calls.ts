@@ -1,5 +1,5 @@
 /**
- * keyway vs Cap'n Web (DESIGN.md §6 "Targets"; the core target of issue 3): calls per
+ * keyway vs Cap'n Web (docs/design.md §6 "Targets"): calls per
  * second of the same `add(a, b)` service, sequential round trips and batches of 100 calls
  * in flight, over
  *
@@ -215,8 +215,8 @@ function printTable(rows: Row[]): void {
     );
   }
   console.log(
-    '\nTargets: keyway core TCP sequential >= 3x capnweb (issue 3); keyway authenticated ' +
-      '>= 2x capnweb (DESIGN.md §6).',
+    '\nTargets (docs/design.md §6): keyway core TCP sequential >= 3x capnweb; keyway ' +
+      'authenticated 100 in flight >= 2x capnweb.',
   );
 }
 

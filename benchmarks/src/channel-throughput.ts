@@ -1,5 +1,5 @@
 /**
- * Channel benchmark (DESIGN.md §6): bulk throughput on loopback TCP of keyway's secure
+ * Channel benchmark (docs/design.md §6): bulk throughput on loopback TCP of keyway's secure
  * channel with the node:crypto and @noble providers, beside plain TCP and node:tls
  * (TLS 1.3) measured in the same run; then handshakes per second with mutual key
  * authentication against node:tls mutual-TLS handshakes.

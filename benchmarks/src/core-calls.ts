@@ -1,5 +1,5 @@
 /**
- * Micro-benchmark of the core RPC engine (DESIGN.md §6 "Targets"): calls per second,
+ * Micro-benchmark of the core RPC engine (docs/design.md §6 "Targets"): calls per second,
  * sequential and with 100 calls in flight, over the in-memory pair and over loopback TCP
  * (length-prefixed framing, no encryption), and CPU time per call with both ends in this
  * one process. Beside it, a baseline measured in the same run: a bare JSON

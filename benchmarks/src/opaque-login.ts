@@ -1,5 +1,5 @@
 /**
- * OPAQUE-3DH login cost (DESIGN.md §4, §6): server-side milliseconds per attempt for a known
+ * OPAQUE-3DH login cost (docs/design.md §4, §6): server-side milliseconds per attempt for a known
  * user and for an unknown one (they should cost the same: no enumeration by timing), the
  * client's cost with the default scrypt KSF on both providers, and the event-loop lag p99
  * on the server's thread while 20 full logins per second run (target < 20 ms).

@@ -1,5 +1,5 @@
 /**
- * Server benchmark (DESIGN.md §6 "Targets"): round-trip calls per second over an
+ * Server benchmark (docs/design.md §6 "Targets"): round-trip calls per second over an
  * authenticated (Ed25519 public-key, Noise XX) encrypted connection to a ThreadedServer
  * and to a ThreadPoolServer — sequential, and in batches of 100 calls in flight — beside
  * RPyC 5.3 (plain and SSL, `rpyc/rpyc_calls.py`) measured by this same script, with
@@ -160,7 +160,7 @@ function printTable(rows: Row[], rpyc: RpycResult[]): void {
     if ('skipped' in r) console.log(`RPyC ${r.mode} column skipped: ${r.skipped}`);
   }
   console.log(
-    '\nTargets (DESIGN.md §6): sequential >= 10x RPyC; 100 in flight >= 100,000 calls/s; ' +
+    '\nTargets (docs/design.md §6): sequential >= 10x RPyC; 100 in flight >= 100,000 calls/s; ' +
       'CPU <= 10 µs/call.',
   );
 }

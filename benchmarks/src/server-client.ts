@@ -1,5 +1,5 @@
 /**
- * The client end of the server benchmark run as a child process (DESIGN.md §6), so the
+ * The client end of the server benchmark run as a child process (docs/design.md §6), so the
  * client and the server each have a core, as on two machines. It logs in with its key,
  * runs both call patterns and writes JSON lines to stdout: `{"edge":…}` just before and
  * after each timed window (the parent samples the server's CPU there), then

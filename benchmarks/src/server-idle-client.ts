@@ -1,5 +1,5 @@
 /**
- * The client side of the idle-connections benchmark (DESIGN.md §6: 10,000 idle
+ * The client side of the idle-connections benchmark (docs/design.md §6: 10,000 idle
  * authenticated connections on one server), run as a child process so that the server's
  * process holds only its own sockets and its memory is measured alone. It opens the
  * connections in batches of bounded concurrency, then waits for the parent's commands on

@@ -1,5 +1,5 @@
 /**
- * Idle connections benchmark (DESIGN.md §6 "Targets": 10,000 idle authenticated
+ * Idle connections benchmark (docs/design.md §6 "Targets": 10,000 idle authenticated
  * connections on one server, memory per connection reported). One ThreadedServer with
  * public-key auth (Ed25519, Noise XX) in this process; the clients in one child process
  * (`server-idle-client.ts`), which opens `--count` connections, `--concurrency` at a time.
@@ -257,7 +257,7 @@ async function main(): Promise<void> {
     keys.cleanup();
   }
   console.log(
-    '\nTarget (DESIGN.md §6): 10,000 idle authenticated connections on one server, ' +
+    '\nTarget (docs/design.md §6): 10,000 idle authenticated connections on one server, ' +
       'memory per connection reported.',
   );
 }

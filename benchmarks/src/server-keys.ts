@@ -1,7 +1,8 @@
 /**
- * Key files for the server benchmark (DESIGN.md §4): a host key, one client key, the
- * server's authorized_keys and, once the port is known, the client's known_hosts — all in
- * a private temp directory, as a real deployment keeps them in files.
+ * Key files for the server benchmark (docs/security.md "Identities and key databases"): a
+ * host key, one client key, the server's authorized_keys and, once the port is known, the
+ * client's known_hosts — all in a private temp directory, as a real deployment keeps them
+ * in files.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

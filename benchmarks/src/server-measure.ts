@@ -1,5 +1,5 @@
 /**
- * The two call patterns of the server benchmark (DESIGN.md §6), each bounded by a call
+ * The two call patterns of the server benchmark (docs/design.md §6), each bounded by a call
  * count and a time budget: sequential round trips, and batches of 100 calls in flight
  * (`Promise.all` of 100, as `rpyc_calls.py` waits on 100 `async_` results).
  */

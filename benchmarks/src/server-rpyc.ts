@@ -1,6 +1,6 @@
 /**
  * Runs the RPyC 5.3 peer (`benchmarks/rpyc/rpyc_calls.py`) with Debian's Python, plain
- * and over SSL, for the server benchmark (DESIGN.md §6). The SSL key and certificate are
+ * and over SSL, for the server benchmark (docs/design.md §6). The SSL key and certificate are
  * made with the `openssl` CLI in a temp directory. When Python, rpyc or openssl is
  * missing, the result says why and how to install it instead of failing the benchmark.
  */

@@ -1,5 +1,5 @@
 /**
- * A strict option parser for `keyway` subcommands (DESIGN.md §2, CLI). Built on Node's
+ * A strict option parser for `keyway` subcommands (docs/design.md §2, CLI). Built on Node's
  * `util.parseArgs` in strict mode: an unknown flag, a missing value or a stray value is a
  * {@link UsageError}, which the dispatcher turns into exit code 2.
  */

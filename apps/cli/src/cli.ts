@@ -1,5 +1,5 @@
 /**
- * Argument dispatch for the `keyway` command (DESIGN.md §2, CLI), kept apart from
+ * Argument dispatch for the `keyway` command (docs/design.md §2, CLI), kept apart from
  * `main.ts` so that tests can run commands in-process as well as in a child process.
  * Every command has `--help`; exit codes are 0 (success), 1 (failure), 2 (usage error).
  */

@@ -1,5 +1,5 @@
 /**
- * The shape every `keyway` subcommand shares (DESIGN.md §2, CLI): where output goes, the
+ * The shape every `keyway` subcommand shares (docs/design.md §2, CLI): where output goes, the
  * exit codes, and the error that carries a failure message with what to do next.
  */
 

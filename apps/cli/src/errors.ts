@@ -1,6 +1,6 @@
 /**
  * Turns any error a command meets into one message that says what went wrong and what to
- * do next (DESIGN.md §2, CLI: "errors that say what to do next"). File system errors name
+ * do next (docs/design.md §2, CLI: errors say what to do next). File system errors name
  * the path; permission refusals name the exact `chmod` to run; key format errors say
  * whether a passphrase is missing or wrong. Secrets never appear: messages are built from
  * paths and error codes only.

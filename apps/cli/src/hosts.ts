@@ -1,5 +1,5 @@
 /**
- * Host arguments as ssh users write them (DESIGN.md §4, known_hosts `[host]:port`):
+ * Host arguments as ssh users write them (docs/security.md "known_hosts", `[host]:port`):
  * `host`, `host:port`, `[host]:port`, and IPv6 addresses in brackets (`[::1]:18861`). A
  * bare IPv6 address without a port is accepted too, as ssh-keygen -F accepts it.
  */

@@ -1,5 +1,5 @@
 /**
- * Reading keys the way ssh-keygen does (DESIGN.md §4, "Identities are OpenSSH Ed25519
+ * Reading keys the way ssh-keygen does (docs/design.md §4, "Identities are OpenSSH Ed25519
  * keys"): a private key file (asking for its passphrase when it is encrypted), a `.pub`
  * file, a key line given on the command line, or a database file with one key per line.
  * Ed25519 keys go through `keyway`'s own parser; other SSH key types are only

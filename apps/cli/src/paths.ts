@@ -1,6 +1,6 @@
 /**
  * Where `keyway` keeps its files by default: `~/.keyway/` (like `~/.ssh/`), created with
- * mode 0700 on first use. DESIGN.md §2, CLI.
+ * mode 0700 on first use. docs/design.md §2, CLI.
  */
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';

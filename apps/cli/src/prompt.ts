@@ -1,5 +1,5 @@
 /**
- * Reading secrets from the user (DESIGN.md §2, CLI: "password read without echo"). On a
+ * Reading secrets from the user (docs/design.md §2, CLI: the password is read without echo). On a
  * terminal the input is read in raw mode so nothing is echoed; otherwise the first line of
  * standard input is taken. Secrets are never written anywhere.
  */

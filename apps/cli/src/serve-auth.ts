@@ -1,5 +1,5 @@
 /**
- * The authenticator `keyway serve` builds from its options (DESIGN.md §4 authenticators):
+ * The authenticator `keyway serve` builds from its options (docs/design.md §4 "Authenticators"):
  * an optional `ipAllowlist` first (before any crypto), then `anonymousAuth`,
  * `publicKeyAuth` or `passwordAuth` with the server's host key. The default export is the
  * factory, so ThreadPoolServer workers can import this module and build the same chain

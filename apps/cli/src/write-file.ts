@@ -1,7 +1,8 @@
 /**
  * Writing key files safely: the new contents go to a temporary file in the same directory
  * with the final mode already set, and are renamed over the target, so a crash never
- * leaves half a private key or a key readable by others for a moment. DESIGN.md §4.
+ * leaves half a private key or a key readable by others for a moment. docs/security.md
+ * "Files and permissions".
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * Example (a): expose a service class remotely with a ThreadedServer (DESIGN.md §2, §5).
+ * Example (a): expose a service class remotely with a ThreadedServer (docs/design.md §2, §5).
  *
  * The server makes a host key, listens on 127.0.0.1 and prints the key's fingerprint and
  * its address — what a client checks before it trusts the server. Then, so the example

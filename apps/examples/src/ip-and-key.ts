@@ -1,7 +1,7 @@
 /**
- * Example (c): the seed's composition — an IP allow-list in front of public-key
- * authentication, passed to a ThreadedServer (DESIGN.md §2, §4 `compose`). The allow-list
- * runs before any crypto; then the client's key must be in authorized_keys.
+ * Example (c): composed authentication — an IP allow-list in front of public-key
+ * authentication, passed to a ThreadedServer (docs/design.md §2, §4 "Authenticators").
+ * The allow-list runs before any crypto; then the client's key must be in authorized_keys.
  *
  * Shown: alice (allowed address, authorized key) is admitted; mallory (allowed address,
  * unknown key) is refused; and alice is refused by a second server whose allow-list does

@@ -1,5 +1,5 @@
 /**
- * Example (b): a client logging in with its own key (DESIGN.md §2, §4), in the SSH model:
+ * Example (b): a client logging in with its own key (docs/design.md §2, §4), in the SSH model:
  * the server knows the client's public key from `authorized_keys`, the client knows the
  * server's host key from `known_hosts`. The client then calls methods, uses a remote
  * object the server hands back, and passes a callback the server calls.

@@ -1,5 +1,5 @@
 /**
- * The service the server benchmark calls (DESIGN.md §6 "Targets"), as a module of its own:
+ * The service the server benchmark calls (docs/design.md §6 "Targets"), as a module of its own:
  * ThreadPoolServer workers import it as built JavaScript (`dist/server-fixtures/`), and
  * the ThreadedServer runs the same class on the main thread.
  */

@@ -1,5 +1,5 @@
 /**
- * The authenticator factory ThreadPoolServer workers import (DESIGN.md §4, §5):
+ * The authenticator factory ThreadPoolServer workers import (docs/design.md §4, §5):
  * authenticators are functions and cannot cross threads, so each worker builds its own
  * public-key authenticator from the key files the benchmark wrote.
  */

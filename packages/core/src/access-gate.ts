@@ -1,20 +1,22 @@
 /**
- * The one access gate (DESIGN.md §3 "Exposure rule"). Every operation a peer asks for on
- * a local object — get, set, delete, call, iterate, dispose — is decided and performed
- * here, and nowhere else. Operation kinds are a fixed numeric enum checked with a
- * `switch`; a peer-supplied string is never used to pick code (RPyC CVE-2019-16328).
+ * The one access gate (docs/design.md §3 "Exposure rule"; docs/protocol.md §6). Every
+ * operation a peer asks for on a local object — get, set, delete, call, iterate, dispose
+ * — is decided and performed here, and nowhere else. Operation kinds are a fixed numeric
+ * enum checked with a `switch`; a peer-supplied string is never used to pick code (RPyC
+ * CVE-2019-16328).
  *
- * What a peer may reach on a by-reference object: public prototype methods and getters
- * of its class chain, stopping at `Object`, `Function`, `Array`, `Promise` and
- * `Service`, plus own properties when the owner opted in (`allowPublicAttrs`, or the
- * object was marked with `byRef`). The member reached is the one `obj[name]` reads now:
- * an exposed own property shadows the class member, a hidden one makes the name denied,
- * and a method is bound again once the function behind the name changes. Values that
- * travel by copy (plain data, Map, Set, Date, errors, bytes) expose only their own data
- * properties to pipelined reads, never their built-in methods. Never `constructor`,
- * `prototype`, `__proto__`, `then`, the service lifecycle hooks, `_`-prefixed names,
- * symbols or `Object.prototype` members; a function exposes no members at all (no `call`, `bind`, `constructor`), it can only be
- * called. `#private` fields are unreachable by the language itself.
+ * What a peer may reach on a by-reference object: public prototype methods and getters of
+ * its class chain, stopping at `Object`, `Function`, `Array`, `Promise` and `Service`,
+ * plus own properties when the owner opted in (`allowPublicAttrs`, or the object was
+ * marked with `byRef`). The member reached is the one `obj[name]` reads now: an exposed
+ * own property shadows the class member, a hidden one makes the name denied, and a method
+ * is bound again once the function behind the name changes. Values that travel by copy
+ * (plain data, Map, Set, Date, errors, bytes) expose only their own data properties to
+ * pipelined reads, never their built-in methods. Never `constructor`, `prototype`,
+ * `__proto__`, `then`, the service lifecycle hooks, `_`-prefixed names, symbols or
+ * `Object.prototype` members; a function exposes no members at all (no `call`, `bind`,
+ * `constructor`), it can only be called. `#private` fields are unreachable by the
+ * language itself.
  */
 import { AccessDeniedError, KeywayError } from './errors.js';
 import { isByRef, Service } from './service.js';

@@ -1,6 +1,6 @@
 /**
- * The callee's record of one request of the peer (DESIGN.md §3 "Promise pipelining",
- * "Time"; docs/protocol.md §5, §9): its state, its value for calls pipelined on it, the
+ * The callee's record of one request of the peer (docs/protocol.md §5,
+ * §8, §9): its state, its value for calls pipelined on it, the
  * cancellation signal that `currentCall()` hands to the method serving it, and the two
  * facts that decide when it stops counting against `maxPendingCalls`: the peer finished
  * it, and its work completed.

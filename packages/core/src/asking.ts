@@ -1,5 +1,5 @@
 /**
- * Asking the peer (DESIGN.md §3 "Promise pipelining", "Time"; docs/protocol.md §3, §5, §8):
+ * Asking the peer (docs/protocol.md §3, §5, §8):
  * the question table of one session. It sends our requests (pipelined on calls still in
  * flight), matches the peer's replies to them, cancels them by abort signal or deadline,
  * and follows the result of a call that already arrived locally instead of asking again.

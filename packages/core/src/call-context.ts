@@ -1,5 +1,5 @@
 /**
- * The context of the incoming call being served (DESIGN.md §3 "Time"): which connection
+ * The context of the incoming call being served (docs/protocol.md §8): which connection
  * made it and an `AbortSignal` that fires when the caller cancels or times out.
  */
 import type { Connection } from './connection.js';

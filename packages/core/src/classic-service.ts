@@ -1,5 +1,5 @@
 /**
- * Classic mode (DESIGN.md §3 "Classic mode", RPyC's `ClassicService`): a service that
+ * Classic mode (docs/design.md §3 "Classic mode", RPyC's `ClassicService`): a service that
  * lets the peer import modules and evaluate code in this process. It is the one,
  * deliberate exception to "nothing received is ever evaluated", so it is off unless the
  * owner enables it, and by default it also refuses connections whose credentials prove

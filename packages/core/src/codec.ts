@@ -1,5 +1,5 @@
 /**
- * The per-connection msgpack codec (DESIGN.md §3 "Wire"). One explicit msgpackr
+ * The per-connection msgpack codec (docs/protocol.md §2). One explicit msgpackr
  * configuration per connection: no records, no structured clone, no global extensions
  * (references travel as tagged arrays of the message format instead, see `serialize.ts`),
  * maps decoded as `Map` so that keys are kept exactly (`__proto__` included) and are later

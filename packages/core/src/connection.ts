@@ -1,5 +1,5 @@
 /**
- * The connection facade and its driver (DESIGN.md §2 `Connection`, `connectTransport`).
+ * The connection facade and its driver (docs/design.md §2: `Connection`, `connectTransport`).
  * The driver is the only place with I/O: it feeds transport messages to the session,
  * encodes through the per-connection codec, keeps one deadline timer per connection (no
  * timer per call or per ping; the keepalive shares it too) and one housekeeping flush per

@@ -1,5 +1,5 @@
 /**
- * Length-prefixed framing over any Node Duplex stream (DESIGN.md §1: `core` speaks to a
+ * Length-prefixed framing over any Node Duplex stream (docs/design.md §1: `core` speaks to a
  * message `Transport`; a TCP socket or any byte stream becomes one here). Each message
  * is `u32be length ‖ bytes`. Reassembly is bounded by `maxMessageBytes`: an announced
  * length above it closes the transport with {@link MessageTooLargeError} before any body

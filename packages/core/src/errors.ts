@@ -1,5 +1,5 @@
 /**
- * Error classes of the RPC engine (DESIGN.md §3 "Errors"). Every error carries a stable
+ * Error classes of the RPC engine (docs/design.md §3 "Errors"). Every error carries a stable
  * `code` that programs can switch on; messages are for people and may change.
  */
 

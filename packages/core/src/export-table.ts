@@ -1,5 +1,5 @@
 /**
- * The export table of one connection (DESIGN.md §3 "Remote GC"): our objects the peer
+ * The export table of one connection (docs/protocol.md §7): our objects the peer
  * holds references to, each with an id and a reference count. The same object always has
  * the same id while exported; id 0 is the local root and is never released. The counts of
  * a message that could not be sent are taken back (`begin` / `commit` / `rollback`), so

@@ -1,5 +1,5 @@
 /**
- * Housekeeping of one session (DESIGN.md §3 "Remote GC"; docs/protocol.md §3, §7): the
+ * Housekeeping of one session (docs/protocol.md §3, §7): the
  * finishes (replies we received, so the peer may forget those answers) and the releases
  * (references to the peer's objects we dropped, as id/count pairs) not yet told to the
  * peer. They ride on our next request; a lone batch waits a little for one, then leaves

@@ -1,5 +1,5 @@
 /**
- * The import table of one connection (DESIGN.md §3 "Remote GC"): the peer's objects we
+ * The import table of one connection (docs/protocol.md §7): the peer's objects we
  * hold, one stub per id while that stub lives, with how many times the peer sent each id.
  * A stub is released explicitly or by a `FinalizationRegistry` after garbage collection;
  * either way the table reports `(id, count)` once, so the owner can subtract exactly what

@@ -1,6 +1,6 @@
 /**
  * @keyway/core — the RPC engine: transparent remote objects over msgpack, on any
- * message transport (DESIGN.md §2-3).
+ * message transport (docs/design.md §2-3).
  */
 export {
   type AccessPolicy,

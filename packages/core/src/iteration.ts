@@ -1,5 +1,5 @@
 /**
- * Remote iteration (DESIGN.md §3 "Iteration"): the owner pulls items out of a local
+ * Remote iteration (docs/design.md §3 "Iteration"): the owner pulls items out of a local
  * iterator in batches for the peer; the caller turns batches back into an async iterator
  * for `for await`. Breaking out of the loop releases the handle, which closes the source.
  */

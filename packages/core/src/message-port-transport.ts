@@ -1,5 +1,5 @@
 /**
- * A MessagePort as a message transport (DESIGN.md §1, §5: the worker pool pumps bytes over
+ * A MessagePort as a message transport (docs/design.md §1, §5: the worker pool pumps bytes over
  * MessagePorts). Buffers are transferred, not cloned; a view into a larger buffer is
  * copied first so that transferring never detaches memory the sender still uses. The
  * pieces of a message with out-of-line parts are copied and transferred as one array.

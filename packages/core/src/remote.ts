@@ -1,5 +1,5 @@
 /**
- * Compile-time shapes of remote objects (DESIGN.md §2 `Remote<T>`). A `Remote<T>` has
+ * Compile-time shapes of remote objects (docs/design.md §2, `Remote<T>`). A `Remote<T>` has
  * T's public methods, each returning a promise that is also a pipelining stub; fields and
  * getters become awaitable property stubs. Names that are never exposed (`_x`, `then`,
  * `constructor`, the service hooks) are absent from the type as they are on the wire.

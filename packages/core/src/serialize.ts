@@ -1,5 +1,5 @@
 /**
- * Values on the wire (DESIGN.md §3 "By value" / "By reference"). A value becomes a tree
+ * Values on the wire (docs/protocol.md §4). A value becomes a tree
  * msgpackr can write without extensions; every msgpack array in value position is a
  * tagged structure `[tag, ...]`, so user arrays, Maps, Sets, errors and references can
  * never be confused with one another, and msgpack maps are always plain objects with

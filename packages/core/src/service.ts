@@ -1,5 +1,5 @@
 /**
- * Services and by-reference marking (DESIGN.md §2-3). A `Service` subclass is what a side
+ * Services and by-reference marking (docs/design.md §2-3). A `Service` subclass is what a side
  * exposes as its root: its public prototype methods and getters are reachable by the peer,
  * the lifecycle hooks and everything on `Service.prototype` are not.
  */

@@ -1,12 +1,12 @@
 /**
- * Serving the peer (DESIGN.md §3 "Promise pipelining", "Remote GC", "Time"; docs/protocol.md
- * §3, §5-§7): the answer table of one session. Each request of the peer becomes an
- * answer, kept until the peer finishes it so later requests can pipeline on it; its path
- * and operation go through the access gate (`access()`, the one choke point), its result
- * goes back as RESOLVE or REJECT, and the export counts the peer releases are dropped here.
- * What a peer can make us hold is bounded here too (§9): requests held at once
- * (`maxPendingCalls`), calls pipelined one on another (`maxPipelineDepth`), and the
- * calls and request bytes charged to the server's budget (`budget.ts`).
+ * Serving the peer (docs/protocol.md §3, §5-§8): the answer table of one session. Each
+ * request of the peer becomes an answer, kept until the peer finishes it so later
+ * requests can pipeline on it; its path and operation go through the access gate
+ * (`access()`, the one choke point), its result goes back as RESOLVE or REJECT, and the
+ * export counts the peer releases are dropped here. What a peer can make us hold is
+ * bounded here too (§9): requests held at once (`maxPendingCalls`), calls pipelined one
+ * on another (`maxPipelineDepth`), and the calls and request bytes charged to the
+ * server's budget (`budget.ts`).
  */
 import { type AccessPolicy, access, Operation } from './access-gate.js';
 import { Answer, type Waiter } from './answer.js';

@@ -1,5 +1,5 @@
 /**
- * The RPC session: a sans-IO state machine (DESIGN.md §3; wire in docs/protocol.md). It
+ * The RPC session: a sans-IO state machine (docs/design.md §3; the wire in docs/protocol.md). It
  * is fed decoded bytes with `receive()` and the passing of time with `expire()`, and it
  * asks its driver (`connection.ts`) to send bytes, arm the one deadline timer, schedule a
  * housekeeping flush and close. It owns the four tables of a connection: questions (our

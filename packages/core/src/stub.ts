@@ -1,5 +1,5 @@
 /**
- * Remote stubs (DESIGN.md §3 "Promise pipelining"): a `Proxy` standing for a remote
+ * Remote stubs (docs/protocol.md §5): a `Proxy` standing for a remote
  * object, a property path on it, or the pending result of a call. Property access builds
  * a path without any message; calling sends one request and returns a new stub for the
  * result, so chains are pipelined. Only path and result stubs are thenable: a stub for a

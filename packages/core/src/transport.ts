@@ -1,7 +1,8 @@
 /**
  * The message transport the RPC engine runs over. It is deliberately small so that a TCP
- * stream, a secure channel, a MessagePort, a WebSocket or an in-memory pair can all
- * provide it. Other packages satisfy this shape structurally, without importing it.
+ * stream, a secure channel, a MessagePort or an in-memory pair all provide it (and a
+ * WebSocket could; none is written yet). Other packages satisfy this shape structurally,
+ * without importing it.
  */
 
 /** Receives what a transport delivers. Installed once with {@link Transport.start}. */

@@ -1,12 +1,12 @@
 /**
  * A non-recursive structural check of one msgpack value before msgpackr decodes it
- * (DESIGN.md §3 "Wire", §7 property tests). It enforces what the decoder must never see
- * from a peer: nesting deeper than the limit, container lengths larger than the bytes that
- * could hold them (no huge allocations), map keys other than strings, the reserved byte
- * 0xc1, trailing bytes, any extension type other than the three the protocol uses
- * (0 = undefined, -1 = timestamp, 0x42 = big integer), and more decoded values than the
- * element limit allows. msgpackr's record and structured-clone extensions can therefore
- * never be reached from the wire.
+ * (docs/protocol.md §2, §9; property-tested, docs/design.md §7). It enforces what the
+ * decoder must never see from a peer: nesting deeper than the limit, container lengths
+ * larger than the bytes that could hold them (no huge allocations), map keys other than
+ * strings, the reserved byte 0xc1, trailing bytes, any extension type other than the
+ * three the protocol uses (0 = undefined, -1 = timestamp, 0x42 = big integer), and more
+ * decoded values than the element limit allows. msgpackr's record and structured-clone
+ * extensions can therefore never be reached from the wire.
  *
  * Elements bound what decoding costs, which bytes alone do not: one byte `0xc0` becomes an
  * 8-byte array slot, one byte `0x80` a JavaScript `Map` of about 190 bytes. Each value

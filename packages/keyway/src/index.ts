@@ -1,5 +1,5 @@
 /**
- * keyway — the package users import. Re-exports only; every name lives in one of the
+ * keyway-rpc — the package users import. Re-exports only; every name lives in one of the
  * @keyway/* packages. A test (test/exports.test.ts) fails when a sub-package exports a
  * name that is neither here nor in its list of deliberate omissions.
  */

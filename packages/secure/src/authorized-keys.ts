@@ -8,7 +8,7 @@
  * The file is re-read when it changes on disk, so a revoked key stops working without a
  * restart — also while this object holds unsaved edits: they are kept as a list of
  * operations and replayed over the new file text, so a line deleted on disk stays deleted.
- * DESIGN.md §4.
+ * docs/security.md "authorized_keys".
  */
 import { promises as fs, type Stats } from 'node:fs';
 import { matchHostAndAddress } from './cidr.js';

@@ -2,8 +2,9 @@
  * IPv4/IPv6 addresses and CIDR blocks, and OpenSSH's pattern matching (ssh_config(5)
  * PATTERNS: `*`, `?`, `!` negation, comma lists; sshd's `match_host_and_ip` for
  * authorized_keys `from="…"`). Used by the key databases and by an IP allowlist that runs
- * before any crypto. DESIGN.md §4. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`, what a
- * dual-stack Node socket reports) are treated as the IPv4 address, as sshd does.
+ * before any crypto (docs/security.md "Authentication"). IPv4-mapped IPv6 addresses
+ * (`::ffff:a.b.c.d`, what a dual-stack Node socket reports) are treated as the IPv4
+ * address, as sshd does.
  */
 
 /** A parsed IP address. */

@@ -2,9 +2,10 @@
  * File safety for key material and key databases, modelled on OpenSSH: private key files
  * readable by group or others are refused ("UNPROTECTED PRIVATE KEY FILE"), databases
  * (known_hosts, authorized_keys, password files) writable by group or others, or below a
- * directory that others could change, are refused, as sshd's StrictModes does. Databases are saved atomically: a temporary file in the same
- * directory, flushed, then renamed over the old one, keeping its mode, with the previous
- * contents kept as `<file>.old` (as `ssh-keygen -R/-H` do). DESIGN.md §4.
+ * directory that others could change, are refused, as sshd's StrictModes does. Databases
+ * are saved atomically: a temporary file in the same directory, flushed, then renamed
+ * over the old one, keeping its mode, with the previous contents kept as `<file>.old` (as
+ * `ssh-keygen -R/-H` do). docs/security.md "Files and permissions".
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs, type Stats } from 'node:fs';

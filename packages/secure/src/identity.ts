@@ -1,6 +1,6 @@
 /**
- * Ed25519 identities in OpenSSH formats (DESIGN.md §4 "Identities are OpenSSH Ed25519
- * keys"). An `Identity` is what `ssh-keygen -t ed25519` makes: it loads from and saves to
+ * Ed25519 identities in OpenSSH formats (docs/security.md "Identities"; docs/design.md
+ * §4). An `Identity` is what `ssh-keygen -t ed25519` makes: it loads from and saves to
  * openssh-key-v1 files, prints `.pub` lines and `SHA256:` fingerprints byte-identical to
  * `ssh-keygen -lf`. The secret seed lives in a `#private` field, never in `inspect`, JSON
  * or errors. The Noise handshake uses the X25519 form of the key (the birational map

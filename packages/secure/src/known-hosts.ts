@@ -4,7 +4,7 @@
  * host patterns with `*`, `?` and `!`, `[host]:port` for ports other than 22, hashed names
  * `|1|salt|hmac` (HMAC-SHA1 keyed by the salt, as `ssh-keygen -H` writes), `@revoked`
  * lines, several keys per host. Comments, blank lines and lines we cannot use are kept
- * as they are on save. DESIGN.md §4.
+ * as they are on save. docs/security.md "known_hosts".
  */
 import { randomBytes } from 'node:crypto';
 import { hmac } from '@noble/hashes/hmac.js';

@@ -1,10 +1,10 @@
 /**
- * `PasswordFile`: keyway's password database for `passwordAuth` (DESIGN.md §4). It stores
- * OPAQUE-3DH registration records (RFC 9807 §5.1), never a password or a hash of one: a
- * record is the client's public key, a masking key and an envelope MAC, all derived from
- * the password through the server's OPRF key, which is *not* in this file (keyway derives
- * it from the host identity, see `deriveServerSetup`), so a stolen file alone does not
- * even allow offline guessing.
+ * `PasswordFile`: keyway's password database for `passwordAuth` (docs/security.md
+ * "Authentication"). It stores OPAQUE-3DH registration records (RFC 9807 §5.1), never a
+ * password or a hash of one: a record is the client's public key, a masking key and an
+ * envelope MAC, all derived from the password through the server's OPRF key, which is
+ * *not* in this file (keyway derives it from the host identity, see `deriveServerSetup`),
+ * so a stolen file alone does not even allow offline guessing.
  *
  * Text format, one record per line, like OpenSSH's databases:
  *

@@ -1,5 +1,5 @@
 /**
- * Frame limits of the secure channel (DESIGN.md §4): the floor on `maxFrameBytes`, the
+ * Frame limits of the secure channel (docs/security.md "Frames"): the floor on `maxFrameBytes`, the
  * refusal of short DATA_CONTINUED frames (a peer must not make us hold many tiny pieces of
  * one message), and the received-frame cap, which is the pre-authentication
  * `maxFrameBytes` until `setLimits()` and Noise's 65535 after it, so that peers with

@@ -1,6 +1,6 @@
 /**
  * @keyway/server — servers and the client `connect()`: where the RPC engine meets the
- * security layer (DESIGN.md §5).
+ * security layer (docs/design.md §5).
  */
 export type { BudgetOption } from './budget.js';
 export { type ConnectOptions, connect, DEFAULT_CONNECT_TIMEOUT_MS } from './connect.js';

@@ -1,8 +1,9 @@
 /**
- * The server's admission limits (DESIGN.md §5): how many connections in all, how many
- * still authenticating (per source network and in all, with sshd's `MaxStartups` random
- * early drop), how many slots only authenticated connections may hold, and how long
- * authentication may take. Each has a default here and an option on the server.
+ * The server's admission limits (docs/security.md "Admission"): how many connections in
+ * all, how many still authenticating (per source network and in all, with sshd's
+ * `MaxStartups` random early drop), how many slots only authenticated connections may
+ * hold, and how long authentication may take. Each has a default here and an option on
+ * the server.
  */
 import { sourceKey } from '@keyway/secure';
 

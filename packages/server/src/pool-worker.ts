@@ -1,5 +1,5 @@
 /**
- * The code a ThreadPoolServer worker runs for each connection (DESIGN.md §5): the
+ * The code a ThreadPoolServer worker runs for each connection (docs/design.md §5): the
  * handshake, the authenticator chain, the channel and the RPC session all live here, in
  * one worker, over the socket's bytes relayed from the main thread.
  */

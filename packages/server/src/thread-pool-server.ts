@@ -1,6 +1,6 @@
 /**
  * `ThreadPoolServer`: serves connections on a pool of worker threads, so all cores work
- * (DESIGN.md §5). The main thread accepts sockets under the server limits and relays
+ * (docs/design.md §5). The main thread accepts sockets under the server limits and relays
  * their bytes over MessagePorts; each connection's handshake, channel and RPC session run
  * in one worker, which imports the service module (built JavaScript) itself. Connections
  * on one worker share its thread: a CPU-heavy call stalls the others on that worker, not

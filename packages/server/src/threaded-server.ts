@@ -1,6 +1,6 @@
 /**
  * `ThreadedServer`: every connection served concurrently on the event loop — Node's form
- * of RPyC's thread-per-connection server (DESIGN.md §5). Each accepted socket runs the
+ * of RPyC's thread-per-connection server (docs/design.md §5). Each accepted socket runs the
  * authenticator chain under the handshake deadline, then becomes an RPC connection
  * serving the service.
  */

@@ -1,8 +1,8 @@
 /**
  * `keyway authorized-keys add|remove|list`: edits the server's authorized_keys database
- * (DESIGN.md §2 CLI, §4 authorized_keys options). Saves are atomic, keep the file's mode
- * and the previous contents as `<file>.old`; options keyway cannot honour are refused when
- * adding, and `list` says why an existing line can never authorize.
+ * (docs/design.md §2 CLI; docs/security.md "authorized_keys"). Saves are atomic, keep the
+ * file's mode and the previous contents as `<file>.old`; options keyway cannot honour are
+ * refused when adding, and `list` says why an existing line can never authorize.
  */
 import { AuthorizedKeys, type AuthorizedKeysEntry } from 'keyway-rpc';
 import { type OptionTable, parseOptions, stringOption, UsageError } from '../args.js';

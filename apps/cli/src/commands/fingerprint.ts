@@ -1,7 +1,7 @@
 /**
  * `keyway fingerprint` (`-l`) and `keyway pubkey` (`-y`): print a key's fingerprint as
  * `ssh-keygen -lf` does, and a private key's public line as `ssh-keygen -y -f` does
- * (DESIGN.md §2 CLI; §4 "Fingerprints print exactly as `ssh-keygen -lf` does").
+ * (docs/design.md §2 CLI, §4: fingerprints print as `ssh-keygen -lf` prints them).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { parseOptions, stringOption } from '../args.js';

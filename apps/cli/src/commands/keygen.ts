@@ -1,7 +1,8 @@
 /**
- * `keyway keygen`: makes an Ed25519 identity in OpenSSH format, as `ssh-keygen -t ed25519`
- * does (DESIGN.md §2 CLI, §4 identities): the private key (mode 0600, optionally encrypted
- * with bcrypt_pbkdf + aes256-ctr) and the `.pub` line beside it.
+ * `keyway keygen`: makes an Ed25519 identity in OpenSSH format, as `ssh-keygen -t
+ * ed25519` does (docs/design.md §2 CLI; docs/security.md "Identities"): the private key
+ * (mode 0600, optionally encrypted with bcrypt_pbkdf + aes256-ctr) and the `.pub` line
+ * beside it.
  */
 import { stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';

@@ -1,9 +1,10 @@
 /**
  * `keyway keyscan host[:port]`: reads a keyway server's host key and prints its
- * known_hosts line, as ssh-keyscan does for SSH servers (DESIGN.md §2 CLI; §4 handshake).
- * The key is read from the server's Noise handshake message 2, whose static key the server
- * proves it holds; it is NOT verified against anything. Compare the printed fingerprint
- * with the server's owner before adding the line to known_hosts.
+ * known_hosts line, as ssh-keyscan does for SSH servers (docs/design.md §2 CLI;
+ * docs/protocol.md §1 for the handshake). The key is read from the server's Noise
+ * handshake message 2, whose static key the server proves it holds; it is NOT verified
+ * against anything. Compare the printed fingerprint with the server's owner before adding
+ * the line to known_hosts.
  */
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { KnownHosts, scanHostKey } from 'keyway-rpc';

@@ -1,7 +1,7 @@
 /**
  * `keyway known-hosts add|find|remove|hash|list`: edits the client's known_hosts database
- * (DESIGN.md §2 CLI, §4 known_hosts) the way `ssh-keygen -F/-R/-H` do: atomic saves that
- * keep the file's mode and the previous contents as `<file>.old`.
+ * (docs/design.md §2 CLI; docs/security.md "known_hosts") the way `ssh-keygen -F/-R/-H`
+ * do: atomic saves that keep the file's mode and the previous contents as `<file>.old`.
  */
 import { KnownHosts, type KnownHostsEntry } from 'keyway-rpc';
 import { flagOption, type OptionTable, parseOptions, stringOption, UsageError } from '../args.js';

@@ -1,6 +1,6 @@
 /**
  * `keyway passwd add|remove|list`: edits the OPAQUE password file that `passwordAuth`
- * reads (DESIGN.md §2 CLI, §4 "Password login without the classic weakness"; issue 7).
+ * reads (docs/design.md §2 CLI, §4 "Password login without the classic weakness").
  * The password is read without echo (or from a pipe), used in memory for the OPAQUE
  * registration against the server's host key, and never stored, printed or logged.
  */

@@ -1,7 +1,7 @@
 /**
  * `keyway serve module.js`: exposes a module's Service on a ThreadedServer (or, with
  * `--pool N`, a ThreadPoolServer) with the authentication chosen on the command line
- * (DESIGN.md §2 CLI, §4 authenticators, §5 servers). Prints the address and the host key
+ * (docs/design.md §2 CLI, §4 authenticators, §5 servers). Prints the address and the host key
  * fingerprint clients should expect; Ctrl-C (SIGINT) or SIGTERM closes gracefully,
  * letting calls in flight finish.
  */

@@ -1,8 +1,8 @@
 /**
  * The built-in server-side authenticators and the combinators that compose them
- * (DESIGN.md §4). Each has the seed's shape `(stream, context) => { stream, credentials }`.
- * Failures throw `AuthenticationError` whose `reason` is for the local log; the peer only
- * ever learns that authentication failed.
+ * (docs/security.md "Authentication"). Each has the shape `(stream, context) => { stream,
+ * credentials }`. Failures throw `AuthenticationError` whose `reason` is for the local
+ * log; the peer only ever learns that authentication failed.
  */
 import type { AuthorizedKeys } from '../authorized-keys.js';
 import { CidrList } from '../cidr.js';

@@ -1,10 +1,10 @@
 /**
- * Password login without the classic weakness (DESIGN.md §4): `passwordAuth` runs
- * OPAQUE-3DH (RFC 9807) inside the Noise channel, after the server has proved its host
- * key. The server stores only OPAQUE records and never sees the password; the OPAQUE
- * context is `"keyway/1" ‖ Noise handshake hash`, so a relay between two Noise sessions
- * fails; unknown users and rate-limited attempts get a fake reply of the same size and
- * work, which never verifies (see password-server.ts).
+ * Password login without the classic weakness (docs/security.md "Authentication"):
+ * `passwordAuth` runs OPAQUE-3DH (RFC 9807) inside the Noise channel, after the server
+ * has proved its host key. The server stores only OPAQUE records and never sees the
+ * password; the OPAQUE context is `"keyway/1" ‖ Noise handshake hash`, so a relay between
+ * two Noise sessions fails; unknown users and rate-limited attempts get a fake reply of
+ * the same size and work, which never verifies (see password-server.ts).
  *
  * Channel messages (each prefixed by its AuthMessage type byte):
  *   server → client  PASSWORD_REQUEST

@@ -2,8 +2,8 @@
  * The authenticator contract. An authenticator takes the stream a server accepted (a raw
  * socket, or the secure channel an earlier authenticator established) and either throws
  * `AuthenticationError` or returns the stream to go on with and what it proved about the
- * peer. This is the seed's `authorize(sock) -> (sock2, credentials)`, so authenticators
- * written by users compose with the built-in ones.
+ * peer. This is RPyC's authenticator shape, `authenticator(sock) -> (sock2, credentials)`,
+ * so authenticators written by users compose with the built-in ones.
  */
 import type { Duplex } from 'node:stream';
 import type { SecureChannel } from '../channel/secure-channel.js';

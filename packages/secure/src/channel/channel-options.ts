@@ -1,6 +1,7 @@
 /**
- * Limits and rekey policy of the secure channel (DESIGN.md §4), with frozen documented
- * defaults. Limits before authentication are tighter than after.
+ * Limits and rekey policy of the secure channel (docs/security.md "Rekey", "Limits before
+ * and after authentication"), with frozen documented defaults. Limits before
+ * authentication are tighter than after.
  */
 
 /** Noise's largest transport message (rev 34 §3), so the largest frame of any peer. */

@@ -1,6 +1,6 @@
 /**
  * A sans-IO reader of `u16be length ‖ body` frames, the framing of both keyway's Noise
- * handshake messages and its channel frames (DESIGN.md §4; Noise rev 34 §3 caps any
+ * handshake messages and its channel frames (docs/security.md "Frames"; Noise rev 34 §3 caps any
  * message at 65535 bytes). A frame that lies inside one received chunk is returned as a
  * view of that chunk, without a copy; only frames split across chunks are joined.
  */

@@ -1,8 +1,9 @@
 /**
- * The secure channel (DESIGN.md §4): after a Noise handshake, every byte on the stream is
- * a frame `u16be length ‖ ChaChaPoly(type ‖ body)` sealed with the transport CipherState
- * of its direction and an implicit 64-bit counter nonce (Noise rev 34 §5.1, §11.3 Rekey).
- * It satisfies @keyway/core's `Transport` shape structurally, without importing it.
+ * The secure channel (docs/security.md "Handshake and channel"): after a Noise handshake,
+ * every byte on the stream is a frame `u16be length ‖ ChaChaPoly(type ‖ body)` sealed
+ * with the transport CipherState of its direction and an implicit 64-bit counter nonce
+ * (Noise rev 34 §5.1, §11.3 Rekey). It satisfies @keyway/core's `Transport` shape
+ * structurally, without importing it.
  *
  * Frame sizes: each side cuts what it sends into frames of at most its own
  * `limits.maxFrameBytes`, and every DATA_CONTINUED frame it sends carries

@@ -1,7 +1,8 @@
 /**
  * The three messages `passwordAuth` exchanges inside the Noise channel to run OPAQUE-3DH
- * (DESIGN.md §4), and the transcript context that binds the login to that channel. Each
- * message is one channel message; fixed layouts, a tag byte first, every length checked:
+ * (docs/security.md "Authentication"), and the transcript context that binds the login to
+ * that channel. Each message is one channel message; fixed layouts, a tag byte first,
+ * every length checked:
  *
  *     LoginStart     client → server   0x01 ‖ u8 len ‖ user (1..255 B UTF-8) ‖ KE1 (96 B)
  *     LoginResponse  server → client   0x02 ‖ u8 len ‖ KSF parameters (ASCII) ‖ KE2 (320 B)

@@ -5,7 +5,7 @@
  * `keyway-services="…"`; it accepts the pty/forwarding/user-rc flags as no-ops (keyway has
  * none of those features). Any other option (`command=`, `principals=`, `environment=`,
  * `permitopen=`, `cert-authority`, …) cannot be honoured, so the line fails closed: it
- * never authorizes. DESIGN.md §4.
+ * never authorizes. docs/security.md "authorized_keys".
  *
  * `restrict` withholds every optional capability of the login, as in sshd. keyway's one
  * such capability is classic mode (remote import and eval): `publicKeyAuth` turns

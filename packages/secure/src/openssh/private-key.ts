@@ -3,7 +3,7 @@
  * passphrase-protected exactly as `ssh-keygen` writes it: bcrypt_pbkdf (16 rounds by
  * default) derives an AES-256 key and IV, the private section is encrypted with
  * `aes256-ctr`. Keys written by newer OpenSSH with `aes256-gcm@openssh.com` also load.
- * DESIGN.md §4 "Identities are OpenSSH Ed25519 keys".
+ * docs/security.md "Identities".
  */
 import { randomBytes } from 'node:crypto';
 import { ctr, gcm } from '@noble/ciphers/aes.js';
