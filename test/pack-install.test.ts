@@ -251,22 +251,32 @@ describe('the packages installed from their tarballs with npm, outside the repos
     }
   });
 
-  it('runs `keyway --help` from the installed bin, and through `npx keyway` and `npx keyway-cli`', async () => {
-    const direct = await run(join(project, 'node_modules', '.bin', 'keyway'), ['--help'], project);
-    for (const command of ['keygen', 'known-hosts', 'authorized-keys', 'serve', 'shell']) {
-      expect(direct.stdout).toContain(command);
-    }
-    // `npx keyway` (the bin) and `npx keyway-cli` (the package, as the README says).
-    for (const name of ['keyway', 'keyway-cli']) {
-      const npx = await run('npx', ['--no-install', name, '--help'], project);
-      expect(npx.stdout, `npx ${name} --help`).toBe(direct.stdout);
-    }
-  });
+  it(
+    'runs `keyway --help` from the installed bin, and through `npx keyway` and `npx keyway-cli`',
+    async () => {
+      const direct = await run(
+        join(project, 'node_modules', '.bin', 'keyway'),
+        ['--help'],
+        project,
+      );
+      for (const command of ['keygen', 'known-hosts', 'authorized-keys', 'serve', 'shell']) {
+        expect(direct.stdout).toContain(command);
+      }
+      // `npx keyway` (the bin) and `npx keyway-cli` (the package, as the README says).
+      for (const name of ['keyway', 'keyway-cli']) {
+        const npx = await run('npx', ['--no-install', name, '--help'], project);
+        expect(npx.stdout, `npx ${name} --help`).toBe(direct.stdout);
+      }
+    },
+    RUN_TIMEOUT_MS * 2,
+  );
 
-  it('imports keyway-rpc as an ES module and makes an authenticated call over loopback', async () => {
-    await writeFile(
-      join(project, 'esm.mjs'),
-      `import { AuthorizedKeys, connect, generateIdentity, KnownHosts, publicKeyAuth, Service,
+  it(
+    'imports keyway-rpc as an ES module and makes an authenticated call over loopback',
+    async () => {
+      await writeFile(
+        join(project, 'esm.mjs'),
+        `import { AuthorizedKeys, connect, generateIdentity, KnownHosts, publicKeyAuth, Service,
   ThreadedServer } from 'keyway-rpc';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -297,17 +307,21 @@ try {
   await rm(dir, { recursive: true, force: true });
 }
 `,
-    );
-    const { stdout } = await run(process.execPath, ['esm.mjs'], project);
-    const result = JSON.parse(stdout) as { sum: number; fingerprint: string };
-    expect(result.sum).toBe(42);
-    expect(result.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
-  });
+      );
+      const { stdout } = await run(process.execPath, ['esm.mjs'], project);
+      const result = JSON.parse(stdout) as { sum: number; fingerprint: string };
+      expect(result.sum).toBe(42);
+      expect(result.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+    },
+    RUN_TIMEOUT_MS * 2,
+  );
 
-  it('loads keyway-rpc with require() from CommonJS and calls over a memory pair', async () => {
-    await writeFile(
-      join(project, 'cjs.cjs'),
-      `const keyway = require('keyway-rpc');
+  it(
+    'loads keyway-rpc with require() from CommonJS and calls over a memory pair',
+    async () => {
+      await writeFile(
+        join(project, 'cjs.cjs'),
+        `const keyway = require('keyway-rpc');
 const { connectTransport, memoryTransportPair, Service, generateIdentity } = keyway;
 
 class Echo extends Service {
@@ -330,17 +344,25 @@ async function main() {
 }
 main().catch((error) => { console.error(error); process.exit(1); });
 `,
-    );
-    const { stdout } = await run(process.execPath, ['cjs.cjs'], project);
-    expect(JSON.parse(stdout)).toEqual({ requireModule: true, twice: 'abab', identity: 'string' });
-  });
+      );
+      const { stdout } = await run(process.execPath, ['cjs.cjs'], project);
+      expect(JSON.parse(stdout)).toEqual({
+        requireModule: true,
+        twice: 'abab',
+        identity: 'string',
+      });
+    },
+    RUN_TIMEOUT_MS * 2,
+  );
 
-  it('type-checks strict NodeNext TypeScript against the public API, the READMEs included', async () => {
-    const src = join(project, 'src');
-    await mkdir(src);
-    await writeFile(
-      join(src, 'use-api.ts'),
-      `import {
+  it(
+    'type-checks strict NodeNext TypeScript against the public API, the READMEs included',
+    async () => {
+      const src = join(project, 'src');
+      await mkdir(src);
+      await writeFile(
+        join(src, 'use-api.ts'),
+        `import {
   AccessDeniedError, AuthorizedKeys, compose, connect, type Connection, generateIdentity,
   ipAllowlist, KeywayError, KnownHosts, LoginLimiter, memoryTransportPair, connectTransport,
   publicKeyAuth, type Remote, RemoteError, release, Service, ThreadedServer, withOptions,
@@ -403,43 +425,45 @@ export async function use(): Promise<number> {
 export const same: boolean =
   (CoreService as unknown) === Service && secureGenerate === generateIdentity && serverConnect === connect;
 `,
-    );
-    // The examples the READMEs show: each package's, and the main README's first one (it
-    // runs on its own; the later ones continue it).
-    const readmes = [
-      ...PUBLISHED.map(({ dir, name }) => ({ name, file: join(repo, dir, 'README.md') })),
-      { name: 'main', file: join(repo, 'README.md') },
-    ];
-    let snippets = 0;
-    for (const { name, file } of readmes) {
-      const blocks = fencedBlocks(readFileSync(file, 'utf8'), 'ts');
-      const chosen = name === 'main' ? blocks.slice(0, 1) : blocks;
-      for (const [i, block] of chosen.entries()) {
-        const base = `readme-${name.replace(/\W+/g, '-')}-${i}.ts`;
-        await writeFile(join(src, base), `${block}\nexport {};\n`);
-        snippets++;
+      );
+      // The examples the READMEs show: each package's, and the main README's first one (it
+      // runs on its own; the later ones continue it).
+      const readmes = [
+        ...PUBLISHED.map(({ dir, name }) => ({ name, file: join(repo, dir, 'README.md') })),
+        { name: 'main', file: join(repo, 'README.md') },
+      ];
+      let snippets = 0;
+      for (const { name, file } of readmes) {
+        const blocks = fencedBlocks(readFileSync(file, 'utf8'), 'ts');
+        const chosen = name === 'main' ? blocks.slice(0, 1) : blocks;
+        for (const [i, block] of chosen.entries()) {
+          const base = `readme-${name.replace(/\W+/g, '-')}-${i}.ts`;
+          await writeFile(join(src, base), `${block}\nexport {};\n`);
+          snippets++;
+        }
       }
-    }
-    expect(snippets).toBeGreaterThanOrEqual(5);
-    await writeFile(
-      join(project, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'es2022',
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          strict: true,
-          noEmit: true,
-          types: ['node'],
-        },
-        include: ['src'],
-      }),
-    );
-    // The repository's pinned TypeScript, run on the project outside the repository.
-    const tsc = join(repo, 'test', 'node_modules', 'typescript', 'bin', 'tsc');
-    const { stdout } = await run(process.execPath, [tsc, '-p', project], project).catch(
-      (error: Error) => ({ stdout: error.message }),
-    );
-    expect(stdout.replaceAll(`${project}${sep}`, '')).toBe('');
-  });
+      expect(snippets).toBeGreaterThanOrEqual(5);
+      await writeFile(
+        join(project, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'es2022',
+            module: 'nodenext',
+            moduleResolution: 'nodenext',
+            strict: true,
+            noEmit: true,
+            types: ['node'],
+          },
+          include: ['src'],
+        }),
+      );
+      // The repository's pinned TypeScript, run on the project outside the repository.
+      const tsc = join(repo, 'test', 'node_modules', 'typescript', 'bin', 'tsc');
+      const { stdout } = await run(process.execPath, [tsc, '-p', project], project).catch(
+        (error: Error) => ({ stdout: error.message }),
+      );
+      expect(stdout.replaceAll(`${project}${sep}`, '')).toBe('');
+    },
+    RUN_TIMEOUT_MS * 2,
+  );
 });
