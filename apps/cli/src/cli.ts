@@ -21,7 +21,7 @@ import { keyscanCommand } from './commands/keyscan.js';
 import { knownHostsCommand } from './commands/known-hosts.js';
 import { passwdCommand } from './commands/passwd.js';
 import { serveCommand } from './commands/serve.js';
-import { SHELL_USAGE, shell } from './commands/shell.js';
+import { shellCommand } from './commands/shell.js';
 import { explainError } from './errors.js';
 
 export { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './command.js';
@@ -33,12 +33,6 @@ const demoCommand: Command = {
     'calls it (a remote object, a callback), shows what a wrong key gets, and prints\n' +
     'channel throughput beside node:tls and plain TCP. Cleans up after itself.\n',
   run: demo,
-};
-
-const shellCommand: Command = {
-  summary: 'a REPL whose `root` is a remote service (host:port)',
-  usage: SHELL_USAGE,
-  run: shell,
 };
 
 const benchCommand: Command = {
