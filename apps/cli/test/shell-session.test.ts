@@ -127,7 +127,9 @@ describe('keyway shell: errors never lock it up', () => {
     expect(out[2]).toBe('Uncaught AccessDeniedError: call "_secret" denied: name is never exposed');
     expect(out[3]).toBe('2');
     // Never keyway's own frames, nor the REPL's.
-    expect(r.stdout).not.toMatch(/errorFromWire|session\.js|shell\.js|node:repl|node:vm/);
+    expect(r.stdout).not.toMatch(
+      /errorFromWire|session\.js|serving\.js|shell\.js|node:repl|node:vm/,
+    );
   });
 
   it('in a terminal too: later input runs and .exit leaves', async () => {
@@ -238,6 +240,39 @@ describe('keyway shell: password login', () => {
     expect(r.stdout).not.toContain('pw\r');
     const known = KnownHosts.parse(await readFile(join(home, '.keyway', 'known_hosts'), 'utf8'));
     expect(known.check('127.0.0.1', passwordPort, hostKey.publicKey).status).toBe('match');
+  });
+
+  it('a server that gave up while the user typed gets the typed password on a new connection', async () => {
+    const passwords = new PasswordFile();
+    await passwords.register(opaqueServerFor(hostKey), 'alice', 'pw');
+    const impatient = new ThreadedServer(Lab, {
+      authenticator: passwordAuth({ identity: hostKey, passwords }),
+      handshakeTimeoutMs: 3000,
+    });
+    const port = ((await impatient.listen()) as { port: number }).port;
+    try {
+      const known = KnownHosts.parse('');
+      known.add('127.0.0.1', port, hostKey.publicKey);
+      await writeFile(join(home, '.keyway', 'known_hosts'), known.toString(), { mode: 0o600 });
+      const r = await keywayPty(
+        ['shell', `127.0.0.1:${port}`, '-l', 'alice'],
+        [
+          { expect: "alice@127.0.0.1's password: " },
+          { sleep: 5 },
+          { send: 'pw\r' },
+          { expect: 'keyway> ' },
+          { send: 'root.add(1, 2)\r' },
+          { expect: '3' },
+          { send: '.exit\r' },
+        ],
+        { home },
+      );
+      expect(r.code, r.stdout).toBe(0);
+      // Asked once: the second connection uses what was typed.
+      expect(r.stdout.split('password: ')).toHaveLength(2);
+    } finally {
+      await impatient.close(0);
+    }
   });
 
   it('never asks for a password for an unknown host, and says how to trust it', async () => {
