@@ -3,6 +3,7 @@
  * `main.ts` so that tests can run commands in-process as well as in a child process.
  * Every command has `--help`; exit codes are 0 (success), 1 (failure), 2 (usage error).
  */
+import { readFileSync } from 'node:fs';
 import { UsageError } from './args.js';
 import {
   CliError,
@@ -16,12 +17,13 @@ import { authorizedKeysCommand } from './commands/authorized-keys.js';
 import { BENCH_USAGE, bench } from './commands/bench.js';
 import { demo } from './commands/demo.js';
 import { fingerprintCommand, pubkeyCommand } from './commands/fingerprint.js';
+import { initCommand } from './commands/init.js';
 import { keygenCommand } from './commands/keygen.js';
 import { keyscanCommand } from './commands/keyscan.js';
 import { knownHostsCommand } from './commands/known-hosts.js';
 import { passwdCommand } from './commands/passwd.js';
 import { serveCommand } from './commands/serve.js';
-import { SHELL_USAGE, shell } from './commands/shell.js';
+import { shellCommand } from './commands/shell.js';
 import { explainError } from './errors.js';
 
 export { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './command.js';
@@ -35,12 +37,6 @@ const demoCommand: Command = {
   run: demo,
 };
 
-const shellCommand: Command = {
-  summary: 'a REPL whose `root` is a remote service (host:port)',
-  usage: SHELL_USAGE,
-  run: shell,
-};
-
 const benchCommand: Command = {
   summary: 'channel MB/s and calls/s beside node:tls and plain TCP',
   usage: BENCH_USAGE,
@@ -48,6 +44,7 @@ const benchCommand: Command = {
 };
 
 const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
+  init: initCommand,
   keygen: keygenCommand,
   fingerprint: fingerprintCommand,
   pubkey: pubkeyCommand,
@@ -67,9 +64,15 @@ const ALIASES: Readonly<Record<string, string>> = Object.freeze({
   '-y': 'pubkey',
 });
 
+/** The version in the CLI's package.json, which ships beside `dist/`. */
+function version(): string {
+  const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(16)}${c.summary}`);
-  return `usage: keyway <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`keyway <command> --help\` for a command's options.\n`;
+  return `usage: keyway <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`keyway <command> --help\` for a command's options, \`keyway --version\` for the version.\nNew here? Run \`keyway init\`.\n`;
 }
 
 /**
@@ -83,6 +86,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (given === undefined || given === '--help' || given === '-h' || given === 'help') {
     io.out(usage());
     return given === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (given === '--version' || given === '-V') {
+    io.out(`keyway ${version()}\n`);
+    return EXIT_OK;
   }
   const name = Object.hasOwn(ALIASES, given) ? ALIASES[given]! : given;
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;

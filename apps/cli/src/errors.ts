@@ -74,7 +74,7 @@ export function explainError(error: unknown, path?: string): string {
         return `${error.message}\n  wrong passphrase: try again (-P passphrase, or type it at the prompt)`;
       }
       if (/passphrase is required/.test(error.message)) {
-        return `${error.message}\n  the key is encrypted: pass -P passphrase, or run in a terminal to be asked`;
+        return `${error.message}\n  the key is encrypted: pass -P passphrase or $KEYWAY_PASSPHRASE, or run in a terminal to be asked`;
       }
       return `${error.message}\n  check that this is an OpenSSH ssh-ed25519 key (ssh-keygen -t ed25519 or keyway keygen)`;
     }

@@ -1,9 +1,16 @@
 /**
  * Host arguments as ssh users write them (docs/security.md "known_hosts", `[host]:port`):
  * `host`, `host:port`, `[host]:port`, and IPv6 addresses in brackets (`[::1]:18861`). A
- * bare IPv6 address without a port is accepted too, as ssh-keygen -F accepts it.
+ * bare IPv6 address without a port is accepted too, as ssh-keygen -F accepts it. A host
+ * written without a port means keyway's port, 18861, for every command.
  */
 import { UsageError } from './args.js';
+
+/**
+ * keyway's customary port (RPyC's), meant wherever a host is written without one: by
+ * `serve`, `shell`, `keyscan` and `known-hosts`.
+ */
+export const DEFAULT_PORT = 18861;
 
 /** A parsed `host[:port]`. */
 export interface HostPort {
@@ -20,10 +27,10 @@ function parsePort(text: string, whole: string): number {
 
 /**
  * Parses `host`, `host:port`, `[host]:port` or `[ipv6]`.
- * @param defaultPort - the port when none is written (22 for known_hosts, as in OpenSSH).
+ * @param defaultPort - the port when none is written ({@link DEFAULT_PORT} by default).
  * @throws {UsageError} on an empty host, a bad port or unbalanced brackets.
  */
-export function parseHostPort(text: string, defaultPort: number): HostPort {
+export function parseHostPort(text: string, defaultPort = DEFAULT_PORT): HostPort {
   let host: string;
   let port = defaultPort;
   if (text.startsWith('[')) {

@@ -27,9 +27,12 @@ function needsPassphrase(error: unknown): boolean {
   );
 }
 
+/** The environment variable an encrypted key's passphrase may come from. */
+export const PASSPHRASE_VARIABLE = 'KEYWAY_PASSPHRASE';
+
 /**
- * Reads a private key, asking for its passphrase on the terminal when it is encrypted and
- * none was given.
+ * Reads a private key. When it is encrypted and no passphrase was given, the passphrase
+ * comes from `$KEYWAY_PASSPHRASE`, else is asked for on the terminal.
  * @param source - a path, or `{ text, label }` for a key read from standard input.
  * @param passphrase - from `-P`, if given.
  * @returns the identity, whether the key file was encrypted, and the passphrase that
@@ -57,10 +60,18 @@ export async function readPrivateKey(
     return { identity: await load({}), encrypted: false };
   } catch (error) {
     if (!needsPassphrase(error)) throw error;
+    const fromEnvironment = process.env[PASSPHRASE_VARIABLE];
+    if (fromEnvironment !== undefined && fromEnvironment !== '') {
+      return {
+        identity: await load({ passphrase: fromEnvironment }),
+        encrypted: true,
+        passphrase: fromEnvironment,
+      };
+    }
     // Reading the key from stdin leaves no terminal to ask on.
     if (!stdinIsTerminal() || typeof source !== 'string') {
       throw new CliError(
-        `${label}: the private key is encrypted\n  pass its passphrase with -P, or run in a terminal to be asked`,
+        `${label}: the private key is encrypted\n  pass its passphrase with -P or $${PASSPHRASE_VARIABLE}, or run in a terminal to be asked`,
         { cause: error },
       );
     }

@@ -37,7 +37,6 @@ export function readHidden(prompt: string): Promise<string> {
   if (input.isTTY !== true || typeof input.setRawMode !== 'function') {
     return Promise.reject(new PromptCancelledError('standard input is not a terminal'));
   }
-  process.stderr.write(prompt);
   return new Promise<string>((resolve, reject) => {
     let text = '';
     const finish = (error?: Error): void => {
@@ -88,6 +87,8 @@ export function readHidden(prompt: string): Promise<string> {
     typedAhead = '';
     input.setEncoding('utf8');
     input.setRawMode(true);
+    // Shown only once echo is off: keys typed as soon as the prompt appears stay hidden.
+    process.stderr.write(prompt);
     input.on('data', onData);
     input.on('end', onEnd);
     if (feed(ahead)) return;

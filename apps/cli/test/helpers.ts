@@ -25,6 +25,8 @@ export interface RunOptions {
   home?: string;
   /** Working directory. */
   cwd?: string;
+  /** More environment variables. */
+  env?: Record<string, string>;
 }
 
 /** Runs `node dist/main.js ...args` and collects its output. */
@@ -32,7 +34,11 @@ export function keyway(args: readonly string[], options: RunOptions = {}): Promi
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, ...args], {
       cwd: options.cwd,
-      env: { ...process.env, HOME: options.home ?? join(tmpdir(), 'keyway-no-home') },
+      env: {
+        ...process.env,
+        HOME: options.home ?? join(tmpdir(), 'keyway-no-home'),
+        ...options.env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: 20_000,
     });
@@ -113,4 +119,40 @@ export async function makeKey(path: string, comment: string, passphrase = ''): P
   const files = generateIdentity(comment).toOpenSSH(passphrase === '' ? {} : { passphrase });
   await writeFile(path, files.privateKey, { mode: 0o600 });
   await writeFile(`${path}.pub`, files.publicKey, { mode: 0o644 });
+}
+
+/** One step of a {@link keywayPty} script. */
+export type PtyStep = { expect: string; timeout?: number } | { send: string } | { sleep: number };
+
+/**
+ * Runs `keyway` in a pseudo-terminal driven by `script` (see pty-session.py): waits for
+ * text, types keys. Exit code 124 means a step was not met or the command did not exit;
+ * `stdout` is everything the terminal showed.
+ */
+export function keywayPty(
+  args: readonly string[],
+  script: readonly PtyStep[],
+  options: { home: string; env?: Record<string, string> },
+): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(
+      'python3',
+      [
+        join(import.meta.dirname, 'pty-session.py'),
+        JSON.stringify(script),
+        process.execPath,
+        MAIN,
+        ...args,
+      ],
+      {
+        cwd: options.home,
+        timeout: 60_000,
+        env: { ...process.env, HOME: options.home, ...options.env },
+      },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
 }

@@ -97,7 +97,13 @@ describe('keyway keyscan', () => {
       `127.0.0.1:${(talker.address() as { port: number }).port}`,
     ]);
     expect(other.code).toBe(1);
-    expect(other.stderr).toContain('no keyway host key');
+    expect(other.stderr).toContain('is not a keyway server: it sent an SSH banner');
+  });
+
+  it('a host without a port means 18861', async () => {
+    const r = await keyway(['keyscan', '--timeout', '3000', '127.0.0.1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('127.0.0.1:18861');
   });
 
   it('usage errors exit 2', async () => {

@@ -29,7 +29,7 @@ async function build(name: string): Promise<string> {
       const r = await keyway(['known-hosts', 'add', ...args, '--file', file]);
       expect(r.code, r.stderr).toBe(0);
     };
-    await add('plain.example', p('a.pub'));
+    await add('plain.example:22', p('a.pub'));
     await add('db.example:18861', keyB);
     await add('[::1]:2222', p('a'));
     await add('secret.example:18861', p('b.pub'), '--hash');
@@ -54,7 +54,7 @@ describe('keyway known-hosts', () => {
   it('adding the same key again changes nothing', async () => {
     const file = await build('kh2');
     const before = await readFile(file, 'utf8');
-    const r = await keyway(['known-hosts', 'add', 'plain.example', keyA, '--file', file]);
+    const r = await keyway(['known-hosts', 'add', 'plain.example:22', keyA, '--file', file]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('nothing changed');
     expect(await readFile(file, 'utf8')).toBe(before);
@@ -65,7 +65,7 @@ describe('keyway known-hosts', () => {
     async () => {
       const file = await build('kh3');
       for (const [ours, theirs] of [
-        ['plain.example', 'plain.example'],
+        ['plain.example:22', 'plain.example'],
         ['db.example:18861', '[db.example]:18861'],
         ['[::1]:2222', '[::1]:2222'],
         ['[secret.example]:18861', '[secret.example]:18861'],
@@ -83,7 +83,17 @@ describe('keyway known-hosts', () => {
     const r = await keyway(['known-hosts', 'find', 'nowhere.example', '--file', file]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect((await keyway(['known-hosts', 'find', 'db.example', '--file', file])).code).toBe(1);
+    expect((await keyway(['known-hosts', 'find', 'db.example:22', '--file', file])).code).toBe(1);
+  });
+
+  it('a host written without a port means keyway`s port 18861, as for every command', async () => {
+    const file = await build('kh4b');
+    const found = await keyway(['known-hosts', 'find', 'db.example', '--file', file]);
+    expect(found.code).toBe(0);
+    expect(found.stdout).toContain('# Host [db.example]:18861 found: line 2');
+    const added = await keyway(['known-hosts', 'add', 'new.example', keyA, '--file', file]);
+    expect(added.code, added.stderr).toBe(0);
+    expect(await readFile(file, 'utf8')).toContain('[new.example]:18861 ssh-ed25519 ');
   });
 
   it.skipIf(!hasSshKeygen)(

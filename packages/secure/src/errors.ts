@@ -24,8 +24,34 @@ export class SecureError extends Error {
 
 /** The Noise handshake failed: bad message, wrong pattern, deadline passed. */
 export class HandshakeError extends SecureError {
-  constructor(message: string, options?: SecureErrorOptions) {
-    super('ERR_HANDSHAKE', message, options);
+  /** @param code - a more specific `ERR_*` code, for subclasses. */
+  constructor(message: string, options?: SecureErrorOptions, code = 'ERR_HANDSHAKE') {
+    super(code, message, options);
+  }
+}
+
+/**
+ * The peer speaks another protocol: its first bytes are an SSH banner (`SSH-…`) or an HTTP
+ * response (`HTTP/…`), or a first message far larger than any keyway handshake message
+ * (text, usually). Raised at once, instead of waiting for the handshake deadline, so that
+ * a client dialled at the wrong port learns why.
+ */
+export class NotKeywayError extends HandshakeError {
+  /** `'ssh'`, `'http'`, or undefined when the bytes are just not a keyway handshake. */
+  readonly protocol: 'ssh' | 'http' | undefined;
+  /** The start of what the peer sent, printable ASCII only, at most 64 characters. */
+  readonly banner: string;
+
+  constructor(protocol: 'ssh' | 'http' | undefined, banner: string, options?: SecureErrorOptions) {
+    const what =
+      protocol === 'ssh'
+        ? 'it sent an SSH banner'
+        : protocol === 'http'
+          ? 'it answered in HTTP'
+          : 'what it sent is not a keyway handshake';
+    super(`the peer does not speak keyway: ${what} ("${banner}")`, options, 'ERR_NOT_KEYWAY');
+    this.protocol = protocol;
+    this.banner = banner;
   }
 }
 

@@ -18,6 +18,8 @@ export {
   type ClientHandshakeResult,
   clientHandshake,
   type HostKeyPolicy,
+  type PasswordRequest,
+  type PasswordSource,
   type ScanHostKeyOptions,
   scanHostKey,
 } from './auth/client.js';
@@ -82,6 +84,7 @@ export {
   HandshakeError,
   HostKeyError,
   KeyFormatError,
+  NotKeywayError,
   SecureError,
   type SecureErrorOptions,
   ServiceMismatchError,

@@ -20,7 +20,10 @@ export interface ConnectOptions
   extends Omit<ClientHandshakeOptions, 'host' | 'port' | 'timeoutMs'> {
   /** The service this side exposes to the server (its `conn.root`); none by default. */
   service?: ServiceSpec;
-  /** Time for dialling and authenticating, in ms. Default 10 s. */
+  /**
+   * Time for dialling and authenticating, in ms, less the time a `password` function (a
+   * prompt) takes. Default 10 s.
+   */
   timeout?: number;
   /** Cancels the attempt. */
   signal?: AbortSignal;
@@ -100,13 +103,31 @@ export async function connect(
       reject(reason);
     };
   });
-  const timer = setTimeout(() => {
+  const expire = () =>
     giveUp(
       new TimeoutError(
         `connecting to ${unix ? hostOrPath : `${hostOrPath}:${port}`} took longer than ${timeout} ms`,
       ),
     );
-  }, timeout);
+  let remaining = timeout;
+  let armedAt = performance.now();
+  let timer = setTimeout(expire, remaining);
+  // A password prompt runs once the host key is verified; a person typing is not a slow
+  // server, so its time does not count (clientHandshake does the same with its deadline).
+  const source = options.password;
+  const password: ConnectOptions['password'] =
+    typeof source !== 'function'
+      ? source
+      : async (request) => {
+          clearTimeout(timer);
+          remaining = Math.max(0, remaining - (performance.now() - armedAt));
+          try {
+            return await source(request);
+          } finally {
+            armedAt = performance.now();
+            if (!settled) timer = setTimeout(expire, remaining);
+          }
+        };
   const onAbort = () => giveUp(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const attempt = (async () => {
@@ -120,6 +141,7 @@ export async function connect(
     const { transport } = await Promise.race([
       clientHandshake(socket, {
         ...options,
+        password,
         host: hostOrPath,
         port: unix ? 22 : port,
         timeoutMs: timeout,

@@ -6,7 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { generateIdentity } from 'keyway-rpc';
+import { generateIdentity, type Identity } from 'keyway-rpc';
 import { flagOption, parseOptions, stringOption } from '../args.js';
 import { CliError, type Command, EXIT_OK } from '../command.js';
 import { resolveFile } from '../paths.js';
@@ -33,7 +33,8 @@ const OPTIONS = {
   force: { type: 'boolean' },
 } as const;
 
-async function exists(path: string): Promise<boolean> {
+/** Whether `path` exists (any other stat failure is thrown). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
@@ -43,13 +44,33 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function defaultComment(): string {
+/** `user@host`, ssh-keygen's default key comment. */
+export function defaultComment(): string {
   try {
     return `${userInfo().username}@${hostname()}`;
   } catch {
     // No passwd entry for this uid (some containers): ssh-keygen falls back the same way.
     return hostname();
   }
+}
+
+/**
+ * Makes a key pair and writes `path` (0600, encrypted when `passphrase` is not empty) and
+ * `path.pub` (0644), each atomically.
+ * @returns the new identity.
+ */
+export async function writeKeyPair(
+  path: string,
+  comment: string,
+  passphrase: string | undefined,
+): Promise<Identity> {
+  const identity = generateIdentity(comment);
+  const files = identity.toOpenSSH(
+    passphrase === undefined || passphrase === '' ? {} : { passphrase },
+  );
+  await writeKeyFile(path, files.privateKey, 0o600);
+  await writeKeyFile(`${path}.pub`, files.publicKey, 0o644);
+  return identity;
 }
 
 /** The `keygen` command. */
@@ -78,12 +99,7 @@ export const keygenCommand: Command = {
       );
     }
     io.out('Generating public/private ed25519 key pair.\n');
-    const identity = generateIdentity(comment);
-    const files = identity.toOpenSSH(
-      passphrase === undefined || passphrase === '' ? {} : { passphrase },
-    );
-    await writeKeyFile(path, files.privateKey, 0o600);
-    await writeKeyFile(pubPath, files.publicKey, 0o644);
+    const identity = await writeKeyPair(path, comment, passphrase);
     io.out(
       `Your identification has been saved in ${path}\n` +
         `Your public key has been saved in ${pubPath}\n` +

@@ -10,10 +10,9 @@ import { type Socket, connect as tcpConnect } from 'node:net';
 import { KnownHosts, scanHostKey } from 'keyway-rpc';
 import { flagOption, parseOptions, stringOption, UsageError } from '../args.js';
 import { CliError, type Command, EXIT_OK } from '../command.js';
-import { parseHostPort } from '../hosts.js';
+import { DEFAULT_PORT, parseHostPort } from '../hosts.js';
 
-/** keyway's customary port (RPyC's), used when the argument names none. */
-export const DEFAULT_PORT = 18861;
+export { DEFAULT_PORT } from '../hosts.js';
 
 const USAGE = `usage: keyway keyscan [--hash] [--timeout ms] host[:port]
 
@@ -21,6 +20,7 @@ Connects to a keyway server, reads its host key from the handshake and prints th
 known_hosts line for it (like ssh-keyscan), with its fingerprint on stderr. The key is
 not verified: check the fingerprint with the server's owner before trusting it, e.g.
   keyway keyscan db.example:18861 >> ~/.keyway/known_hosts
+The port defaults to ${DEFAULT_PORT}.
 
 options:
       --hash           hash the host name, as ssh-keyscan -H
@@ -69,6 +69,12 @@ export async function readHostKey(
   try {
     return (await scanHostKey(socket, { timeoutMs })).publicKey;
   } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_NOT_KEYWAY') {
+      throw new CliError(
+        `${host}:${port} is not a keyway server: ${(error as Error).message.replace(/^the peer does not speak keyway: /, '')}\n  check the port (keyway's default is ${DEFAULT_PORT})`,
+        { cause: error },
+      );
+    }
     throw new CliError(
       `${host}:${port}: no keyway host key received (${(error as Error).message})\n  check that a keyway server listens there`,
       { cause: error },

@@ -6,7 +6,7 @@
 import { KnownHosts, type KnownHostsEntry } from 'keyway-rpc';
 import { flagOption, type OptionTable, parseOptions, stringOption, UsageError } from '../args.js';
 import { CliError, type CliIo, type Command, EXIT_FAILURE, EXIT_OK } from '../command.js';
-import { parseHostPort } from '../hosts.js';
+import { DEFAULT_PORT, parseHostPort } from '../hosts.js';
 import { readEd25519PublicKey } from '../keys.js';
 import { resolveFile } from '../paths.js';
 
@@ -25,7 +25,8 @@ actions:
   list                 print each key line's number, hosts and fingerprint
 
 Hosts are written host, host:port, [host]:port or [ipv6]:port; without a port,
-OpenSSH's 22 is meant, as in known_hosts itself.
+keyway's ${DEFAULT_PORT} is meant, as for every keyway command (write host:22 for
+OpenSSH's port).
 
 options:
       --file <path>    the known_hosts file
@@ -84,7 +85,7 @@ export const knownHostsCommand: Command = {
     const [first = '', second = ''] = parsed.positionals;
     switch (action) {
       case 'add': {
-        const { host, port } = parseHostPort(first, 22);
+        const { host, port } = parseHostPort(first);
         const key = await readEd25519PublicKey(second, stringOption(parsed, 'passphrase'));
         const before = db.check(host, port, key.key);
         const comment = stringOption(parsed, 'comment');
@@ -106,7 +107,7 @@ export const knownHostsCommand: Command = {
         return EXIT_OK;
       }
       case 'find': {
-        const { host, port } = parseHostPort(first, 22);
+        const { host, port } = parseHostPort(first);
         const found = db.find(host, port);
         if (found.length === 0) return EXIT_FAILURE;
         const lines = db.toString().split('\n');
@@ -119,7 +120,7 @@ export const knownHostsCommand: Command = {
         return EXIT_OK;
       }
       case 'remove': {
-        const { host, port } = parseHostPort(first, 22);
+        const { host, port } = parseHostPort(first);
         const removed = db.remove(host, port);
         if (removed === 0) throw new CliError(`${first} not found in ${path}; nothing changed`);
         await db.save(path);

@@ -50,8 +50,14 @@ export interface ClientHandshakeOptions {
   hostKeyPolicy?: HostKeyPolicy | undefined;
   /** The user to log in as (password login). */
   username?: string | undefined;
-  /** The password, for servers that ask for one (proved with OPAQUE, never sent). */
-  password?: string | undefined;
+  /**
+   * The password, for servers that ask for one (proved with OPAQUE, never sent): the
+   * string, or a function that supplies it (a prompt). The function runs only when a
+   * server asks for a password, and only after the server's host key passed the
+   * known_hosts check (as ssh asks for a password only once the host is verified); the
+   * time it takes does not count against `timeoutMs`. What it throws fails the login.
+   */
+  password?: string | PasswordSource | undefined;
   /**
    * The name of the service the client expects (the server's `serviceName`, else its
    * service class's name). The server signs the name it serves into its hello; another
@@ -70,8 +76,8 @@ export interface ClientHandshakeOptions {
   provider?: CryptoProvider | undefined;
   /**
    * Deadline in ms (default 10 s) of the whole exchange: the Noise handshake, the server's
-   * verdict and the password login, if any. On expiry the channel is closed and the call
-   * rejects with `HandshakeError`.
+   * verdict and the password login, if any, less the time a `password` function takes. On
+   * expiry the channel is closed and the call rejects with `HandshakeError`.
    */
   timeoutMs?: number | undefined;
   /** Channel options (limits before authentication, rekey policy). */
@@ -82,6 +88,20 @@ export interface ClientHandshakeOptions {
    */
   authenticatedLimits?: Partial<ChannelLimits> | undefined;
 }
+
+/** What a password function is told when a server asks for a password. */
+export interface PasswordRequest {
+  /** The host and port the client dialled. */
+  readonly host: string;
+  readonly port: number;
+  /** The user logging in (`username`). */
+  readonly username: string;
+  /** The server's host key, already checked against known_hosts. */
+  readonly hostKey: { readonly publicKey: Uint8Array; readonly fingerprint: string };
+}
+
+/** Supplies a password once the server is verified and asks for one (e.g. a prompt). */
+export type PasswordSource = (request: PasswordRequest) => string | Promise<string>;
 
 /** An authenticated client connection, ready for the RPC engine. */
 export interface ClientHandshakeResult {
@@ -225,15 +245,43 @@ export async function clientHandshake(
   // The deadline covers the whole exchange: a server that finishes the handshake and then
   // never answers (or stalls a password login) must not hold the client forever.
   let timer: NodeJS.Timeout | undefined;
+  let remaining = Math.max(0, deadline - performance.now());
+  let armedAt = 0;
   // Stops a password login's key stretching along with the exchange.
   const stop = new AbortController();
+  let expire!: () => void;
   const deadlinePassed = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new HandshakeError(`handshake did not finish within ${timeoutMs} ms`)),
-      Math.max(0, deadline - performance.now()),
-    );
+    expire = () => reject(new HandshakeError(`handshake did not finish within ${timeoutMs} ms`));
   });
-  const verdict = readVerdict(reader, result.handshakeHash, options, stop.signal);
+  const clock = {
+    run(): void {
+      armedAt = performance.now();
+      timer = setTimeout(expire, remaining);
+    },
+    // A person typing a password is not a stalled server: the prompt's time is not counted.
+    pause(): void {
+      clearTimeout(timer);
+      remaining = Math.max(0, remaining - (performance.now() - armedAt));
+    },
+  };
+  clock.run();
+  const hostKey = { publicKey: verifiedHostKey, fingerprint: ed25519Fingerprint(verifiedHostKey) };
+  const verdict = readVerdict(reader, result.handshakeHash, options, stop.signal, async () => {
+    const source = options.password;
+    if (typeof source !== 'function') return source;
+    if (options.username === undefined) return undefined;
+    clock.pause();
+    try {
+      return await source({
+        host: options.host,
+        port: options.port,
+        username: options.username,
+        hostKey,
+      });
+    } finally {
+      clock.run();
+    }
+  });
   // Once the deadline wins, the abandoned exchange fails on the closed channel: nobody
   // waits for that failure.
   verdict.catch(() => {});
@@ -241,7 +289,7 @@ export async function clientHandshake(
     await Promise.race([verdict, deadlinePassed]);
     return {
       transport: reader.handoff(),
-      hostKey: { publicKey: verifiedHostKey, fingerprint: ed25519Fingerprint(verifiedHostKey) },
+      hostKey,
       service,
       handshakeHash: result.handshakeHash,
     };
@@ -261,6 +309,7 @@ async function readVerdict(
   handshakeHash: Uint8Array,
   options: ClientHandshakeOptions,
   signal: AbortSignal,
+  password: () => Promise<string | undefined>,
 ): Promise<void> {
   for (;;) {
     const message = await reader.next();
@@ -270,7 +319,16 @@ async function readVerdict(
       case AuthMessage.FAIL:
         throw new AuthenticationError('server refused the login');
       case AuthMessage.PASSWORD_REQUEST:
-        await answerPasswordRequest(reader, handshakeHash, options, signal);
+        await answerPasswordRequest(
+          reader,
+          handshakeHash,
+          {
+            username: options.username,
+            password: await password(),
+            ksfBounds: options.ksfBounds,
+          },
+          signal,
+        );
         break;
       default:
         throw new HandshakeError(`unexpected authentication message type ${message[0]}`);

@@ -9,7 +9,7 @@
 import type { Duplex } from 'node:stream';
 import { defaultCryptoProvider } from '../crypto/default-provider.js';
 import type { CryptoProvider, X25519KeyPair } from '../crypto/provider.js';
-import { HandshakeError } from '../errors.js';
+import { HandshakeError, NotKeywayError } from '../errors.js';
 import { HandshakeState } from '../noise/handshake-state.js';
 import type { ChannelOptions } from './channel-options.js';
 import { FrameReader, frameHeader } from './frame-reader.js';
@@ -179,6 +179,8 @@ export async function performHandshake(
 class HandshakeIo {
   readonly reader: FrameReader;
   failure: Error | undefined;
+  /** The peer's first bytes, kept until its first message is read, to name a stranger. */
+  #head: Uint8Array | undefined = new Uint8Array(0);
   readonly #stream: Duplex;
   readonly #timer: NodeJS.Timeout;
   #ended = false;
@@ -213,9 +215,14 @@ class HandshakeIo {
       try {
         message = this.reader.next();
       } catch (cause) {
+        // Text read as a length prefix is far beyond any handshake message: a stranger.
+        if (this.#head !== undefined) throw strangerError(this.#head, { cause });
         throw new HandshakeError('handshake message too large', { cause });
       }
-      if (message !== undefined) return message;
+      if (message !== undefined) {
+        this.#head = undefined;
+        return message;
+      }
       if (this.#ended) throw new HandshakeError('connection closed during the handshake');
       this.#stream.resume();
       await new Promise<void>((resolve) => {
@@ -275,6 +282,18 @@ class HandshakeIo {
   }
 
   readonly #onData = (chunk: Uint8Array): void => {
+    if (this.#head !== undefined && this.#head.length < HEAD_BYTES) {
+      const head = new Uint8Array(Math.min(HEAD_BYTES, this.#head.length + chunk.length));
+      head.set(this.#head);
+      head.set(chunk.subarray(0, head.length - this.#head.length), this.#head.length);
+      this.#head = head;
+      // An SSH server speaks first and an HTTP server answers our message 1 with an error
+      // page: either way the peer is not keyway, and waiting for the deadline tells nobody.
+      if (foreignProtocol(head) !== undefined) {
+        this.abort(strangerError(head));
+        return;
+      }
+    }
     this.reader.push(chunk);
     // Read no further than one whole message ahead; read() resumes when it needs more.
     if (this.reader.buffered > this.reader.maxFrameBytes + 2) this.#stream.pause();
@@ -292,6 +311,36 @@ class HandshakeIo {
 }
 
 function noop(): void {}
+
+/** Bytes of the peer's first data kept to recognise another protocol. */
+const HEAD_BYTES = 64;
+
+const FOREIGN_PREFIXES: readonly (readonly ['ssh' | 'http', Uint8Array])[] = [
+  ['ssh', new TextEncoder().encode('SSH-')],
+  ['http', new TextEncoder().encode('HTTP/')],
+];
+
+/**
+ * `'ssh'` or `'http'` when `head` starts as those protocols' first reply does. A keyway
+ * message starts with its u16 length: `SS` or `HT` would announce 18-21 KB, which no
+ * handshake message needs (the default bound is 8 KiB), and the bytes after it are a
+ * random ephemeral key, so a real peer matches these 4-5 bytes by chance only.
+ */
+function foreignProtocol(head: Uint8Array): 'ssh' | 'http' | undefined {
+  for (const [name, prefix] of FOREIGN_PREFIXES) {
+    if (startsWith(head, prefix)) return name;
+  }
+  return undefined;
+}
+
+function strangerError(head: Uint8Array, options?: { cause?: unknown }): NotKeywayError {
+  let text = '';
+  for (const byte of head) {
+    if (byte === 0x0d || byte === 0x0a) break;
+    text += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.';
+  }
+  return new NotKeywayError(foreignProtocol(head), text, options);
+}
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   if (bytes.length < prefix.length) return false;
