@@ -189,15 +189,17 @@ describe('keyway serve: debug output', () => {
 
 describe('keyway serve: stopping', () => {
   it('SIGTERM drains: a call in flight completes, the log counts it, exit 0', async () => {
-    const server = await serve(publicKey(), p('home'));
+    // A generous grace and a call long enough to be in flight when the signal lands, even
+    // on a loaded machine.
+    const server = await serve([...publicKey(), '--grace', '60'], p('home'));
     const conn = await asAlice(server);
     const calc = conn.root as Remote<Calculator>;
-    const inFlight = calc.sleep(1500);
+    const inFlight = calc.sleep(4000);
     // The call has reached the server once the log's login line is there and a later call
     // on the same connection has come back; sleep() was sent first.
     expect(await calc.add(1, 1)).toBe(2);
     const code = server.stop('SIGTERM');
-    expect(await inFlight).toBe(1500);
+    expect(await inFlight).toBe(4000);
     expect(await code).toBe(0);
     expect(server.stderr()).toContain('SIGTERM: draining 1 connection and 1 call in flight');
     expect(server.stderr()).toContain('drained 1 connection; 1 call in flight finished');
@@ -226,13 +228,13 @@ describe('keyway serve: stopping', () => {
   });
 
   it('a pool drains on SIGTERM too', async () => {
-    const server = await serve([...publicKey(), '--pool', '1'], p('home'));
+    const server = await serve([...publicKey(), '--pool', '1', '--grace', '60'], p('home'));
     const conn = await asAlice(server);
     const calc = conn.root as Remote<Calculator>;
-    const inFlight = calc.sleep(1500);
+    const inFlight = calc.sleep(4000);
     expect(await calc.add(1, 1)).toBe(2);
     const code = server.stop('SIGTERM');
-    expect(await inFlight).toBe(1500);
+    expect(await inFlight).toBe(4000);
     expect(await code).toBe(0);
     expect(server.stderr()).toContain('drained 1 connection; 1 call in flight finished');
   });

@@ -175,7 +175,10 @@ async function drain(
   signal: string,
   log: ServeLog,
 ): Promise<void> {
-  const before: ServerStats = await server.stats();
+  // A pool asks its workers; a busy machine may need longer than the default second.
+  const stats = (): Promise<ServerStats> =>
+    server instanceof ThreadPoolServer ? server.stats({ timeoutMs: 5_000 }) : server.stats();
+  const before = await stats();
   log.event(
     'draining',
     { signal, connections: before.open, calls: before.serving, graceMs: grace },
@@ -193,7 +196,7 @@ async function drain(
     await Promise.race([closing, new Promise((r) => setTimeout(r, 100))]);
     if (done) break;
     try {
-      last = await server.stats();
+      last = await stats();
     } catch {
       // Closing under our feet: the last count stands.
     }
