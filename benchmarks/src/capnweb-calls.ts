@@ -30,6 +30,7 @@ import {
   ThreadedServer,
 } from 'keyway-rpc';
 import { WebSocket, WebSocketServer } from 'ws';
+import { BenchReport } from './report.js';
 import Calculator from './server-fixtures/calculator.js';
 import { makeBenchKeys } from './server-keys.js';
 import { type Add, type Measurement, measure, type Pattern } from './server-measure.js';
@@ -167,13 +168,17 @@ function median(rates: Rate[]): Rate {
  * Sets every variant up, then measures them in turn, round after round, so that a change
  * of load on this shared machine hits all of them rather than whichever ran at the time.
  */
-async function runAll(setUps: [string, () => Promise<Variant>][]): Promise<Row[]> {
+async function runAll(
+  setUps: [string, () => Promise<Variant>][],
+  progress?: BenchReport,
+): Promise<Row[]> {
   const variants: [string, Variant][] = [];
   try {
     for (const [name, setUp] of setUps) variants.push([name, await setUp()]);
     const rounds = variants.map(() => ({ sequential: [] as Rate[], inflight100: [] as Rate[] }));
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [i, [, variant]] of variants.entries()) {
+      for (const [i, [name, variant]] of variants.entries()) {
+        progress?.step(`round ${round + 1}: ${name}`);
         for (const pattern of PATTERNS) {
           rounds[i]?.[pattern].push(rate(await measure(variant.add, pattern, SECONDS)));
         }
@@ -225,13 +230,17 @@ async function main(): Promise<void> {
     `keyway vs capnweb: add(a, b), both ends in this process, median of ${ROUNDS} rounds ` +
       `of ${SECONDS} s windows taken in turn, Node ${process.version}`,
   );
-  printTable(
-    await runAll([
-      ['capnweb 0.12, WebSocket (ws)', capnweb],
-      ['keyway core, plain TCP', keywayTcp],
-      ['keyway, authenticated Noise', keywaySecure],
-    ]),
-  );
+  const setUps: [string, () => Promise<Variant>][] = [
+    ['capnweb 0.12, WebSocket (ws)', capnweb],
+    ['keyway core, plain TCP', keywayTcp],
+    ['keyway, authenticated Noise', keywaySecure],
+  ];
+  const report = new BenchReport('capnweb-calls', ROUNDS * setUps.length);
+  const rows = await runAll(setUps, report);
+  printTable(rows);
+  report.record('rounds', ROUNDS);
+  report.record('rows', rows);
+  report.save();
 }
 
 await main();

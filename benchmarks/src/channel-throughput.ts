@@ -26,6 +26,7 @@ import {
 } from '@keyway/secure';
 import { FloorSender, floorReceive } from './aead-floor.js';
 import { type Pem, selfSigned } from './channel-certs.js';
+import { BenchReport } from './report.js';
 
 type Variant = 'tcp' | 'tls-aes' | 'tls-chacha' | 'node-aead' | 'keyway-node' | 'keyway-noble';
 
@@ -358,10 +359,18 @@ async function main(): Promise<void> {
   console.log(
     `bulk throughput, loopback TCP, 65518-byte writes, median of ${ROUNDS} interleaved rounds:`,
   );
+  const handshakeSteps = process.env.BENCH_SKIP_HANDSHAKES ? 0 : 3;
+  const report = new BenchReport('channel-throughput', ROUNDS * variants.length + handshakeSteps);
   const runs = new Map<Variant, Run[]>(variants.map((v) => [v, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const v of variants) runs.get(v)!.push(await throughput(v, server, serverKey));
+    for (const v of variants) {
+      report.step(`round ${round + 1}: ${v}`);
+      runs.get(v)!.push(await throughput(v, server, serverKey));
+    }
   }
+  report.record('throughput', Object.fromEntries(runs));
+  report.record('rounds', ROUNDS);
+  report.record('secondsPerRun', SECONDS);
   for (const v of variants) {
     const rates = runs
       .get(v)!
@@ -411,18 +420,29 @@ async function main(): Promise<void> {
     );
   }
   for (const [v, name] of ciphers) console.log(`  (${v} negotiated ${name})`);
-  if (process.env.BENCH_SKIP_HANDSHAKES) return;
+  report.record('medianMBps', Object.fromEntries(results));
+  report.record('ciphers', Object.fromEntries(ciphers));
+  if (process.env.BENCH_SKIP_HANDSHAKES) {
+    report.save();
+    return;
+  }
   console.log(
     `\nhandshakes/s, mutual authentication, ${CONCURRENCY} in flight, ${HANDSHAKE_SECONDS} s:`,
   );
+  report.step('handshakes: node:tls mutual TLS');
   const mtls = await tlsHandshakes(server, client);
   console.log(`  node:tls mutual TLS 1.3 (ECDSA P-256)  ${mtls.toFixed(0).padStart(6)}/s`);
+  const handshakes: Record<string, number> = { 'mutual TLS 1.3': mtls };
   for (const provider of [nodeCryptoProvider, nobleCryptoProvider]) {
+    report.step(`handshakes: keyway Noise XX (${provider.name})`);
     const rate = await keywayHandshakes(provider);
+    handshakes[`keyway Noise XX (${provider.name})`] = rate;
     console.log(
       `  keyway Noise XX (${provider.name.padEnd(5)})          ${rate.toFixed(0).padStart(6)}/s  ${(rate / mtls).toFixed(2)}x mTLS`,
     );
   }
+  report.record('handshakesPerSecond', handshakes);
+  report.save();
 }
 
 if (isMainThread) {

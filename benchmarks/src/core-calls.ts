@@ -24,6 +24,7 @@ import {
   SharedBudget,
   type Transport,
 } from '@keyway/core';
+import { BenchReport } from './report.js';
 
 class Calculator extends Service {
   add(a: number, b: number): number {
@@ -153,30 +154,36 @@ async function heapPerConnection(pairs: number): Promise<number> {
 
 async function main(): Promise<void> {
   const calls = Number(process.env.CORE_BENCH_CALLS ?? 200_000);
+  const report = new BenchReport('core-calls', 9);
   console.log(`keyway core: ${calls} calls of add(a, b) per measurement, Node ${process.version}`);
   if (budget !== undefined) console.log('the serving side draws on a SharedBudget');
   console.log('(CPU per call counts both ends: client and server run in this process)\n');
+  const timed = async (label: string, run: (n: number) => Promise<void>): Promise<void> => {
+    report.step(label);
+    const measured = await measure(run, calls);
+    report.record(label.trim(), measured);
+    console.log(row(label, measured));
+  };
   for (const kind of ['memory', 'tcp'] as const) {
     const { client, server } = await connect(kind);
     const calc = client.root as Calc;
-    console.log(row(`${kind}: sequential`, await measure((n) => sequential(calc, n), calls)));
-    console.log(row(`${kind}: 100 in flight`, await measure((n) => inFlight(calc, n, 100), calls)));
+    await timed(`${kind}: sequential`, (n) => sequential(calc, n));
+    await timed(`${kind}: 100 in flight`, (n) => inFlight(calc, n, 100));
     await client.close();
     await server.closed;
     const floor = await baseline(kind);
     const bare = { add: floor.add } as unknown as Calc;
-    console.log(
-      row(`  baseline ${kind}: sequential`, await measure((n) => sequential(bare, n), calls)),
-    );
-    console.log(
-      row(`  baseline ${kind}: 100 in flight`, await measure((n) => inFlight(bare, n, 100), calls)),
-    );
+    await timed(`  baseline ${kind}: sequential`, (n) => sequential(bare, n));
+    await timed(`  baseline ${kind}: 100 in flight`, (n) => inFlight(bare, n, 100));
     floor.close();
   }
+  report.step('heap per idle connection');
   const perPair = await heapPerConnection(2_000);
+  report.record('heapBytesPerIdlePair', Math.round(perPair));
   console.log(
     `\nheap per idle connected pair (both ends, memory transport): ${(perPair / 1024).toFixed(1)} KiB`,
   );
+  report.save();
 }
 
 await main();

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { Remote } from '@keyway/core';
 import { AuthorizedKeys, KnownHosts, publicKeyAuth } from '@keyway/secure';
 import { type BoundAddress, connect, ThreadedServer, ThreadPoolServer } from '@keyway/server';
+import { BenchReport } from './report.js';
 import Calculator from './server-fixtures/calculator.js';
 import { type BenchKeys, makeBenchKeys } from './server-keys.js';
 import { type Add, type Measurement, measure, type Pattern } from './server-measure.js';
@@ -171,6 +172,7 @@ async function main(): Promise<void> {
       `${SECONDS} s per window, Node ${process.version}`,
   );
   console.log('(CPU per call counts both ends; the pool row counts its worker threads too)');
+  const report = new BenchReport('server-calls', 5);
   const keys = makeBenchKeys();
   const rows: Row[] = [];
   try {
@@ -182,7 +184,9 @@ async function main(): Promise<void> {
       const server = await make(keys);
       const port = await portOf(server);
       try {
+        report.step(`${name}, client in this process`);
         rows.push({ name: `${name}, same process`, ...(await clientHere(keys, port)) });
+        report.step(`${name}, client in a child process`);
         rows.push({ name: `${name}, client process`, ...(await clientInChild(keys, port)) });
       } finally {
         await server.close(1000);
@@ -191,8 +195,12 @@ async function main(): Promise<void> {
   } finally {
     keys.cleanup();
   }
+  report.step('RPyC 5.3, plain and SSL');
   const rpyc = await runRpyc(['plain', 'ssl'], SECONDS);
   printTable(rows, rpyc);
+  report.record('keyway', rows);
+  report.record('rpyc', rpyc);
+  report.save();
 }
 
 await main();

@@ -1,22 +1,20 @@
 /**
- * Round-trip call rates for `keyway bench`: keyway calls over an authenticated encrypted
- * connection beside a bare 16-byte request/reply echo over plain TCP and node:tls (the
- * floor any RPC over those transports pays), sequential and with 100 in flight, both
- * ends in this process. Every loop is bounded by count and time.
+ * Round-trip call rates for `keyway bench`: keyway calls over a public-key authenticated,
+ * encrypted connection beside a bare 16-byte request/reply echo over plain TCP and
+ * node:tls (the floor any RPC over those transports pays), sequential and with 100 in
+ * flight. The serving end runs in a worker thread, so each end has a core.
+ *
+ * With 100 in flight, the echo client writes the 100 requests in one write, as keyway
+ * sends the calls made in one tick in one write: writing them one by one would measure
+ * 100 system calls on plain TCP against node:tls, which gathers queued writes into few
+ * records, and make TLS look several times faster than the TCP under it.
  */
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { once } from 'node:events';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import * as tls from 'node:tls';
-import {
-  AuthorizedKeys,
-  connect,
-  generateIdentity,
-  KnownHosts,
-  publicKeyAuth,
-  type Remote,
-  Service,
-  ThreadedServer,
-} from 'keyway-rpc';
-import { selfSigned } from './throughput.js';
+import { connect, generateIdentity, KnownHosts, type Remote } from 'keyway-rpc';
+import { type BenchTransport, ECHO_MESSAGE_BYTES } from './bench-worker.js';
+import { startWorker } from './throughput.js';
 
 /** Calls per second, sequential and with 100 calls in flight. */
 export interface CallRates {
@@ -27,12 +25,9 @@ export interface CallRates {
 
 const MAX_CALLS = 2_000_000;
 const IN_FLIGHT = 100;
-const MESSAGE = 16;
 
-class Adder extends Service {
-  add(a: number, b: number): number {
-    return a + b;
-  }
+interface Adder {
+  add(a: number, b: number): number;
 }
 
 async function rate(
@@ -49,44 +44,34 @@ async function rate(
   return calls / ((performance.now() - started) / 1000);
 }
 
-/** keyway: public-key authenticated ThreadedServer, `add(a, b)` round trips. */
+/** keyway: a public-key authenticated ThreadedServer in a worker, `add(a, b)` round trips. */
 export async function keywayCallRates(budgetMs: number): Promise<CallRates> {
-  const host = generateIdentity('bench-host');
   const client = generateIdentity('bench-client');
-  const server = new ThreadedServer(Adder, {
-    authenticator: publicKeyAuth({
-      identity: host,
-      authorizedKeys: AuthorizedKeys.parse(client.publicKeyLine()),
-    }),
+  const { worker, next } = startWorker({
+    role: 'serve-calls',
+    transport: 'keyway',
+    clientKey: client.publicKeyLine(),
   });
-  const { port } = (await server.listen()) as { port: number };
-  const knownHosts = KnownHosts.parse('');
-  knownHosts.add('127.0.0.1', port, host.publicKey);
-  const conn = await connect('127.0.0.1', port, { identity: client, knownHosts });
-  const adder = conn.root as Remote<Adder>;
   try {
-    await rate(200, 1, () => adder.add(1, 2));
-    const sequential = await rate(budgetMs, 1, () => adder.add(1, 2));
-    const calls = Array.from({ length: IN_FLIGHT }, (_, i) => i);
-    const inFlight100 = await rate(budgetMs, IN_FLIGHT, () =>
-      Promise.all(calls.map((i) => adder.add(i, 1))),
-    );
-    return { name: 'keyway (key auth, encrypted)', sequential, inFlight100 };
+    const { port, hostKey } = await next<{ port: number; hostKey: Uint8Array }>();
+    const knownHosts = KnownHosts.parse('');
+    knownHosts.add('127.0.0.1', port, hostKey);
+    const conn = await connect('127.0.0.1', port, { identity: client, knownHosts });
+    const adder = conn.root as Remote<Adder>;
+    try {
+      await rate(200, 1, () => adder.add(1, 2));
+      const sequential = await rate(budgetMs, 1, () => adder.add(1, 2));
+      const calls = Array.from({ length: IN_FLIGHT }, (_, i) => i);
+      const inFlight100 = await rate(budgetMs, IN_FLIGHT, () =>
+        Promise.all(calls.map((i) => adder.add(i, 1))),
+      );
+      return { name: 'keyway (key auth, encrypted)', sequential, inFlight100 };
+    } finally {
+      await conn.close();
+    }
   } finally {
-    await conn.close();
-    await server.close(0);
+    await worker.terminate();
   }
-}
-
-/** Replies to every 16-byte request with 16 bytes. */
-function echo(socket: Socket | tls.TLSSocket): void {
-  let pending = 0;
-  socket.on('data', (d: Buffer) => {
-    pending += d.length;
-    const replies = Math.floor(pending / MESSAGE);
-    pending -= replies * MESSAGE;
-    if (replies > 0) socket.write(Buffer.alloc(replies * MESSAGE));
-  });
 }
 
 async function echoRates(
@@ -104,64 +89,58 @@ async function echoRates(
   const roundTrips = (n: number) =>
     new Promise<void>((resolve) => {
       received = 0;
-      want = n * MESSAGE;
+      want = n * ECHO_MESSAGE_BYTES;
       wake = resolve;
-      client.write(Buffer.alloc(n * MESSAGE));
+      client.write(Buffer.alloc(n * ECHO_MESSAGE_BYTES));
     });
   await rate(200, 1, () => roundTrips(1));
   const sequential = await rate(budgetMs, 1, () => roundTrips(1));
-  // 100 requests written one by one, as 100 independent calls would be.
-  const inFlight100 = await rate(budgetMs, IN_FLIGHT, () => {
-    const done = new Promise<void>((resolve) => {
-      received = 0;
-      want = IN_FLIGHT * MESSAGE;
-      wake = resolve;
-    });
-    for (let i = 0; i < IN_FLIGHT; i++) client.write(Buffer.alloc(MESSAGE));
-    return done;
-  });
+  const inFlight100 = await rate(budgetMs, IN_FLIGHT, () => roundTrips(IN_FLIGHT));
   return { name, sequential, inFlight100 };
 }
 
-function listen(server: Server | tls.Server): Promise<number> {
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
-  );
+/**
+ * A bare echo over plain TCP or node:tls with its server in a worker.
+ * @param pem the certificate for node:tls (required for `tls`)
+ */
+async function bareEchoRates(
+  transport: Exclude<BenchTransport, 'keyway'>,
+  budgetMs: number,
+  pem?: { key: string; cert: string },
+): Promise<CallRates> {
+  const { worker, next } = startWorker({ role: 'serve-calls', transport, pem });
+  try {
+    const { port } = await next<{ port: number }>();
+    const plain = transport === 'tcp';
+    const client = plain
+      ? tcpConnect({ host: '127.0.0.1', port, noDelay: true })
+      : tls.connect({ host: '127.0.0.1', port, ca: pem!.cert, servername: 'localhost' });
+    client.on('error', () => {});
+    client.setNoDelay(true);
+    await once(client, plain ? 'connect' : 'secureConnect');
+    try {
+      return await echoRates(
+        plain ? 'bare echo over plain TCP' : 'bare echo over node:tls',
+        client,
+        budgetMs,
+      );
+    } finally {
+      client.destroy();
+    }
+  } finally {
+    await worker.terminate();
+  }
 }
 
 /** A bare echo over plain TCP. */
-export async function tcpCallRates(budgetMs: number): Promise<CallRates> {
-  const server = createServer((s) => {
-    s.setNoDelay(true);
-    echo(s);
-  });
-  const port = await listen(server);
-  const client = tcpConnect({ host: '127.0.0.1', port, noDelay: true });
-  await new Promise<void>((r) => client.once('connect', () => r()));
-  try {
-    return await echoRates('bare echo over plain TCP', client, budgetMs);
-  } finally {
-    client.destroy();
-    server.close();
-  }
+export function tcpCallRates(budgetMs: number): Promise<CallRates> {
+  return bareEchoRates('tcp', budgetMs);
 }
 
-/** A bare echo over node:tls (TLS 1.3); undefined without `openssl` to make a certificate. */
-export async function tlsCallRates(budgetMs: number): Promise<CallRates | undefined> {
-  const pem = selfSigned();
-  if (!pem) return undefined;
-  const server = tls.createServer({ ...pem, minVersion: 'TLSv1.3' }, (s) => {
-    s.setNoDelay(true);
-    echo(s);
-  });
-  const port = await listen(server);
-  const client = tls.connect({ host: '127.0.0.1', port, ca: pem.cert, servername: 'localhost' });
-  client.setNoDelay(true);
-  await new Promise<void>((r) => client.once('secureConnect', () => r()));
-  try {
-    return await echoRates('bare echo over node:tls', client, budgetMs);
-  } finally {
-    client.destroy();
-    server.close();
-  }
+/** A bare echo over node:tls (TLS 1.3), with the certificate given. */
+export function tlsCallRates(
+  budgetMs: number,
+  pem: { key: string; cert: string },
+): Promise<CallRates> {
+  return bareEchoRates('tls', budgetMs, pem);
 }

@@ -37,6 +37,7 @@ export {
   setRemote,
   withOptions,
 } from './connection.js';
+export { type DebugLogger, setRpcDebugLogger } from './debug.js';
 export {
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_MESSAGE_BYTES,

@@ -15,6 +15,7 @@ import { admitRequest, BudgetKind, overBudget } from './budget.js';
 import { clampCredit, isByteSource } from './byte-stream.js';
 import { enterCall } from './call-context.js';
 import type { Connection } from './connection.js';
+import { rpcDebugLogger } from './debug.js';
 import { AccessDeniedError, KeywayError, LimitExceededError, ProtocolError } from './errors.js';
 import type { ExportTable } from './export-table.js';
 import { clampBatch, IteratorHandle, isIteratorHandle } from './iteration.js';
@@ -22,6 +23,9 @@ import { MSG_REJECT, MSG_RESOLVE, TARGET_ANSWER, TARGET_EXPORT } from './message
 import { errorToWire, fromWire, stringPath, toWire } from './serialize.js';
 import type { Session, SessionSettings } from './session.js';
 import { stubStateOf } from './stub.js';
+
+/** Operations by number, for debug events. */
+const OPERATION_NAMES = ['get', 'set', 'delete', 'call', 'iterate', 'dispose', 'list'] as const;
 
 const EMPTY_ARGS: unknown[] = [];
 
@@ -123,6 +127,12 @@ export class Serving {
     this.#held++;
     this.#serving++;
     this.#answers.set(qid, answer);
+    rpcDebugLogger()?.('call', {
+      id: qid,
+      op: OPERATION_NAMES[op],
+      path: path.join('.'),
+      target: targetKind === TARGET_ANSWER ? `answer ${targetId}` : `object ${targetId}`,
+    });
 
     // The budget refused a reference in the arguments (given back already): the call is
     // admitted, so it fails like any call and is finished like any call.
@@ -238,6 +248,11 @@ export class Serving {
       // A cancel settled it already, for the calls pipelined on it; nobody wants the result.
       if (answer.state !== 0) return;
       this.#doneServing(answer);
+      rpcDebugLogger()?.('return', {
+        id: answer.qid,
+        ok: state === 1,
+        error: state === 1 ? undefined : (value as { name?: unknown } | null)?.name,
+      });
       this.#wake(answer.settle(state, value));
       this.#reply(answer, state, value);
     } catch (error) {

@@ -76,6 +76,7 @@ export { defaultCryptoProvider } from './crypto/default-provider.js';
 export { nobleCryptoProvider } from './crypto/noble-provider.js';
 export { nodeCryptoProvider } from './crypto/node-provider.js';
 export type { CryptoProvider, X25519KeyPair } from './crypto/provider.js';
+export { type SecureDebugLogger, setSecureDebugLogger } from './debug.js';
 export {
   AuthenticationError,
   ChannelError,

@@ -12,6 +12,7 @@ import {
   TimeoutError,
 } from '@keyway/core';
 import { type ClientHandshakeOptions, clientHandshake } from '@keyway/secure';
+import { debugFromEnvironment } from './debug.js';
 import { ConnectionRefusedError, ConnectionResetError } from './errors.js';
 import { withNetworkDefaults } from './network-defaults.js';
 
@@ -82,6 +83,7 @@ export async function connect(
   portOrOptions: number | ConnectOptions,
   maybeOptions?: ConnectOptions,
 ): Promise<Connection> {
+  debugFromEnvironment();
   const unix = typeof portOrOptions !== 'number';
   const options = (unix ? portOrOptions : maybeOptions) ?? ({} as ConnectOptions);
   if (typeof hostOrPath !== 'string' || hostOrPath === '') {

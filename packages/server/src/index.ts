@@ -4,6 +4,7 @@
  */
 export type { BudgetOption } from './budget.js';
 export { type ConnectOptions, connect, DEFAULT_CONNECT_TIMEOUT_MS } from './connect.js';
+export { debugRequested, formatDebugEvent, setDebugLogger } from './debug.js';
 export { ConnectionRefusedError, ConnectionResetError } from './errors.js';
 export {
   DEFAULT_MAX_STARTUPS,
@@ -30,6 +31,7 @@ export type { ServerStats } from './stats.js';
 export {
   DEFAULT_POOL_STATS_TIMEOUT_MS,
   DEFAULT_RELAY_WINDOW_BYTES,
+  type PoolAuthenticatedEvent,
   type PoolDisconnectEvent,
   type PoolStatsOptions,
   ThreadPoolServer,

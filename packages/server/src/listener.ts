@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { debugFromEnvironment } from './debug.js';
 import { resolveLimits, type ServerLimits, SourceCounter, shouldDropStartup } from './limits.js';
 
 /** Where a server listens: TCP (`host`, `port`) or a Unix domain socket (`path`). */
@@ -86,6 +87,7 @@ export abstract class Listener extends EventEmitter {
 
   constructor(listen: ListenOptions, limits: ServerLimits) {
     super();
+    debugFromEnvironment();
     if (listen.path !== undefined && (listen.host !== undefined || listen.port !== undefined)) {
       throw new TypeError('give either path or host/port, not both');
     }

@@ -34,6 +34,8 @@ export interface PoolTask {
   readonly budget: Readonly<BudgetLimits>;
   /** The main thread's password back-off, shared by all workers (see login-gate.ts). */
   readonly loginGate: MessagePort;
+  /** Whether to send the authenticators' log events to the main thread. */
+  readonly log: boolean;
 }
 
 /** What a worker reports when a connection ends. */

@@ -7,11 +7,15 @@ import { pathToFileURL } from 'node:url';
 import { type Connection, connectTransport, type ServiceSpec, SharedBudget } from '@keyway/core';
 import { type Authenticator, acceptConnection } from '@keyway/secure';
 import { budgetKeyOf } from './budget.js';
+import { debugFromEnvironment } from './debug.js';
 import { drainAndClose, IdleSweeper } from './idle.js';
 import { PortLoginGate } from './login-gate.js';
 import { withNetworkDefaults } from './network-defaults.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
 import { type PortControl, PortDuplex } from './port-duplex.js';
+
+// A worker has its own copy of every module: the environment's debug request applies here too.
+debugFromEnvironment();
 
 const services = new Map<string, Promise<ServiceSpec>>();
 const sweepers = new Map<number, IdleSweeper>();
@@ -121,6 +125,8 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
       remotePort: task.remotePort,
       service: task.serviceName,
       loginGate,
+      // Log events are plain data: they cross to the main thread's `log` as they are.
+      log: task.log ? (event) => stream.control({ t: 'log', event }) : undefined,
     });
   } catch (error) {
     // acceptConnection closed the stream; the task ends once it is gone, so that the main
@@ -132,7 +138,7 @@ export default async function serveConnection(task: PoolTask): Promise<PoolTaskR
     // Authentication is over: nothing more to ask the shared limiter.
     loginGate.close();
   }
-  stream.control({ t: 'authenticated' });
+  stream.control({ t: 'authenticated', credentials: accepted.credentials });
   let opened: Connection;
   try {
     opened = await connectTransport(

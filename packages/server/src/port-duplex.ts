@@ -21,12 +21,14 @@
 import { Duplex } from 'node:stream';
 import type { MessagePort, Transferable } from 'node:worker_threads';
 import type { ConnectionStats } from '@keyway/core';
+import type { AuthLogEvent, Credentials } from '@keyway/secure';
 
 /** Control messages exchanged beside the bytes. */
 export type PortControl =
   | { readonly t: 'eof' }
   | { readonly t: 'verdict' }
-  | { readonly t: 'authenticated' }
+  | { readonly t: 'authenticated'; readonly credentials?: Credentials }
+  | { readonly t: 'log'; readonly event: AuthLogEvent }
   | { readonly t: 'end' }
   | { readonly t: 'ack'; readonly bytes: number }
   | { readonly t: 'close'; readonly graceMs: number }

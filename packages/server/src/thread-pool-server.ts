@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { BudgetLimits, ConnectionOptions, ConnectionStats } from '@keyway/core';
 import {
+  type AuthLogEvent,
   ChannelError,
+  type Credentials,
   DEFAULT_PREAUTH_CHANNEL_LIMITS,
   LoginLimiter,
   type LoginLimiterOptions,
@@ -74,6 +76,11 @@ export interface ThreadPoolServerOptions extends ListenOptions, ServerLimits {
    * Default 16 KiB (`DEFAULT_PREAUTH_CHANNEL_LIMITS.maxFrameBytes`).
    */
   maxPreAuthFrameBytes?: number;
+  /**
+   * Receives one event per authentication attempt, with the reason on failure, as
+   * `ThreadedServer`'s `log` does; the workers send them to the main thread.
+   */
+  log?: (event: AuthLogEvent) => void;
 }
 
 /** 256 KiB relayed to a worker, unacknowledged, per connection. */
@@ -90,6 +97,13 @@ export const DEFAULT_POOL_STATS_TIMEOUT_MS = 1_000;
 
 type StatsReply = ConnectionStats | null | 'unreported';
 
+/** Payload of the pool server's `authenticated` event. */
+export interface PoolAuthenticatedEvent {
+  readonly remoteAddress: string;
+  /** What the worker's authenticators proved about the peer. */
+  readonly credentials?: Credentials | undefined;
+}
+
 /** Payload of the pool server's `disconnect` event. */
 export interface PoolDisconnectEvent {
   readonly remoteAddress: string;
@@ -103,7 +117,8 @@ const WORKER = fileURLToPath(new URL('./pool-worker.js', import.meta.url));
 /**
  * Serves a service module on a pool of worker threads.
  *
- * Events: `connection` (a socket was admitted), `authenticated` ({ remoteAddress }),
+ * Events: `connection` (a socket was admitted), `authenticated`
+ * ({@link PoolAuthenticatedEvent}),
  * `disconnect` ({@link PoolDisconnectEvent}),
  * `refused` (limits), `error` (the listening socket failed).
  * @example
@@ -217,8 +232,12 @@ export class ThreadPoolServer extends Listener {
       } else if (message.t === 'verdict') guard = undefined;
       else if (message.t === 'authenticated') {
         authenticated();
-        this.emit('authenticated', { remoteAddress });
-      } else if (message.t === 'end') socket.end();
+        this.emit('authenticated', {
+          remoteAddress,
+          credentials: message.credentials,
+        } satisfies PoolAuthenticatedEvent);
+      } else if (message.t === 'log') this.#options.log?.(message.event);
+      else if (message.t === 'end') socket.end();
       else if (message.t === 'stats-reply') {
         const waiter = this.#statsWaiters.get(message.id);
         this.#statsWaiters.delete(message.id);
@@ -239,6 +258,7 @@ export class ThreadPoolServer extends Listener {
       connection: this.#options.connection,
       budget: this.#budget,
       loginGate: gate.port2,
+      log: this.#options.log !== undefined,
     };
     this.#pool
       .run(task, { transferList: [port2, gate.port2] })

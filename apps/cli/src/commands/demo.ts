@@ -171,7 +171,7 @@ export async function demo(_args: string[], io: CliIo): Promise<number> {
     server = undefined;
 
     // 5. Channel throughput beside node:tls and plain TCP, measured the same way.
-    line(io, '5. Bulk throughput on loopback, 64 KiB messages, both ends in this process:');
+    line(io, '5. Bulk throughput on loopback, 64 KiB frames, the receiver in a worker thread:');
     const keyway = await measureKeyway(1500);
     const tls = await measureTls(1500);
     const tcp = await measureTcp(1500);

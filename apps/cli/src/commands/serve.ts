@@ -1,35 +1,47 @@
 /**
  * `keyway serve module.js`: exposes a module's Service on a ThreadedServer (or, with
  * `--pool N`, a ThreadPoolServer) with the authentication chosen on the command line
- * (docs/design.md §2 CLI, §4 authenticators, §5 servers). Prints the address and the host key
- * fingerprint clients should expect; Ctrl-C (SIGINT) or SIGTERM closes gracefully,
- * letting calls in flight finish.
+ * (docs/design.md §2 CLI, §4 authenticators, §5 servers). Prints the address and the host key fingerprint clients should
+ * expect, logs each login and refusal with its reason (text or JSON lines), and on SIGINT
+ * or SIGTERM drains: no new connections, calls in flight get `--grace` seconds to finish,
+ * then it reports what it drained and exits 0.
  */
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  type AuthLogEvent,
   AuthorizedKeys,
-  type BoundAddress,
+  DEFAULT_SERVER_LIMITS,
   PasswordFile,
+  type RefusedEvent,
+  type ServerStats,
   ThreadedServer,
   ThreadPoolServer,
 } from 'keyway-rpc';
 import { flagOption, listOption, parseOptions, stringOption, UsageError } from '../args.js';
-import { CliError, type CliIo, type Command, EXIT_OK } from '../command.js';
+import { type CliIo, type Command, EXIT_OK } from '../command.js';
 import { readPrivateKey } from '../keys.js';
 import { defaultFile } from '../paths.js';
 import createServeAuthenticator, {
   type ServeAuthMethod,
   type ServeAuthOptions,
 } from '../serve-auth.js';
+import {
+  anonymousWarning,
+  explainListenError,
+  formatAddress,
+  keyscanHint,
+} from '../serve-listen.js';
+import { LOG_FORMATS, type LogFormat, ServeLog } from '../serve-log.js';
+import { loadServiceModule } from '../serve-module.js';
 import { DEFAULT_PORT } from './keyscan.js';
+
+const DEFAULT_GRACE_SECONDS = DEFAULT_SERVER_LIMITS.closeGraceMs / 1000;
 
 const USAGE = `usage: keyway serve <module.js> [options]
 
 Serves the module's default export (a Service class: one instance per connection, or an
-instance shared by all) until Ctrl-C, which closes gracefully.
+instance shared by all) until SIGINT (Ctrl-C) or SIGTERM, which drain: no new
+connections, calls in flight get --grace seconds to finish, then it exits 0.
 
 options:
       --port <n>             TCP port (default ${DEFAULT_PORT}; 0 picks a free one)
@@ -42,11 +54,22 @@ options:
                              make one with: keyway keygen -f ~/.keyway/host_key -N '')
   -P, --passphrase <text>    passphrase of an encrypted host key (asked for on a
                              terminal when omitted)
-      --authorized-keys <f>  for publickey (default ~/.keyway/authorized_keys)
-      --passwords <file>     for password (default ~/.keyway/passwords)
+      --authorized-keys <f>  for publickey (default ~/.keyway/authorized_keys); edits
+                             take effect at the next login, without a restart
+      --passwords <file>     for password (default ~/.keyway/passwords); so do
+                             \`keyway passwd add/remove\`
       --export <name>        serve this export instead of the default one
-      --quiet                do not log each login
+      --grace <seconds>      how long calls in flight may run on after SIGINT or
+                             SIGTERM before their connections close (default ${DEFAULT_GRACE_SECONDS})
+      --remote-stack         send the stack trace of an error a method throws to the
+                             client (it shows where in the service it failed; off by
+                             default, as it reveals file paths)
+      --log-format <f>       text (default) or json: one JSON object per line
+      --quiet                do not log each login (refusals are still logged)
   -h, --help                 show this help
+
+environment:
+  KEYWAY_DEBUG=1             also log every handshake and call (NODE_DEBUG=keyway too)
 `;
 
 const OPTIONS = {
@@ -60,10 +83,16 @@ const OPTIONS = {
   'authorized-keys': { type: 'string' },
   passwords: { type: 'string' },
   export: { type: 'string' },
+  grace: { type: 'string' },
+  'remote-stack': { type: 'boolean' },
+  'log-format': { type: 'string' },
   quiet: { type: 'boolean' },
 } as const;
 
 const METHODS: readonly ServeAuthMethod[] = ['publickey', 'password', 'anonymous'];
+
+/** The longest --grace: a day. */
+const MAX_GRACE_SECONDS = 86_400;
 
 function integer(
   text: string | undefined,
@@ -79,16 +108,16 @@ function integer(
   return value;
 }
 
-function formatAddress(address: BoundAddress): string {
-  if ('path' in address) return address.path;
-  return address.family === 'IPv6'
-    ? `[${address.host}]:${address.port}`
-    : `${address.host}:${address.port}`;
-}
-
-function describeLogin(event: AuthLogEvent): string {
-  const who = event.user ?? event.fingerprint;
-  return `${event.outcome === 'success' ? 'login' : 'refused'} ${event.method} from ${event.remoteAddress}${who === undefined ? '' : ` (${who})`}: ${event.reason}\n`;
+/** `--grace` in milliseconds: seconds, fractions allowed. */
+function graceMs(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_SERVER_LIMITS.closeGraceMs;
+  const seconds = Number(text);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || seconds > MAX_GRACE_SECONDS) {
+    throw new UsageError(
+      `--grace must be a number of seconds from 0 to ${MAX_GRACE_SECONDS}, got '${text}'`,
+    );
+  }
+  return Math.round(seconds * 1000);
 }
 
 /** Warns when the database the method needs would let nobody in. */
@@ -97,7 +126,7 @@ async function warnIfEmpty(options: ServeAuthOptions, io: CliIo): Promise<void> 
     const keys = await AuthorizedKeys.load(options.authorizedKeys);
     if (keys.list().every((entry) => entry.error !== undefined)) {
       io.err(
-        `warning: ${options.authorizedKeys} authorizes no key, so nobody can log in\n` +
+        `warning: ${options.authorizedKeys} authorizes no key, so nobody can log in yet\n` +
           `  add one with: keyway authorized-keys add <key.pub> --file ${options.authorizedKeys}\n`,
       );
     }
@@ -105,52 +134,89 @@ async function warnIfEmpty(options: ServeAuthOptions, io: CliIo): Promise<void> 
     const passwords = await PasswordFile.load(options.passwords);
     if (passwords.size === 0) {
       io.err(
-        `warning: ${options.passwords} has no users, so nobody can log in\n` +
+        `warning: ${options.passwords} has no users, so nobody can log in yet\n` +
           `  add one with: keyway passwd add <user> --host-key ${options.hostKey} --file ${options.passwords}\n`,
       );
     }
   }
 }
 
-/** Resolves on the first SIGINT or SIGTERM. */
-function interrupted(): Promise<string> {
+/**
+ * Resolves on the first SIGINT or SIGTERM. A second one while draining calls `again`.
+ */
+function interrupted(again: (signal: string) => void): Promise<string> {
   return new Promise((done) => {
+    let first = true;
     const on = (signal: string): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      done(signal);
+      if (first) {
+        first = false;
+        done(signal);
+      } else again(signal);
     };
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
   });
 }
 
-/** Imports the service module and picks its export, with errors that say what to fix. */
-async function loadService(path: string, exportName: string): Promise<object> {
-  let info: Awaited<ReturnType<typeof stat>>;
-  try {
-    info = await stat(path);
-  } catch (error) {
-    throw new CliError(`${path}: no such file\n  give the path of a built JavaScript module`, {
-      cause: error,
-    });
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** A server of either kind, as far as serving and draining go. */
+type AnyServer = ThreadedServer | ThreadPoolServer;
+
+/**
+ * Closes `server` with `grace` ms for calls in flight, logging what there was to drain
+ * and whether it all finished in time.
+ */
+async function drain(
+  server: AnyServer,
+  grace: number,
+  signal: string,
+  log: ServeLog,
+): Promise<void> {
+  // A pool asks its workers; a busy machine may need longer than the default second.
+  const stats = (): Promise<ServerStats> =>
+    server instanceof ThreadPoolServer ? server.stats({ timeoutMs: 5_000 }) : server.stats();
+  const before = await stats();
+  log.event(
+    'draining',
+    { signal, connections: before.open, calls: before.serving, graceMs: grace },
+    `${signal}: draining ${plural(before.open, 'connection')} and ${plural(before.serving, 'call')} in flight ` +
+      `(up to ${grace / 1000} s; send it again to stop at once)`,
+  );
+  const started = performance.now();
+  let done = false;
+  const closing = server.close(grace).finally(() => {
+    done = true;
+  });
+  let last = before;
+  // The calls still running at the last look before the grace ran out are the ones cut off.
+  while (!done) {
+    await Promise.race([closing, new Promise((r) => setTimeout(r, 100))]);
+    if (done) break;
+    try {
+      last = await stats();
+    } catch {
+      // Closing under our feet: the last count stands.
+    }
   }
-  if (!info.isFile()) throw new CliError(`${path}: not a file`);
-  let module: Record<string, unknown>;
-  try {
-    module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  } catch (error) {
-    throw new CliError(`${path}: the module failed to load: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  const service = module[exportName];
-  if ((typeof service !== 'function' && typeof service !== 'object') || service === null) {
-    throw new CliError(
-      `${path} has no export '${exportName}' to serve\n  export a Service: export default class Calculator extends Service { … }`,
-    );
-  }
-  return service;
+  await closing;
+  const inTime = performance.now() - started < grace;
+  const cut = inTime ? 0 : last.serving;
+  log.event(
+    'drained',
+    {
+      connections: before.open,
+      calls: before.serving,
+      callsCutOff: cut,
+      ms: Math.round(performance.now() - started),
+    },
+    cut === 0
+      ? `drained ${plural(before.open, 'connection')}; ${plural(before.serving, 'call')} in flight finished`
+      : `drained ${plural(before.open, 'connection')}; the grace of ${grace / 1000} s ran out with ` +
+          `${plural(cut, 'call')} still running, cut off`,
+  );
 }
 
 /** The `serve` command. */
@@ -167,7 +233,19 @@ export const serveCommand: Command = {
     if (!METHODS.includes(method)) {
       throw new UsageError(`--auth must be one of ${METHODS.join(', ')}, got '${method}'`);
     }
+    const format = (stringOption(parsed, 'log-format') ?? 'text') as LogFormat;
+    if (!LOG_FORMATS.includes(format)) {
+      throw new UsageError(
+        `--log-format must be one of ${LOG_FORMATS.join(', ')}, got '${format}'`,
+      );
+    }
+    const grace = graceMs(stringOption(parsed, 'grace'));
+    const remoteStack = flagOption(parsed, 'remote-stack');
     const exportName = stringOption(parsed, 'export') ?? 'default';
+    const log = new ServeLog((line) => io.err(line), format, flagOption(parsed, 'quiet'));
+    // Debug events (KEYWAY_DEBUG=1) take the log's format; pool workers read it from the
+    // environment they inherit.
+    if (format === 'json') process.env.KEYWAY_DEBUG_FORMAT = 'json';
     const hostKeyPath = stringOption(parsed, 'host-key') ?? defaultFile('host_key');
     const { identity, passphrase } = await readPrivateKey(
       hostKeyPath,
@@ -195,38 +273,72 @@ export const serveCommand: Command = {
       throw error;
     }
     await warnIfEmpty(options, io);
-    const service = await loadService(modulePath, exportName);
-    const quiet = flagOption(parsed, 'quiet');
-    const log = (event: AuthLogEvent): void => {
-      if (!quiet) io.err(describeLogin(event));
-    };
-    const server =
+    const warning = anonymousWarning(host, method);
+    if (warning !== undefined && options.allowIp.length === 0) io.err(warning);
+    const service = await loadServiceModule(modulePath, exportName);
+    const connection = remoteStack ? { includeRemoteStack: true } : undefined;
+    const server: AnyServer =
       pool === undefined
-        ? new ThreadedServer(service, { host, port, authenticator, log })
+        ? new ThreadedServer(service, {
+            host,
+            port,
+            authenticator,
+            closeGraceMs: grace,
+            connection,
+            log: (event) => log.auth(event),
+          })
         : new ThreadPoolServer(pathToFileURL(modulePath).href, {
             host,
             port,
             threads: pool,
             serviceExport: exportName,
+            closeGraceMs: grace,
+            connection,
             authenticator: { module: new URL('../serve-auth.js', import.meta.url).href, options },
+            log: (event) => log.auth(event),
           });
-    server.on('error', (error: Error) => io.err(`server error: ${error.message}\n`));
-    if (pool !== undefined && !quiet) {
-      server.on('authenticated', (event: { remoteAddress: string }) =>
-        io.err(`login from ${event.remoteAddress}\n`),
-      );
+    let listening = false;
+    // Until listen() settles its own rejection reports a failure; once, with a hint.
+    server.on('error', (error: Error) => {
+      if (listening)
+        log.event('error', { error: error.message }, `server error: ${error.message}`, 'error');
+    });
+    server.on('refused', (event: RefusedEvent) =>
+      log.event(
+        'dropped',
+        { ...event },
+        `dropped a connection from ${event.remoteAddress}: ${event.reason}`,
+        'warn',
+      ),
+    );
+    let address: Awaited<ReturnType<AnyServer['listen']>>;
+    try {
+      address = await server.listen();
+    } catch (error) {
+      await server.close(0).catch(() => {});
+      throw explainListenError(error, host, port);
     }
-    const address = await server.listen();
+    listening = true;
     io.out(
       `keyway: serving ${parsed.positionals[0]} on ${formatAddress(address)}` +
-        `${pool === undefined ? '' : ` with ${pool} worker thread${pool === 1 ? '' : 's'}`}\n` +
-        `host key ${identity.fingerprint} (clients check it: keyway keyscan ${formatAddress(address)})\n` +
+        `${pool === undefined ? '' : ` with ${plural(pool, 'worker thread')}`}\n` +
+        `host key ${identity.fingerprint} (clients check it: ${keyscanHint(address)})\n` +
         `auth ${method}${options.allowIp.length === 0 ? '' : ` from ${options.allowIp.join(', ')}`}; Ctrl-C to stop\n`,
     );
-    const signal = await interrupted();
-    io.err(`${signal}: closing (calls in flight may finish)\n`);
-    await server.close();
-    io.err('closed\n');
+    log.event(
+      'listening',
+      { address: formatAddress(address), hostKey: identity.fingerprint, auth: method, pool },
+      '',
+    );
+    const signal = await interrupted((again) => {
+      log.event('stopped', { signal: again }, `${again} again: stopping now`, 'warn');
+      process.exit(1);
+    });
+    await drain(server, grace, signal, log);
+    log.event('closed', {}, 'closed');
+    // A method cut off by the grace may still hold a timer or a socket of its own; the
+    // server is closed, so that work has nobody to answer and must not keep the process.
+    setTimeout(() => process.exit(process.exitCode ?? EXIT_OK), 200).unref();
     return EXIT_OK;
   },
 };

@@ -4,6 +4,7 @@
  * carry RPC; a refusal sends a bare `FAIL` (no reason) and closes the connection.
  */
 import type { Duplex } from 'node:stream';
+import { secureDebugLogger } from '../debug.js';
 import { AuthenticationError } from '../errors.js';
 import type { MessageTransport } from './message-reader.js';
 import { sessionOf } from './server-session.js';
@@ -31,6 +32,20 @@ export async function acceptConnection(
   authenticator: Authenticator,
   context: AuthContext,
 ): Promise<AcceptedConnection> {
+  const debug = secureDebugLogger();
+  const started = debug === undefined ? 0 : performance.now();
+  if (debug !== undefined) {
+    debug('handshake', { side: 'server', remoteAddress: context.remoteAddress });
+    const log = context.log;
+    // Each method's outcome, with its local reason, beside whatever log the server keeps.
+    context = {
+      ...context,
+      log: (event) => {
+        debug('auth', { ...event });
+        log?.(event);
+      },
+    };
+  }
   try {
     const result = await authenticator(stream, context);
     const session = sessionOf(result.stream);
@@ -48,12 +63,26 @@ export async function acceptConnection(
     // patch on the pre-authentication ones.
     session.channel.setLimits(session.authenticatedLimits);
     session.reader.send(authMessage(AuthMessage.OK));
+    debug?.('authenticated', {
+      side: 'server',
+      remoteAddress: context.remoteAddress,
+      methods: result.credentials.methods.join(','),
+      user: result.credentials.user,
+      fingerprint: result.credentials.publicKey?.fingerprint,
+      ms: Math.round(performance.now() - started),
+    });
     return {
       transport: session.reader.handoff(),
       credentials: result.credentials,
       handshakeHash: session.handshakeHash,
     };
   } catch (error) {
+    debug?.('refused', {
+      side: 'server',
+      remoteAddress: context.remoteAddress,
+      error: error instanceof Error ? error.message : String(error),
+      ms: Math.round(performance.now() - started),
+    });
     const session = sessionOf(stream);
     if (session) {
       if (error instanceof AuthenticationError && !session.channel.closed) {

@@ -63,11 +63,23 @@ export function publicKeyAuth(options: PublicKeyAuthOptions): Authenticator {
     const key = session.hello.publicKey;
     if (!key) fail(context, 'publickey', 'client offered no key');
     const fingerprint = ed25519Fingerprint(key);
-    const entry = await options.authorizedKeys.authorize(key, {
+    const { match: entry, refusals } = await options.authorizedKeys.explain(key, {
       remoteAddress: context.remoteAddress,
       service: context.service,
     });
-    if (!entry) fail(context, 'publickey', 'key not authorized', { fingerprint });
+    if (!entry) {
+      // The server's log says which line held the key and why it did not let it in
+      // (expired, another source address, another service); the peer learns none of it.
+      const why = refusals.map((r) => `line ${r.line}: ${r.reason}`).join('; ');
+      fail(
+        context,
+        'publickey',
+        why === '' ? 'key not authorized' : `key not authorized (${why})`,
+        {
+          fingerprint,
+        },
+      );
+    }
     succeed(context, 'publickey', {
       fingerprint,
       reason: entry.options.restrict ? 'accepted (restricted)' : 'accepted',

@@ -11,6 +11,7 @@ import type { ChannelLimits, ChannelOptions } from '../channel/channel-options.j
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, performHandshake } from '../channel/perform-handshake.js';
 import { defaultCryptoProvider } from '../crypto/default-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
+import { secureDebugLogger } from '../debug.js';
 import {
   AuthenticationError,
   HandshakeError,
@@ -200,6 +201,9 @@ export async function clientHandshake(
     provider,
   );
   const deadline = performance.now() + timeoutMs;
+  const debug = secureDebugLogger();
+  const started = performance.now();
+  debug?.('handshake', { side: 'client', host: options.host, port: options.port });
   // Without an identity the client still needs a static key for XX; a fresh one per
   // connection keeps it anonymous and unlinkable.
   let staticKeyPair: { secretKey: Uint8Array; publicKey: Uint8Array };
@@ -225,6 +229,11 @@ export async function clientHandshake(
         throw new ServiceMismatchError(expected, hello.service);
       }
       await checkHostKey(hello.hostKey, options);
+      debug?.('host-key', {
+        side: 'client',
+        fingerprint: ed25519Fingerprint(hello.hostKey),
+        policy: options.hostKeyPolicy ?? 'strict',
+      });
       serverHello = hello;
     },
     provider,
@@ -287,6 +296,12 @@ export async function clientHandshake(
   verdict.catch(() => {});
   try {
     await Promise.race([verdict, deadlinePassed]);
+    debug?.('authenticated', {
+      side: 'client',
+      host: options.host,
+      port: options.port,
+      ms: Math.round(performance.now() - started),
+    });
     return {
       transport: reader.handoff(),
       hostKey,
@@ -296,6 +311,12 @@ export async function clientHandshake(
   } catch (error) {
     // The peer learns only that we closed because of an error, for a missed deadline.
     stop.abort(error);
+    debug?.('refused', {
+      side: 'client',
+      host: options.host,
+      port: options.port,
+      error: error instanceof Error ? error.message : String(error),
+    });
     reader.close(error instanceof HandshakeError ? error : undefined);
     throw error;
   } finally {
