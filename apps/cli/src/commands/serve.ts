@@ -12,7 +12,9 @@ import {
   type AuthLogEvent,
   AuthorizedKeys,
   type BoundAddress,
+  CidrList,
   PasswordFile,
+  type RefusedEvent,
   ThreadedServer,
   ThreadPoolServer,
 } from 'keyway-rpc';
@@ -38,6 +40,9 @@ options:
       --allow-ip <cidr>      only these source addresses (repeatable), checked
                              before any cryptography
       --pool <n>             serve on n worker threads (ThreadPoolServer)
+      --proxy-protocol <cidr>  load balancers that send a PROXY protocol header
+                             (repeatable; 'unix' for every peer of a Unix socket):
+                             their clients' addresses are used everywhere
       --host-key <file>      the server's private key (default ~/.keyway/host_key;
                              make one with: keyway keygen -f ~/.keyway/host_key -N '')
   -P, --passphrase <text>    passphrase of an encrypted host key (asked for on a
@@ -55,6 +60,7 @@ const OPTIONS = {
   auth: { type: 'string' },
   'allow-ip': { type: 'string', multiple: true },
   pool: { type: 'string' },
+  'proxy-protocol': { type: 'string', multiple: true },
   'host-key': { type: 'string' },
   passphrase: { type: 'string', short: 'P' },
   'authorized-keys': { type: 'string' },
@@ -197,20 +203,33 @@ export const serveCommand: Command = {
     await warnIfEmpty(options, io);
     const service = await loadService(modulePath, exportName);
     const quiet = flagOption(parsed, 'quiet');
+    const trusted = listOption(parsed, 'proxy-protocol');
+    try {
+      new CidrList(trusted.filter((entry) => entry !== 'unix'));
+    } catch (error) {
+      throw new UsageError(`bad --proxy-protocol: ${(error as Error).message}`);
+    }
+    const proxyProtocol = trusted.length === 0 ? undefined : { trusted };
     const log = (event: AuthLogEvent): void => {
       if (!quiet) io.err(describeLogin(event));
     };
     const server =
       pool === undefined
-        ? new ThreadedServer(service, { host, port, authenticator, log })
+        ? new ThreadedServer(service, { host, port, authenticator, log, proxyProtocol })
         : new ThreadPoolServer(pathToFileURL(modulePath).href, {
             host,
             port,
             threads: pool,
+            proxyProtocol,
             serviceExport: exportName,
             authenticator: { module: new URL('../serve-auth.js', import.meta.url).href, options },
           });
     server.on('error', (error: Error) => io.err(`server error: ${error.message}\n`));
+    server.on('refused', (event: RefusedEvent) => {
+      if (event.reason === 'proxy-protocol' && !quiet) {
+        io.err(`refused ${event.remoteAddress}: ${event.error?.message ?? 'bad PROXY header'}\n`);
+      }
+    });
     if (pool !== undefined && !quiet) {
       server.on('authenticated', (event: { remoteAddress: string }) =>
         io.err(`login from ${event.remoteAddress}\n`),
