@@ -235,18 +235,19 @@ describe('PROXY protocol on a ThreadedServer', () => {
   });
 
   it('the handshake deadline runs from accept, header included', async () => {
-    const { port, events } = await startServer({ handshakeTimeoutMs: 1_500 });
+    const { port, events } = await startServer({ handshakeTimeoutMs: 2_000 });
     const socket = netConnect({ host: '127.0.0.1', port });
     socket.on('error', () => {});
     cleanups.push(() => void socket.destroy());
     const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
     const start = Date.now();
-    // Two thirds of the deadline for the header, then silence: the rest of it is all that is left.
-    setTimeout(() => socket.write(proxyV2({ source: client, destination: balancer })), 400);
+    // Most of the deadline for the header, then silence: what is left of it is all there is.
+    setTimeout(() => socket.write(proxyV2({ source: client, destination: balancer })), 1_400);
     const end = await closed;
     expect(events.connection).toHaveLength(1);
-    expect(end - start).toBeLessThan(2_300);
-    expect(end - start).toBeGreaterThanOrEqual(1_400);
+    // From admission it would be 1.4 s + 2 s.
+    expect(end - start).toBeLessThan(2_900);
+    expect(end - start).toBeGreaterThanOrEqual(1_900);
   });
 });
 
