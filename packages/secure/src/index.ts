@@ -72,6 +72,7 @@ export {
   performHandshake,
 } from './channel/perform-handshake.js';
 export { type ChannelReceiver, FrameType, SecureChannel } from './channel/secure-channel.js';
+export { CidrList } from './cidr.js';
 export { defaultCryptoProvider } from './crypto/default-provider.js';
 export { nobleCryptoProvider } from './crypto/noble-provider.js';
 export { nodeCryptoProvider } from './crypto/node-provider.js';

@@ -3,7 +3,7 @@
  * key against known_hosts, prove our own key or password), then open an RPC connection.
  * Each way it can fail is a distinct typed error whose message says what to do.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import {
   type Connection,
   type ConnectionOptions,
@@ -29,6 +29,11 @@ export interface ConnectOptions
   /** Cancels the attempt. */
   signal?: AbortSignal;
   /**
+   * The local address to connect from (TCP only), for a host with several; default the
+   * system's choice.
+   */
+  localAddress?: string;
+  /**
    * Options of the RPC connection (call timeouts, limits, exposure rules). `keepalive`
    * defaults to on here (`DEFAULT_KEEPALIVE`: PING after 30 s of silence, close after
    * 60 s); `{ keepalive: false }` turns it off.
@@ -39,12 +44,19 @@ export interface ConnectOptions
 /** Default time for dialling and authenticating. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-function dial(target: { host: string; port: number } | { path: string }): Promise<Socket> {
+function dial(
+  target: { host: string; port: number; localAddress?: string | undefined } | { path: string },
+): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket =
       'path' in target
         ? netConnect({ path: target.path })
-        : netConnect({ host: target.host, port: target.port, noDelay: true });
+        : netConnect({
+            host: target.host,
+            port: target.port,
+            noDelay: true,
+            ...(target.localAddress !== undefined && { localAddress: target.localAddress }),
+          });
     const onError = (error: NodeJS.ErrnoException) => {
       socket.destroy();
       const address = 'path' in target ? target.path : `${target.host}:${target.port}`;
@@ -93,6 +105,11 @@ export async function connect(
     throw new RangeError(`connect: port must be an integer 1..65535, got ${String(portOrOptions)}`);
   }
   const port = unix ? 0 : portOrOptions;
+  if (options.localAddress !== undefined && (unix || isIP(options.localAddress) === 0)) {
+    throw new TypeError(
+      `connect: localAddress must be an IP address of a TCP connection, got ${String(options.localAddress)}`,
+    );
+  }
   const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
   options.signal?.throwIfAborted();
 
@@ -133,7 +150,9 @@ export async function connect(
   const onAbort = () => giveUp(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const attempt = (async () => {
-    socket = await dial(unix ? { path: hostOrPath } : { host: hostOrPath, port });
+    socket = await dial(
+      unix ? { path: hostOrPath } : { host: hostOrPath, port, localAddress: options.localAddress },
+    );
     const closedEarly = new Promise<never>((_, reject) => {
       socket?.once('close', () =>
         reject(new ConnectionResetError('the server closed the connection during authentication')),

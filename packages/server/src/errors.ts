@@ -25,3 +25,23 @@ export class ConnectionResetError extends KeywayError {
     super('ERR_CONNECTION_RESET', message, options);
   }
 }
+
+/** Stable codes of {@link ProxyProtocolError}. */
+export type ProxyProtocolErrorCode =
+  | 'ERR_PROXY_HEADER_MALFORMED'
+  | 'ERR_PROXY_HEADER_TOO_LONG'
+  | 'ERR_PROXY_HEADER_TRUNCATED'
+  | 'ERR_PROXY_HEADER_MISSING'
+  | 'ERR_PROXY_HEADER_UNTRUSTED';
+
+/**
+ * A connection was refused over its PROXY protocol header: malformed, too long, cut
+ * short, missing from a trusted balancer, or sent by a peer that is not trusted to send one.
+ */
+export class ProxyProtocolError extends KeywayError {
+  declare readonly code: ProxyProtocolErrorCode;
+
+  constructor(code: ProxyProtocolErrorCode, message: string, options?: KeywayErrorOptions) {
+    super(code, message, options);
+  }
+}

@@ -5,7 +5,12 @@
 export type { BudgetOption } from './budget.js';
 export { type ConnectOptions, connect, DEFAULT_CONNECT_TIMEOUT_MS } from './connect.js';
 export { debugRequested, formatDebugEvent, setDebugLogger } from './debug.js';
-export { ConnectionRefusedError, ConnectionResetError } from './errors.js';
+export {
+  ConnectionRefusedError,
+  ConnectionResetError,
+  ProxyProtocolError,
+  type ProxyProtocolErrorCode,
+} from './errors.js';
 export {
   DEFAULT_MAX_STARTUPS,
   DEFAULT_SERVER_LIMITS,
@@ -27,6 +32,14 @@ export {
   type OneShotServerOptions,
 } from './one-shot-server.js';
 export type { AuthenticatorModule } from './pool-task.js';
+export {
+  DEFAULT_PROXY_HEADER_MAX_BYTES,
+  type ProxyEndpoint,
+  type ProxyHeader,
+  type ProxyParse,
+  parseProxyHeader,
+} from './proxy-header.js';
+export type { ProxyProtocolOptions } from './proxy-protocol.js';
 export type { ServerStats } from './stats.js';
 export {
   DEFAULT_POOL_STATS_TIMEOUT_MS,

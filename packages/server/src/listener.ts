@@ -8,6 +8,12 @@ import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { debugFromEnvironment } from './debug.js';
 import { resolveLimits, type ServerLimits, SourceCounter, shouldDropStartup } from './limits.js';
+import {
+  type ProxyProtocolOptions,
+  ProxyTrust,
+  readProxyHeader,
+  refuseProxyHeader,
+} from './proxy-protocol.js';
 
 /** Where a server listens: TCP (`host`, `port`) or a Unix domain socket (`path`). */
 export interface ListenOptions {
@@ -29,6 +35,13 @@ export interface ListenOptions {
    * `Math.random`; tests pass a fixed sequence.
    */
   random?: () => number;
+  /**
+   * Accept the PROXY protocol (v1 and v2) from these load balancers: their connections
+   * must start with a header, whose client address then stands for the peer everywhere
+   * (limits, `from=`, `ipAllowlist`, the login limiter, credentials, events). Any other
+   * peer that sends a header is refused. Off by default.
+   */
+  proxyProtocol?: ProxyProtocolOptions;
 }
 
 /** Default mode of a server's Unix domain socket: read and write for the owner only. */
@@ -45,6 +58,10 @@ export interface Admission {
   /** Peer IP for TCP, `unix:<path>` for a Unix socket. */
   readonly remoteAddress: string;
   readonly remotePort?: number | undefined;
+  /** The load balancer's address, when the peer's came in a PROXY header. */
+  readonly via?: string | undefined;
+  /** What is left of the handshake deadline, in ms (a PROXY header took the rest). */
+  readonly handshakeTimeoutMs: number;
   /** Call once the peer is authenticated: frees its unauthenticated slot. */
   authenticated(): void;
 }
@@ -54,18 +71,26 @@ export type RefusalReason =
   | 'max-connections'
   | 'max-unauthenticated-per-source'
   | 'max-startups'
+  | 'proxy-protocol'
   | 'closing';
 
 /** Payload of the `connection` event: a socket was admitted and authentication begins. */
 export interface ConnectionEvent {
   readonly remoteAddress: string;
   readonly remotePort?: number | undefined;
+  /** The load balancer's address, when `remoteAddress` came in a PROXY header. */
+  readonly via?: string | undefined;
 }
 
-/** Payload of the `refused` event: a socket turned away before any byte was read. */
+/**
+ * Payload of the `refused` event: a socket turned away before authentication began —
+ * before any byte was read, or (`proxy-protocol`) over its PROXY header.
+ */
 export interface RefusedEvent {
   readonly remoteAddress: string;
   readonly reason: RefusalReason;
+  /** For `proxy-protocol`: a `ProxyProtocolError` or `TimeoutError` saying what was wrong. */
+  readonly error?: Error | undefined;
 }
 
 /**
@@ -79,6 +104,7 @@ export abstract class Listener extends EventEmitter {
   readonly #sockets = new Set<Socket>();
   readonly #random: () => number;
   readonly #socketMode: number;
+  readonly #proxy: ProxyTrust | undefined;
   /** Sockets admitted that have not authenticated yet (and are still open). */
   #unauthenticated = 0;
   #server: Server | undefined;
@@ -104,6 +130,8 @@ export abstract class Listener extends EventEmitter {
     if (listen.random !== undefined && typeof listen.random !== 'function') {
       throw new TypeError('random must be a function returning numbers in [0, 1)');
     }
+    this.#proxy =
+      listen.proxyProtocol === undefined ? undefined : new ProxyTrust(listen.proxyProtocol);
     this.#socketMode = mode;
     this.#random = listen.random ?? Math.random;
     this.#listen = listen;
@@ -211,23 +239,28 @@ export abstract class Listener extends EventEmitter {
   protected abstract admit(admission: Admission): void;
 
   #onSocket(socket: Socket): void {
-    const remoteAddress = socket.remoteAddress ?? `unix:${this.#listen.path ?? ''}`;
-    const refuse = (reason: RefusalReason) => {
+    const peer = socket.remoteAddress ?? `unix:${this.#listen.path ?? ''}`;
+    const refuse = (remoteAddress: string, reason: RefusalReason, error?: Error) => {
       socket.destroy();
-      this.emit('refused', { remoteAddress, reason } satisfies RefusedEvent);
+      this.emit('refused', { remoteAddress, reason, error } satisfies RefusedEvent);
     };
-    const refusal = this.#refusal(remoteAddress);
+    // A balancer's own address says nothing of its clients: their per-source slots are
+    // taken once the header names them.
+    const balancer = this.#proxy?.trusts(socket.remoteAddress) === true;
+    const refusal = this.#refusal(peer, !balancer);
     if (refusal) {
-      refuse(refusal);
+      refuse(peer, refusal);
       return;
     }
+    const acceptedAt = Date.now();
     this.#unauthenticated++;
+    let source: string | undefined = balancer ? undefined : peer;
     let holdsSlot = true;
     const freeSlot = () => {
       if (!holdsSlot) return;
       holdsSlot = false;
       this.#unauthenticated--;
-      this.#sources.release(remoteAddress);
+      if (source !== undefined) this.#sources.release(source);
     };
     this.#sockets.add(socket);
     // Errors surface through 'close'; an unhandled 'error' must never take the process down.
@@ -236,15 +269,73 @@ export abstract class Listener extends EventEmitter {
       this.#sockets.delete(socket);
       freeSlot();
     });
-    this.emit('connection', {
-      remoteAddress,
-      remotePort: socket.remotePort,
-    } satisfies ConnectionEvent);
-    this.admit({ socket, remoteAddress, remotePort: socket.remotePort, authenticated: freeSlot });
+    const deadline = this.limits.handshakeTimeoutMs;
+    const admit = (remoteAddress: string, via: string | undefined) => {
+      this.emit('connection', {
+        remoteAddress,
+        remotePort: socket.remotePort,
+        via,
+      } satisfies ConnectionEvent);
+      this.admit({
+        socket,
+        remoteAddress,
+        remotePort: socket.remotePort,
+        via,
+        handshakeTimeoutMs: Math.max(1, deadline - (Date.now() - acceptedAt)),
+        authenticated: freeSlot,
+      });
+    };
+    const trust = this.#proxy;
+    if (trust === undefined) {
+      admit(peer, undefined);
+      return;
+    }
+    if (!balancer) {
+      refuseProxyHeader(socket, deadline).then(
+        () => {
+          if (!socket.destroyed) admit(peer, undefined);
+        },
+        (error: Error) => refuse(peer, 'proxy-protocol', error),
+      );
+      return;
+    }
+    readProxyHeader(socket, trust.maxHeaderBytes, deadline).then(
+      (header) => {
+        if (socket.destroyed) return;
+        const client = header.source;
+        if (client === undefined) {
+          // LOCAL (a health check) or an address the balancer could not give: the
+          // connection's own address stands, as the specification says.
+          admit(peer, undefined);
+          return;
+        }
+        if (this.closing) {
+          refuse(client.address, 'closing');
+          return;
+        }
+        if (!this.#sources.acquire(client.address)) {
+          refuse(client.address, 'max-unauthenticated-per-source');
+          return;
+        }
+        source = client.address;
+        // Every reader of the socket's address (the secure channel, the RPC connection's
+        // `remoteAddress`) then sees the client's, not the balancer's.
+        Object.defineProperties(socket, {
+          remoteAddress: { value: client.address, configurable: true },
+          remotePort: { value: client.port, configurable: true },
+          remoteFamily: {
+            value: client.address.includes(':') ? 'IPv6' : 'IPv4',
+            configurable: true,
+          },
+        });
+        admit(client.address, peer);
+      },
+      (error: Error) => refuse(peer, 'proxy-protocol', error),
+    );
   }
 
   /** Why a new socket from `remoteAddress` is turned away; undefined admits it (and counts it). */
-  #refusal(remoteAddress: string): RefusalReason | undefined {
+  #refusal(remoteAddress: string, perSource: boolean): RefusalReason | undefined {
     if (this.#closing || !this.#accepting) return 'closing';
     const { maxConnections, reservedForAuthenticated, maxStartups } = this.limits;
     if (this.#sockets.size >= maxConnections) return 'max-connections';
@@ -255,7 +346,7 @@ export abstract class Listener extends EventEmitter {
       return 'max-startups';
     }
     // Last, so that a refused socket never holds a per-source slot.
-    if (!this.#sources.acquire(remoteAddress)) return 'max-unauthenticated-per-source';
+    if (perSource && !this.#sources.acquire(remoteAddress)) return 'max-unauthenticated-per-source';
     return undefined;
   }
 }

@@ -195,7 +195,13 @@ export class ThreadPoolServer extends Listener {
     return this.#pool.threads.length;
   }
 
-  protected admit({ socket, remoteAddress, remotePort, authenticated }: Admission): void {
+  protected admit({
+    socket,
+    remoteAddress,
+    remotePort,
+    handshakeTimeoutMs,
+    authenticated,
+  }: Admission): void {
     const { port1, port2 } = new MessageChannel();
     this.#ports.add(port1);
     const window = this.#relayWindow;
@@ -254,7 +260,8 @@ export class ThreadPoolServer extends Listener {
       serviceExport: this.#options.serviceExport ?? 'default',
       serviceName: this.#options.serviceName,
       authenticator: this.#options.authenticator,
-      limits: this.limits,
+      // The deadline runs from accept: a PROXY header may have used part of it.
+      limits: { ...this.limits, handshakeTimeoutMs },
       connection: this.#options.connection,
       budget: this.#budget,
       loginGate: gate.port2,

@@ -128,12 +128,18 @@ export class ThreadedServer extends Listener {
     void this.#serve(admission);
   }
 
-  async #serve({ socket, remoteAddress, remotePort, authenticated }: Admission): Promise<void> {
+  async #serve({
+    socket,
+    remoteAddress,
+    remotePort,
+    handshakeTimeoutMs,
+    authenticated,
+  }: Admission): Promise<void> {
     const deadline = setTimeout(() => {
       socket.destroy(
         new TimeoutError(`authentication took longer than ${this.limits.handshakeTimeoutMs} ms`),
       );
-    }, this.limits.handshakeTimeoutMs);
+    }, handshakeTimeoutMs);
     let accepted: Awaited<ReturnType<typeof acceptConnection>>;
     try {
       accepted = await acceptConnection(socket, this.#options.authenticator, {

@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   AuthorizedKeys,
+  CidrList,
   DEFAULT_SERVER_LIMITS,
   PasswordFile,
   type RefusedEvent,
@@ -50,6 +51,9 @@ options:
       --allow-ip <cidr>      only these source addresses (repeatable), checked
                              before any cryptography
       --pool <n>             serve on n worker threads (ThreadPoolServer)
+      --proxy-protocol <cidr>  load balancers that send a PROXY protocol header
+                             (repeatable; 'unix' for every peer of a Unix socket):
+                             their clients' addresses are used everywhere
       --host-key <file>      the server's private key (default ~/.keyway/host_key;
                              make one with: keyway keygen -f ~/.keyway/host_key -N '')
   -P, --passphrase <text>    passphrase of an encrypted host key (asked for on a
@@ -78,6 +82,7 @@ const OPTIONS = {
   auth: { type: 'string' },
   'allow-ip': { type: 'string', multiple: true },
   pool: { type: 'string' },
+  'proxy-protocol': { type: 'string', multiple: true },
   'host-key': { type: 'string' },
   passphrase: { type: 'string', short: 'P' },
   'authorized-keys': { type: 'string' },
@@ -276,6 +281,13 @@ export const serveCommand: Command = {
     const warning = anonymousWarning(host, method);
     if (warning !== undefined && options.allowIp.length === 0) io.err(warning);
     const service = await loadServiceModule(modulePath, exportName);
+    const trusted = listOption(parsed, 'proxy-protocol');
+    try {
+      new CidrList(trusted.filter((entry) => entry !== 'unix'));
+    } catch (error) {
+      throw new UsageError(`bad --proxy-protocol: ${(error as Error).message}`);
+    }
+    const proxyProtocol = trusted.length === 0 ? undefined : { trusted };
     const connection = remoteStack ? { includeRemoteStack: true } : undefined;
     const server: AnyServer =
       pool === undefined
@@ -285,12 +297,14 @@ export const serveCommand: Command = {
             authenticator,
             closeGraceMs: grace,
             connection,
+            proxyProtocol,
             log: (event) => log.auth(event),
           })
         : new ThreadPoolServer(pathToFileURL(modulePath).href, {
             host,
             port,
             threads: pool,
+            proxyProtocol,
             serviceExport: exportName,
             closeGraceMs: grace,
             connection,
@@ -306,8 +320,8 @@ export const serveCommand: Command = {
     server.on('refused', (event: RefusedEvent) =>
       log.event(
         'dropped',
-        { ...event },
-        `dropped a connection from ${event.remoteAddress}: ${event.reason}`,
+        { ...event, error: event.error?.message },
+        `dropped a connection from ${event.remoteAddress}: ${event.reason}${event.error === undefined ? '' : ` (${event.error.message})`}`,
         'warn',
       ),
     );
