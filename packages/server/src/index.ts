@@ -26,6 +26,11 @@ export {
   type OneShotServerOptions,
 } from './one-shot-server.js';
 export type { AuthenticatorModule } from './pool-task.js';
+export {
+  DEFAULT_WORKER_START_TIMEOUT_MS,
+  ProcessPoolServer,
+  type ProcessPoolServerOptions,
+} from './process-pool-server.js';
 export type { ServerStats } from './stats.js';
 export {
   DEFAULT_POOL_STATS_TIMEOUT_MS,
