@@ -214,5 +214,10 @@ process.on('message', (message: ToWorker, handle?: unknown) => {
       break;
   }
 });
-// The primary went away: nothing can admit or count connections any more.
+// The primary went away (or stopped this worker): nothing can admit or count connections
+// any more.
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C in a terminal, and a service manager's stop, signal the whole process group: the
+// primary closes gracefully (calls in flight finish), so the workers wait for it.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});

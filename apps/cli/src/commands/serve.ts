@@ -1,6 +1,6 @@
 /**
  * `keyway serve module.js`: exposes a module's Service on a ThreadedServer (or, with
- * `--pool N`, a ThreadPoolServer) with the authentication chosen on the command line
+ * `--pool N`, a ThreadPoolServer; with `--workers N`, a ProcessPoolServer) with the authentication chosen on the command line
  * (docs/design.md §2 CLI, §4 authenticators, §5 servers). Prints the address and the host key
  * fingerprint clients should expect; Ctrl-C (SIGINT) or SIGTERM closes gracefully,
  * letting calls in flight finish.
@@ -13,6 +13,7 @@ import {
   AuthorizedKeys,
   type BoundAddress,
   PasswordFile,
+  ProcessPoolServer,
   ThreadedServer,
   ThreadPoolServer,
 } from 'keyway-rpc';
@@ -38,6 +39,8 @@ options:
       --allow-ip <cidr>      only these source addresses (repeatable), checked
                              before any cryptography
       --pool <n>             serve on n worker threads (ThreadPoolServer)
+      --workers <n>          serve on n worker processes that own their sockets
+                             (ProcessPoolServer)
       --host-key <file>      the server's private key (default ~/.keyway/host_key;
                              make one with: keyway keygen -f ~/.keyway/host_key -N '')
   -P, --passphrase <text>    passphrase of an encrypted host key (asked for on a
@@ -55,6 +58,7 @@ const OPTIONS = {
   auth: { type: 'string' },
   'allow-ip': { type: 'string', multiple: true },
   pool: { type: 'string' },
+  workers: { type: 'string' },
   'host-key': { type: 'string' },
   passphrase: { type: 'string', short: 'P' },
   'authorized-keys': { type: 'string' },
@@ -155,7 +159,8 @@ async function loadService(path: string, exportName: string): Promise<object> {
 
 /** The `serve` command. */
 export const serveCommand: Command = {
-  summary: "serve a module's Service (ThreadedServer, or ThreadPoolServer with --pool)",
+  summary:
+    "serve a module's Service (ThreadedServer; ThreadPoolServer with --pool, ProcessPoolServer with --workers)",
   usage: USAGE,
   async run(args, io) {
     const parsed = parseOptions(args, OPTIONS, [1, 1]);
@@ -163,6 +168,10 @@ export const serveCommand: Command = {
     const port = integer(stringOption(parsed, 'port'), 'port', 0, 65535) ?? DEFAULT_PORT;
     const host = stringOption(parsed, 'host') ?? '127.0.0.1';
     const pool = integer(stringOption(parsed, 'pool'), 'pool', 1, 1024);
+    const workers = integer(stringOption(parsed, 'workers'), 'workers', 1, 1024);
+    if (pool !== undefined && workers !== undefined) {
+      throw new UsageError('give either --pool or --workers, not both');
+    }
     const method = (stringOption(parsed, 'auth') ?? 'publickey') as ServeAuthMethod;
     if (!METHODS.includes(method)) {
       throw new UsageError(`--auth must be one of ${METHODS.join(', ')}, got '${method}'`);
@@ -200,18 +209,27 @@ export const serveCommand: Command = {
     const log = (event: AuthLogEvent): void => {
       if (!quiet) io.err(describeLogin(event));
     };
+    const authModule = { module: new URL('../serve-auth.js', import.meta.url).href, options };
     const server =
-      pool === undefined
-        ? new ThreadedServer(service, { host, port, authenticator, log })
-        : new ThreadPoolServer(pathToFileURL(modulePath).href, {
+      workers !== undefined
+        ? new ProcessPoolServer(pathToFileURL(modulePath).href, {
             host,
             port,
-            threads: pool,
+            workers,
             serviceExport: exportName,
-            authenticator: { module: new URL('../serve-auth.js', import.meta.url).href, options },
-          });
+            authenticator: authModule,
+          })
+        : pool === undefined
+          ? new ThreadedServer(service, { host, port, authenticator, log })
+          : new ThreadPoolServer(pathToFileURL(modulePath).href, {
+              host,
+              port,
+              threads: pool,
+              serviceExport: exportName,
+              authenticator: authModule,
+            });
     server.on('error', (error: Error) => io.err(`server error: ${error.message}\n`));
-    if (pool !== undefined && !quiet) {
+    if ((pool !== undefined || workers !== undefined) && !quiet) {
       server.on('authenticated', (event: { remoteAddress: string }) =>
         io.err(`login from ${event.remoteAddress}\n`),
       );
@@ -219,7 +237,8 @@ export const serveCommand: Command = {
     const address = await server.listen();
     io.out(
       `keyway: serving ${parsed.positionals[0]} on ${formatAddress(address)}` +
-        `${pool === undefined ? '' : ` with ${pool} worker thread${pool === 1 ? '' : 's'}`}\n` +
+        `${pool === undefined ? '' : ` with ${pool} worker thread${pool === 1 ? '' : 's'}`}` +
+        `${workers === undefined ? '' : ` with ${workers} worker process${workers === 1 ? '' : 'es'}`}\n` +
         `host key ${identity.fingerprint} (clients check it: keyway keyscan ${formatAddress(address)})\n` +
         `auth ${method}${options.allowIp.length === 0 ? '' : ` from ${options.allowIp.join(', ')}`}; Ctrl-C to stop\n`,
     );
