@@ -114,6 +114,9 @@ async function authenticateAndServe(
 ): Promise<string | undefined> {
   const { socket } = entry;
   socket.on('error', () => {});
+  // A socket rebuilt from a passed handle starts with Node's defaults: Nagle's algorithm
+  // on, which holds back each small frame written while an earlier one is unacknowledged.
+  socket.setNoDelay(true);
   if (setup === undefined || closing) return 'closing';
   const { config, service, authenticator, budget, idle } = setup;
   const deadline = setTimeout(() => {
