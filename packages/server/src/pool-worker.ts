@@ -41,7 +41,7 @@ function workerBudget(task: PoolTask): SharedBudget {
 
 /** Serves one connection; resolves when it has closed. */
 export default async function serveConnection(task: PoolTask): Promise<PoolTaskResult> {
-  const stream = new PortDuplex(task.port, task.remoteAddress, task.remotePort);
+  const stream = new PortDuplex(task.port, task.remoteAddress, task.remotePort, task.ackBytes);
   stream.on('error', () => {});
   let connection: Connection | undefined;
   stream.onControl((message: PortControl) => {
