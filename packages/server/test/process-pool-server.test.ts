@@ -165,6 +165,29 @@ describe('ProcessPoolServer close()', () => {
   }, 30_000);
 });
 
+describe('ProcessPoolServer start', () => {
+  it('listen() rejects when a worker cannot load the service, and leaves no worker running', async () => {
+    const server = new ProcessPoolServer(pathToFileURL(join(fixtures, 'no-such-service.mjs')), {
+      workers: 2,
+      authenticator: { module: pathToFileURL(join(fixtures, 'lab-auth.mjs')).href },
+    });
+    await expect(server.listen()).rejects.toThrow(/worker failed to start/);
+    expect(server.workers).toBe(0);
+    expect(server.address).toBeUndefined();
+  }, 60_000);
+
+  it('checks its options', () => {
+    const authenticator = { module: pathToFileURL(join(fixtures, 'lab-auth.mjs')).href };
+    expect(() => new ProcessPoolServer('x.mjs', { authenticator, workers: 0 })).toThrow(RangeError);
+    expect(() => new ProcessPoolServer('x.mjs', { authenticator, startTimeoutMs: 0 })).toThrow(
+      RangeError,
+    );
+    expect(() => new ProcessPoolServer('x.mjs', {} as unknown as ProcessPoolServerOptions)).toThrow(
+      TypeError,
+    );
+  });
+});
+
 describe('ProcessPoolServer admission across workers', () => {
   async function rawSockets(port: number, n: number): Promise<Socket[]> {
     return Promise.all(
