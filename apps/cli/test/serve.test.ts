@@ -169,6 +169,28 @@ describe('keyway serve', () => {
     expect(await server.stop()).toBe(0);
   });
 
+  it('serves on worker processes with --workers', async () => {
+    const server = await serve([
+      FIXTURE,
+      '--port',
+      '0',
+      '--auth',
+      'anonymous',
+      '--workers',
+      '2',
+      '--host-key',
+      p('host_key'),
+    ]);
+    const knownHosts = await knownHostsFor(server.port);
+    const conns = await Promise.all(
+      [1, 2, 3].map(() => connect('127.0.0.1', server.port, { knownHosts })),
+    );
+    const sums = await Promise.all(conns.map((c, i) => (c.root as Remote<Calculator>).add(i, 10)));
+    expect(sums).toEqual([10, 11, 12]);
+    await Promise.all(conns.map((c) => c.close()));
+    expect(await server.stop()).toBe(0);
+  });
+
   it('opens an encrypted host key with -P, in pool workers too', async () => {
     await makeKey(p('enc_host'), 'enc', 'host pass');
     const server = await serve([
@@ -250,6 +272,8 @@ describe('keyway serve', () => {
       ['serve', FIXTURE, '--auth', 'kerberos'],
       ['serve', FIXTURE, '--port', '70000'],
       ['serve', FIXTURE, '--pool', '0'],
+      ['serve', FIXTURE, '--workers', '0'],
+      ['serve', FIXTURE, '--pool', '1', '--workers', '1'],
       [
         'serve',
         FIXTURE,

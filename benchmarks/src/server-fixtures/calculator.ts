@@ -11,4 +11,12 @@ export default class Calculator extends Service {
   add(a: number, b: number): number {
     return a + b;
   }
+
+  /** Burns `ms` milliseconds of CPU on the serving thread: a CPU-bound call. */
+  spin(ms: number): boolean {
+    const end = performance.now() + ms;
+    let n = 0;
+    while (performance.now() < end) n++;
+    return n > 0;
+  }
 }

@@ -189,6 +189,21 @@ export function identityX25519(identity: Identity): {
   secretKey: Uint8Array;
   publicKey: Uint8Array;
 } {
+  const pair = sharedIdentityX25519(identity);
+  return { secretKey: pair.secretKey.slice(), publicKey: pair.publicKey.slice() };
+}
+
+/**
+ * The same pair as {@link identityX25519}, as the very arrays kept for the identity, for
+ * the handshake's static key: the same arrays every time let a crypto provider keep the
+ * key it imported from them (the node:crypto provider does, per array), where a fresh
+ * copy per handshake would be imported again. The caller must never change them.
+ * Internal: not exported from the package.
+ */
+export function sharedIdentityX25519(identity: Identity): {
+  readonly secretKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+} {
   // A server converts its host key on every handshake: compute the pair once per identity.
   let pair = x25519Pairs.get(identity);
   if (pair === undefined) {
@@ -198,7 +213,7 @@ export function identityX25519(identity: Identity): {
     };
     x25519Pairs.set(identity, pair);
   }
-  return { secretKey: pair.secretKey.slice(), publicKey: pair.publicKey.slice() };
+  return pair;
 }
 
 const x25519Pairs = new WeakMap<Identity, { secretKey: Uint8Array; publicKey: Uint8Array }>();
@@ -226,16 +241,39 @@ export function identitySeed(identity: Identity): Uint8Array {
 }
 
 /**
+ * Peer keys whose X25519 form was computed lately, least recently used first. The map
+ * is pure JavaScript (~0.1–0.4 ms a key) and a server meets the same client keys over and
+ * over; each entry is 64 hex characters and 32 bytes, so the bound keeps it near 150 KiB.
+ */
+export const X25519_CACHE_SIZE = 1024;
+const x25519OfKey = new Map<string, Uint8Array>();
+
+/**
  * The X25519 public key of an Ed25519 public key (libsodium's
- * `crypto_sign_ed25519_pk_to_curve25519`). Internal: not exported from the package.
+ * `crypto_sign_ed25519_pk_to_curve25519`), remembered for the last
+ * {@link X25519_CACHE_SIZE} keys. Internal: not exported from the package.
+ * @returns a fresh copy: the caller may change it
  * @throws {KeyFormatError} when the bytes are not a valid Ed25519 point.
  */
 export function ed25519PublicToX25519(publicKey: Uint8Array): Uint8Array {
   if (!(publicKey instanceof Uint8Array)) throw new TypeError('publicKey must be a Uint8Array');
   if (publicKey.length !== 32) throw new RangeError('publicKey must be 32 bytes');
-  try {
-    return ed25519.utils.toMontgomery(publicKey);
-  } catch (cause) {
-    throw new KeyFormatError('not a valid Ed25519 public key', { cause });
+  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('hex');
+  let converted = x25519OfKey.get(id);
+  if (converted !== undefined) {
+    // Most recently used goes last, so the first entry is the one to evict.
+    x25519OfKey.delete(id);
+  } else {
+    try {
+      converted = ed25519.utils.toMontgomery(publicKey);
+    } catch (cause) {
+      // Not remembered: a bad key costs its sender a conversion each time, nothing more.
+      throw new KeyFormatError('not a valid Ed25519 public key', { cause });
+    }
+    if (x25519OfKey.size >= X25519_CACHE_SIZE) {
+      x25519OfKey.delete(x25519OfKey.keys().next().value as string);
+    }
   }
+  x25519OfKey.set(id, converted);
+  return converted.slice();
 }

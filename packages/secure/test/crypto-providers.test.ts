@@ -131,6 +131,21 @@ describe.each(PROVIDERS)('crypto provider $name', (p) => {
     expect(toHex(p.dh(X25519_61.bobSecret, X25519_61.alicePublic))).toBe(toHex(X25519_61.shared));
   });
 
+  it('keeps computing the RFC 7748 vectors with public keys it has seen before, and with keys at the same array rewritten', () => {
+    for (let round = 0; round < 3; round++) {
+      expect(toHex(p.dh(X25519_61.aliceSecret, X25519_61.bobPublic))).toBe(toHex(X25519_61.shared));
+      expect(toHex(p.dh(X25519_52.scalar, X25519_52.u))).toBe(toHex(X25519_52.out));
+    }
+    // A public key array rewritten in place is looked up by its new bytes.
+    const peer = X25519_61.bobPublic.slice();
+    expect(toHex(p.dh(X25519_61.aliceSecret, peer))).toBe(toHex(X25519_61.shared));
+    peer.set(X25519_52.u);
+    expect(toHex(p.dh(X25519_52.scalar, peer))).toBe(toHex(X25519_52.out));
+    // More peers than any cache holds: the oldest still compute right when they return.
+    for (let i = 0; i < 300; i++) p.dh(X25519_61.aliceSecret, p.generateKeyPair().publicKey);
+    expect(toHex(p.dh(X25519_61.bobSecret, X25519_61.alicePublic))).toBe(toHex(X25519_61.shared));
+  });
+
   it('computes the RFC 7748 §5.2 scalar multiplication', () => {
     expect(toHex(p.dh(X25519_52.scalar, X25519_52.u))).toBe(toHex(X25519_52.out));
   });
@@ -263,6 +278,23 @@ describe('Ed25519 signatures (RFC 8032)', () => {
         expect(toHex(provider.sign(v.seed, v.message))).toBe(toHex(v.signature));
         expect(provider.verify(v.publicKey, v.message, v.signature)).toBe(true);
       }
+    });
+
+    it(`${provider.name}: verifies the RFC 8032 vectors again under keys it has seen, and still refuses forgeries`, () => {
+      for (let round = 0; round < 3; round++) {
+        for (const v of ED25519_71) {
+          expect(provider.verify(v.publicKey, v.message, v.signature)).toBe(true);
+          // The signature of one vector under another's (remembered) key.
+          const other = ED25519_71[(ED25519_71.indexOf(v) + 1) % ED25519_71.length]!;
+          expect(provider.verify(other.publicKey, v.message, v.signature)).toBe(false);
+        }
+      }
+      // A key array rewritten in place is looked up by its new bytes.
+      const key = ED25519_71[0]!.publicKey.slice();
+      expect(provider.verify(key, ED25519_71[0]!.message, ED25519_71[0]!.signature)).toBe(true);
+      key.set(ED25519_71[1]!.publicKey);
+      expect(provider.verify(key, ED25519_71[0]!.message, ED25519_71[0]!.signature)).toBe(false);
+      expect(provider.verify(key, ED25519_71[1]!.message, ED25519_71[1]!.signature)).toBe(true);
     });
 
     it(`${provider.name}: refuses a changed message, a changed signature and wrong lengths`, () => {

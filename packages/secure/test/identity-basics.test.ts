@@ -11,6 +11,8 @@ import {
   Identity,
   identityX25519,
   loadIdentity,
+  sharedIdentityX25519,
+  X25519_CACHE_SIZE,
 } from '../src/identity.js';
 import { parsePublicKey } from '../src/openssh/public-key.js';
 import { tempDir } from './openssh-tools.js';
@@ -141,6 +143,47 @@ describe('X25519 form of an identity', () => {
       sodium.crypto_sign_ed25519_sk_to_curve25519(sk, Buffer.concat([seed, id.publicKey]));
       expect(Buffer.from(secretKey).equals(sk)).toBe(true);
     }
+  });
+
+  it('hands the handshake the same pair arrays each time, equal to the copies and to libsodium', () => {
+    const id = generateIdentity();
+    const shared = sharedIdentityX25519(id);
+    expect(sharedIdentityX25519(id)).toBe(shared);
+    expect(sharedIdentityX25519(id).secretKey).toBe(shared.secretKey);
+    const copy = identityX25519(id);
+    expect(copy.secretKey).not.toBe(shared.secretKey);
+    expect(copy).toEqual({ secretKey: shared.secretKey, publicKey: shared.publicKey });
+    const pk = Buffer.alloc(32);
+    sodium.crypto_sign_ed25519_pk_to_curve25519(pk, Buffer.from(id.publicKey));
+    expect(Buffer.from(shared.publicKey).equals(pk)).toBe(true);
+    // A caller changing its copy leaves the shared pair alone.
+    copy.secretKey.fill(0);
+    expect(sharedIdentityX25519(id).secretKey).toEqual(identityX25519(id).secretKey);
+    expect(x25519.getPublicKey(shared.secretKey)).toEqual(shared.publicKey);
+  });
+
+  it('converts a peer key it has seen before to the same libsodium result, as a copy of its own', () => {
+    const keys = Array.from({ length: X25519_CACHE_SIZE + 5 }, () => generateIdentity().publicKey);
+    const expected = (key: Uint8Array) => {
+      const pk = Buffer.alloc(32);
+      sodium.crypto_sign_ed25519_pk_to_curve25519(pk, Buffer.from(key));
+      return pk.toString('hex');
+    };
+    const first = keys[0]!;
+    const once = ed25519PublicToX25519(first);
+    // The caller's copy is its own: changing it does not change the next answer.
+    once.fill(0);
+    expect(Buffer.from(ed25519PublicToX25519(first)).toString('hex')).toBe(expected(first));
+    // Past the bound, evicted keys and remembered keys convert alike.
+    for (const key of keys) ed25519PublicToX25519(key);
+    for (const key of [first, keys[1]!, keys.at(-1)!]) {
+      expect(Buffer.from(ed25519PublicToX25519(key)).toString('hex')).toBe(expected(key));
+    }
+    // A key array rewritten in place is converted by its new bytes.
+    const moving = keys[2]!.slice();
+    ed25519PublicToX25519(moving);
+    moving.set(keys[3]!);
+    expect(Buffer.from(ed25519PublicToX25519(moving)).toString('hex')).toBe(expected(keys[3]!));
   });
 
   it('gives keys that agree on a Diffie-Hellman secret', () => {

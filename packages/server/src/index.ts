@@ -33,6 +33,11 @@ export {
 } from './one-shot-server.js';
 export type { AuthenticatorModule } from './pool-task.js';
 export {
+  DEFAULT_WORKER_START_TIMEOUT_MS,
+  ProcessPoolServer,
+  type ProcessPoolServerOptions,
+} from './process-pool-server.js';
+export {
   DEFAULT_PROXY_HEADER_MAX_BYTES,
   type ProxyEndpoint,
   type ProxyHeader,

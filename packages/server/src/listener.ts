@@ -64,6 +64,12 @@ export interface Admission {
   readonly handshakeTimeoutMs: number;
   /** Call once the peer is authenticated: frees its unauthenticated slot. */
   authenticated(): void;
+  /**
+   * Call when the socket is about to be handed to another process: the connection stays
+   * counted (in `socketCount`, and in its unauthenticated slot until `authenticated()`)
+   * after this process's copy closes, until the returned function is called.
+   */
+  handOff(): () => void;
 }
 
 /** Why the listener turned a socket away before authentication. */
@@ -107,6 +113,8 @@ export abstract class Listener extends EventEmitter {
   readonly #proxy: ProxyTrust | undefined;
   /** Sockets admitted that have not authenticated yet (and are still open). */
   #unauthenticated = 0;
+  /** Connections whose socket another process holds now (see `Admission.handOff`). */
+  #handedOff = 0;
   #server: Server | undefined;
   #closing = false;
   #accepting = true;
@@ -141,7 +149,7 @@ export abstract class Listener extends EventEmitter {
 
   /** Sockets open now, authenticated or not. */
   get socketCount(): number {
-    return this.#sockets.size;
+    return this.#sockets.size + this.#handedOff;
   }
 
   /** Sockets open now that have not finished authenticating. */
@@ -174,7 +182,9 @@ export abstract class Listener extends EventEmitter {
   async listen(): Promise<BoundAddress> {
     if (this.#server) throw new Error('server is already listening');
     if (this.#closing || !this.#accepting) throw new Error('server is closed');
-    const server = createServer({ noDelay: true }, (socket) => this.#onSocket(socket));
+    const server = createServer({ noDelay: true, pauseOnConnect: this.pauseOnConnect }, (socket) =>
+      this.#onSocket(socket),
+    );
     this.#server = server;
     server.on('error', (error) => this.emit('error', error));
     await new Promise<void>((resolve, reject) => {
@@ -235,6 +245,14 @@ export abstract class Listener extends EventEmitter {
     for (const socket of this.#sockets) socket.destroy();
   }
 
+  /**
+   * Whether accepted sockets start paused (no byte read in this process), as a server that
+   * hands them to other processes needs. Default false.
+   */
+  protected get pauseOnConnect(): boolean {
+    return false;
+  }
+
   /** Handles one admitted socket; resolves or rejects when the subclass is done with it. */
   protected abstract admit(admission: Admission): void;
 
@@ -262,13 +280,28 @@ export abstract class Listener extends EventEmitter {
       this.#unauthenticated--;
       if (source !== undefined) this.#sources.release(source);
     };
+    let handedOff = false;
     this.#sockets.add(socket);
     // Errors surface through 'close'; an unhandled 'error' must never take the process down.
     socket.on('error', () => {});
     socket.once('close', () => {
       this.#sockets.delete(socket);
-      freeSlot();
+      if (!handedOff) freeSlot();
     });
+    const handOff = (): (() => void) => {
+      if (handedOff) throw new Error('socket already handed off');
+      handedOff = true;
+      // This process's copy of a sent socket never emits 'close': stop tracking it here.
+      this.#sockets.delete(socket);
+      this.#handedOff++;
+      let counted = true;
+      return () => {
+        if (!counted) return;
+        counted = false;
+        this.#handedOff--;
+        freeSlot();
+      };
+    };
     const deadline = this.limits.handshakeTimeoutMs;
     const admit = (remoteAddress: string, via: string | undefined) => {
       this.emit('connection', {
@@ -283,6 +316,7 @@ export abstract class Listener extends EventEmitter {
         via,
         handshakeTimeoutMs: Math.max(1, deadline - (Date.now() - acceptedAt)),
         authenticated: freeSlot,
+        handOff,
       });
     };
     const trust = this.#proxy;
@@ -338,7 +372,7 @@ export abstract class Listener extends EventEmitter {
   #refusal(remoteAddress: string, perSource: boolean): RefusalReason | undefined {
     if (this.#closing || !this.#accepting) return 'closing';
     const { maxConnections, reservedForAuthenticated, maxStartups } = this.limits;
-    if (this.#sockets.size >= maxConnections) return 'max-connections';
+    if (this.socketCount >= maxConnections) return 'max-connections';
     // Strangers never take the reserved slots: at most this many may be authenticating.
     const unauthenticatedRoom = Math.max(1, maxConnections - reservedForAuthenticated);
     if (this.#unauthenticated >= unauthenticatedRoom) return 'max-connections';

@@ -6,6 +6,9 @@
  * it accepted the socket from, so a worker cannot misstate the source. Were each worker
  * to keep its own limiter, the budget per user would be multiplied by the thread count.
  *
+ * ProcessPoolServer relays the same messages over its worker processes' IPC channel,
+ * between a MessageChannel in each process (see process-pool-server.ts).
+ *
  * Messages: worker → main `{ t: 'admit', id, user }` and `{ t: 'settle', id, succeeded }`;
  * main → worker `{ t: 'verdict', id, allowed, reason?, retryAfterMs? }`.
  */

@@ -32,6 +32,8 @@ export interface PoolTask {
   readonly connection: ConnectionOptions | undefined;
   /** The sizes of this worker's budget (the server's totals divided among workers). */
   readonly budget: Readonly<BudgetLimits>;
+  /** Bytes the worker takes before it acknowledges them (at most half the relay window). */
+  readonly ackBytes: number;
   /** The main thread's password back-off, shared by all workers (see login-gate.ts). */
   readonly loginGate: MessagePort;
   /** Whether to send the authenticators' log events to the main thread. */

@@ -3,15 +3,15 @@
  * handshake, the authenticator chain, the channel and the RPC session all live here, in
  * one worker, over the socket's bytes relayed from the main thread.
  */
-import { pathToFileURL } from 'node:url';
 import { type Connection, connectTransport, type ServiceSpec, SharedBudget } from '@keyway/core';
 import { type Authenticator, acceptConnection } from '@keyway/secure';
 import { budgetKeyOf } from './budget.js';
 import { debugFromEnvironment } from './debug.js';
 import { drainAndClose, IdleSweeper } from './idle.js';
 import { PortLoginGate } from './login-gate.js';
+import { cached, describe, loadAuthenticator, loadService } from './module-loader.js';
 import { withNetworkDefaults } from './network-defaults.js';
-import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
+import type { PoolTask, PoolTaskResult } from './pool-task.js';
 import { type PortControl, PortDuplex } from './port-duplex.js';
 
 // A worker has its own copy of every module: the environment's debug request applies here too.
@@ -43,56 +43,9 @@ function workerBudget(task: PoolTask): SharedBudget {
   return budget;
 }
 
-function specifier(module: string): string {
-  return /^[a-z]+:/i.test(module) ? module : pathToFileURL(module).href;
-}
-
-async function loadService(module: string, name: string): Promise<ServiceSpec> {
-  const loaded = (await import(specifier(module))) as Record<string, unknown>;
-  const service = loaded[name];
-  if (service === undefined || service === null) {
-    throw new TypeError(`service module ${module} has no export '${name}'`);
-  }
-  return service as ServiceSpec;
-}
-
-async function loadAuthenticator(spec: AuthenticatorModule): Promise<Authenticator> {
-  const loaded = (await import(specifier(spec.module))) as Record<string, unknown>;
-  const factory = loaded[spec.export ?? 'default'];
-  if (typeof factory !== 'function') {
-    throw new TypeError(
-      `authenticator module ${spec.module} has no factory '${spec.export ?? 'default'}'`,
-    );
-  }
-  const authenticator = await (
-    factory as (options: unknown) => Authenticator | Promise<Authenticator>
-  )(spec.options);
-  if (typeof authenticator !== 'function') {
-    throw new TypeError(`authenticator factory of ${spec.module} did not return an authenticator`);
-  }
-  return authenticator;
-}
-
-function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
-  let value = map.get(key);
-  if (!value) {
-    value = load();
-    map.set(key, value);
-    // A failed load is retried by the next connection rather than remembered.
-    value.catch(() => map.delete(key));
-  }
-  return value;
-}
-
-/** An error as text for the main thread, with its cause (errors cross threads as text). */
-function describe(error: unknown): string {
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  return cause === undefined ? String(error) : `${String(error)} (${String(cause)})`;
-}
-
 /** Serves one connection; resolves when it has closed. */
 export default async function serveConnection(task: PoolTask): Promise<PoolTaskResult> {
-  const stream = new PortDuplex(task.port, task.remoteAddress, task.remotePort);
+  const stream = new PortDuplex(task.port, task.remoteAddress, task.remotePort, task.ackBytes);
   stream.on('error', () => {});
   let connection: Connection | undefined;
   stream.onControl((message: PortControl) => {

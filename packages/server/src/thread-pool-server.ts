@@ -29,7 +29,7 @@ import type { ServerLimits } from './limits.js';
 import { type Admission, Listener, type ListenOptions } from './listener.js';
 import { serveLoginGate } from './login-gate.js';
 import type { AuthenticatorModule, PoolTask, PoolTaskResult } from './pool-task.js';
-import { type PortControl, transferable } from './port-duplex.js';
+import { DEFAULT_ACK_BYTES, type PortControl, transferable } from './port-duplex.js';
 import { addConnectionStats, emptyServerStats, type ServerStats } from './stats.js';
 
 /** Options of {@link ThreadPoolServer}. */
@@ -227,10 +227,16 @@ export class ThreadPoolServer extends Listener {
     });
     socket.on('end', () => port1.postMessage({ t: 'eof' } satisfies PortControl));
     socket.on('close', () => port1.close());
-    port1.on('message', (message: Uint8Array | PortControl) => {
+    port1.on('message', (message: Uint8Array | Uint8Array[] | PortControl) => {
       if (message instanceof Uint8Array) {
         socket.write(message);
         // A client that stops reading must not grow this thread's memory without bound.
+        if (socket.writableLength > this.limits.maxBufferedBytes) socket.destroy();
+      } else if (Array.isArray(message)) {
+        // One turn's frames from the worker: one writev, not a syscall per frame.
+        socket.cork();
+        for (const bytes of message) socket.write(bytes);
+        socket.uncork();
         if (socket.writableLength > this.limits.maxBufferedBytes) socket.destroy();
       } else if (message.t === 'ack') {
         unacknowledged -= message.bytes;
@@ -266,6 +272,7 @@ export class ThreadPoolServer extends Listener {
       budget: this.#budget,
       loginGate: gate.port2,
       log: this.#options.log !== undefined,
+      ackBytes: Math.max(1, Math.min(DEFAULT_ACK_BYTES, Math.floor(window / 2))),
     };
     this.#pool
       .run(task, { transferList: [port2, gate.port2] })

@@ -1,9 +1,10 @@
 /**
  * `keyway serve module.js`: exposes a module's Service on a ThreadedServer (or, with
- * `--pool N`, a ThreadPoolServer) with the authentication chosen on the command line
- * (docs/design.md §2 CLI, §4 authenticators, §5 servers). Prints the address and the host key fingerprint clients should
- * expect, logs each login and refusal with its reason (text or JSON lines), and on SIGINT
- * or SIGTERM drains: no new connections, calls in flight get `--grace` seconds to finish,
+ * `--pool N`, a ThreadPoolServer; with `--workers N`, a ProcessPoolServer) with the
+ * authentication chosen on the command line (docs/design.md §2 CLI, §4 authenticators,
+ * §5 servers). Prints the address and the host key fingerprint clients should expect,
+ * logs each login and refusal with its reason (text or JSON lines), and on SIGINT or
+ * SIGTERM drains: no new connections, calls in flight get `--grace` seconds to finish,
  * then it reports what it drained and exits 0.
  */
 import { resolve } from 'node:path';
@@ -13,6 +14,7 @@ import {
   CidrList,
   DEFAULT_SERVER_LIMITS,
   PasswordFile,
+  ProcessPoolServer,
   type RefusedEvent,
   type ServerStats,
   ThreadedServer,
@@ -54,6 +56,8 @@ options:
       --proxy-protocol <cidr>  load balancers that send a PROXY protocol header
                              (repeatable; 'unix' for every peer of a Unix socket):
                              their clients' addresses are used everywhere
+      --workers <n>          serve on n worker processes that own their sockets
+                             (ProcessPoolServer)
       --host-key <file>      the server's private key (default ~/.keyway/host_key;
                              make one with: keyway keygen -f ~/.keyway/host_key -N '')
   -P, --passphrase <text>    passphrase of an encrypted host key (asked for on a
@@ -83,6 +87,7 @@ const OPTIONS = {
   'allow-ip': { type: 'string', multiple: true },
   pool: { type: 'string' },
   'proxy-protocol': { type: 'string', multiple: true },
+  workers: { type: 'string' },
   'host-key': { type: 'string' },
   passphrase: { type: 'string', short: 'P' },
   'authorized-keys': { type: 'string' },
@@ -163,12 +168,12 @@ function interrupted(again: (signal: string) => void): Promise<string> {
   });
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
 }
 
 /** A server of either kind, as far as serving and draining go. */
-type AnyServer = ThreadedServer | ThreadPoolServer;
+type AnyServer = ThreadedServer | ThreadPoolServer | ProcessPoolServer;
 
 /**
  * Closes `server` with `grace` ms for calls in flight, logging what there was to drain
@@ -182,7 +187,7 @@ async function drain(
 ): Promise<void> {
   // A pool asks its workers; a busy machine may need longer than the default second.
   const stats = (): Promise<ServerStats> =>
-    server instanceof ThreadPoolServer ? server.stats({ timeoutMs: 5_000 }) : server.stats();
+    server instanceof ThreadedServer ? server.stats() : server.stats({ timeoutMs: 5_000 });
   const before = await stats();
   log.event(
     'draining',
@@ -226,7 +231,8 @@ async function drain(
 
 /** The `serve` command. */
 export const serveCommand: Command = {
-  summary: "serve a module's Service (ThreadedServer, or ThreadPoolServer with --pool)",
+  summary:
+    "serve a module's Service (ThreadedServer; ThreadPoolServer with --pool, ProcessPoolServer with --workers)",
   usage: USAGE,
   async run(args, io) {
     const parsed = parseOptions(args, OPTIONS, [1, 1]);
@@ -234,6 +240,10 @@ export const serveCommand: Command = {
     const port = integer(stringOption(parsed, 'port'), 'port', 0, 65535) ?? DEFAULT_PORT;
     const host = stringOption(parsed, 'host') ?? '127.0.0.1';
     const pool = integer(stringOption(parsed, 'pool'), 'pool', 1, 1024);
+    const workers = integer(stringOption(parsed, 'workers'), 'workers', 1, 1024);
+    if (pool !== undefined && workers !== undefined) {
+      throw new UsageError('give either --pool or --workers, not both');
+    }
     const method = (stringOption(parsed, 'auth') ?? 'publickey') as ServeAuthMethod;
     if (!METHODS.includes(method)) {
       throw new UsageError(`--auth must be one of ${METHODS.join(', ')}, got '${method}'`);
@@ -288,29 +298,48 @@ export const serveCommand: Command = {
       throw new UsageError(`bad --proxy-protocol: ${(error as Error).message}`);
     }
     const proxyProtocol = trusted.length === 0 ? undefined : { trusted };
+    if (proxyProtocol !== undefined && workers !== undefined)
+      throw new UsageError(
+        '--proxy-protocol works with the threaded server and --pool, not --workers',
+      );
     const connection = remoteStack ? { includeRemoteStack: true } : undefined;
+    const authModule = { module: new URL('../serve-auth.js', import.meta.url).href, options };
     const server: AnyServer =
-      pool === undefined
-        ? new ThreadedServer(service, {
+      workers !== undefined
+        ? new ProcessPoolServer(pathToFileURL(modulePath).href, {
             host,
             port,
-            authenticator,
-            closeGraceMs: grace,
-            connection,
-            proxyProtocol,
-            log: (event) => log.auth(event),
-          })
-        : new ThreadPoolServer(pathToFileURL(modulePath).href, {
-            host,
-            port,
-            threads: pool,
-            proxyProtocol,
+            workers,
             serviceExport: exportName,
             closeGraceMs: grace,
             connection,
-            authenticator: { module: new URL('../serve-auth.js', import.meta.url).href, options },
-            log: (event) => log.auth(event),
-          });
+            authenticator: authModule,
+          })
+        : pool === undefined
+          ? new ThreadedServer(service, {
+              host,
+              port,
+              authenticator,
+              closeGraceMs: grace,
+              connection,
+              proxyProtocol,
+              log: (event) => log.auth(event),
+            })
+          : new ThreadPoolServer(pathToFileURL(modulePath).href, {
+              host,
+              port,
+              threads: pool,
+              proxyProtocol,
+              serviceExport: exportName,
+              closeGraceMs: grace,
+              connection,
+              authenticator: authModule,
+              log: (event) => log.auth(event),
+            });
+    if (workers !== undefined)
+      server.on('authenticated', (event: { remoteAddress: string }) =>
+        log.event('login', { ...event }, `login from ${event.remoteAddress}`),
+      );
     let listening = false;
     // Until listen() settles its own rejection reports a failure; once, with a hint.
     server.on('error', (error: Error) => {
@@ -335,7 +364,8 @@ export const serveCommand: Command = {
     listening = true;
     io.out(
       `keyway: serving ${parsed.positionals[0]} on ${formatAddress(address)}` +
-        `${pool === undefined ? '' : ` with ${plural(pool, 'worker thread')}`}\n` +
+        `${pool === undefined ? '' : ` with ${plural(pool, 'worker thread')}`}` +
+        `${workers === undefined ? '' : ` with ${plural(workers, 'worker process', 'worker processes')}`}\n` +
         `host key ${identity.fingerprint} (clients check it: ${keyscanHint(address)})\n` +
         `auth ${method}${options.allowIp.length === 0 ? '' : ` from ${options.allowIp.join(', ')}`}; Ctrl-C to stop\n`,
     );

@@ -6,7 +6,6 @@
  * verdict.
  */
 import type { Duplex } from 'node:stream';
-import { x25519 } from '@noble/curves/ed25519.js';
 import type { ChannelLimits, ChannelOptions } from '../channel/channel-options.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, performHandshake } from '../channel/perform-handshake.js';
 import { defaultCryptoProvider } from '../crypto/default-provider.js';
@@ -18,7 +17,7 @@ import {
   HostKeyError,
   ServiceMismatchError,
 } from '../errors.js';
-import { type Identity, identityX25519 } from '../identity.js';
+import { type Identity, sharedIdentityX25519 } from '../identity.js';
 import { type KnownHosts, knownHostsName } from '../known-hosts.js';
 import type { KsfBounds } from '../opaque/ksf.js';
 import { ed25519Fingerprint } from '../openssh/public-key.js';
@@ -206,13 +205,9 @@ export async function clientHandshake(
   debug?.('handshake', { side: 'client', host: options.host, port: options.port });
   // Without an identity the client still needs a static key for XX; a fresh one per
   // connection keeps it anonymous and unlinkable.
-  let staticKeyPair: { secretKey: Uint8Array; publicKey: Uint8Array };
-  if (options.identity) {
-    staticKeyPair = identityX25519(options.identity);
-  } else {
-    const secretKey = x25519.utils.randomSecretKey();
-    staticKeyPair = { secretKey, publicKey: x25519.getPublicKey(secretKey) };
-  }
+  const staticKeyPair = options.identity
+    ? sharedIdentityX25519(options.identity)
+    : provider.generateKeyPair();
   let serverHello: ServerHello | undefined;
   const result = await performHandshake(stream, {
     role: 'initiator',
@@ -379,14 +374,13 @@ export async function scanHostKey(
   stream: Duplex,
   options: ScanHostKeyOptions = {},
 ): Promise<{ publicKey: Uint8Array; fingerprint: string }> {
-  const secretKey = x25519.utils.randomSecretKey();
   const provider = options.provider ?? defaultCryptoProvider();
   const stop = new HandshakeError('host key scanned');
   let hostKey: Uint8Array | undefined;
   try {
     await performHandshake(stream, {
       role: 'initiator',
-      staticKeyPair: { secretKey, publicKey: x25519.getPublicKey(secretKey) },
+      staticKeyPair: provider.generateKeyPair(),
       prologue: KEYWAY_PROLOGUE,
       verifyRemote: (remoteStatic, payload, payloadHash) => {
         const hello = decodeServerHello(payload);

@@ -16,7 +16,7 @@ import type { SecureChannel } from '../channel/secure-channel.js';
 import { defaultCryptoProvider } from '../crypto/default-provider.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { HandshakeError, ServiceMismatchError } from '../errors.js';
-import { type Identity, identityX25519 } from '../identity.js';
+import { type Identity, sharedIdentityX25519 } from '../identity.js';
 import { signedServerHello, verifyClientHello } from './hello.js';
 import { type AuthQueueLimits, MessageReader, resolveAuthQueueLimits } from './message-reader.js';
 import type { AuthStream } from './types.js';
@@ -106,7 +106,7 @@ export async function ensureSession(
   let hello: ClientHello | undefined;
   const result = await performHandshake(stream, {
     role: 'responder',
-    staticKeyPair: identityX25519(settings.identity),
+    staticKeyPair: sharedIdentityX25519(settings.identity),
     prologue: KEYWAY_PROLOGUE,
     localPayload: signedServerHello(settings.identity, service, provider),
     verifyRemote: (remoteStatic, payload, payloadHash) => {

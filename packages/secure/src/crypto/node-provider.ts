@@ -74,12 +74,34 @@ function privateKeyObject(secretKey: Uint8Array): KeyObject {
   return key;
 }
 
+/**
+ * Public KeyObjects by curve and key bytes, least recently used first. An import costs
+ * several times the map lookup, a handshake uses the peer's ephemeral key in two DH
+ * operations, and a server sees the same static and signing keys again and again.
+ * Public keys only: nothing secret is kept.
+ */
+const PUBLIC_KEY_CACHE_SIZE = 256;
+const publicKeys = new Map<string, KeyObject>();
+
+function cachedPublicKey(crv: 'X25519' | 'Ed25519', publicKey: Uint8Array): KeyObject {
+  const id =
+    crv + Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('hex');
+  let key = publicKeys.get(id);
+  if (key !== undefined) publicKeys.delete(id);
+  else {
+    // JWK import takes the raw key directly; OpenSSL 3's DER decoder is ~10x slower.
+    key = createPublicKey({ key: { kty: 'OKP', crv, x: b64url(publicKey) }, format: 'jwk' });
+    if (publicKeys.size >= PUBLIC_KEY_CACHE_SIZE) {
+      publicKeys.delete(publicKeys.keys().next().value as string);
+    }
+  }
+  publicKeys.set(id, key);
+  return key;
+}
+
 function publicKeyObject(publicKey: Uint8Array): KeyObject {
   checkLength(publicKey, X25519_KEY_BYTES, 'publicKey');
-  return createPublicKey({
-    key: { kty: 'OKP', crv: 'X25519', x: b64url(publicKey) },
-    format: 'jwk',
-  });
+  return cachedPublicKey('X25519', publicKey);
 }
 
 function rawPublicKey(key: KeyObject): Uint8Array {
@@ -271,11 +293,7 @@ export const nodeCryptoProvider: CryptoProvider = Object.freeze({
       return false;
     }
     try {
-      const key = createPublicKey({
-        key: { kty: 'OKP', crv: 'Ed25519', x: b64url(publicKey) },
-        format: 'jwk',
-      });
-      return verifyWithKey(null, message, key, signature);
+      return verifyWithKey(null, message, cachedPublicKey('Ed25519', publicKey), signature);
     } catch {
       // OpenSSL refuses some malformed keys at import rather than at verification.
       return false;
