@@ -74,7 +74,11 @@ export interface ConnectionOptions {
   credentials?: unknown;
   /** Default per-call timeout in ms; `0` disables. Default 30 000. */
   timeout?: number;
-  /** Largest encoded message in bytes, both directions. Default 16 MiB. */
+  /**
+   * Largest encoded message in bytes, both directions, out-of-line parts included.
+   * Default 16 MiB plus 64 KiB for the envelope (16,842,752), so that a 16 MiB byte array
+   * can be an argument or a result.
+   */
   maxMessageBytes?: number;
   /** Deepest nesting of containers in a message. Default 64. */
   maxDepth?: number;
