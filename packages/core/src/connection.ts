@@ -172,6 +172,20 @@ const BUILTIN_ERRORS: readonly ErrorClass[] = [
   LimitExceededError,
 ];
 
+function errorClassMap(extra: readonly ErrorClass[]): Map<string, ErrorClass> {
+  const map = new Map<string, ErrorClass>();
+  for (const cls of [...BUILTIN_ERRORS, ...extra]) {
+    if (typeof cls !== 'function') throw new TypeError('errorClasses must hold classes');
+    map.set(cls.name, cls);
+  }
+  return map;
+}
+
+// Only read once made: every connection without error classes of its own shares it.
+let builtinErrors: ReadonlyMap<string, ErrorClass> | undefined;
+const builtinErrorClasses = (): ReadonlyMap<string, ErrorClass> =>
+  (builtinErrors ??= errorClassMap([]));
+
 function positive(
   name: string,
   value: number | undefined,
@@ -192,11 +206,10 @@ function settingsFrom(
   transport: Transport,
 ): SessionSettings & { maxMessageBytes: number; maxElements: number } {
   const d = DEFAULT_CONNECTION_OPTIONS;
-  const errorClasses = new Map<string, ErrorClass>();
-  for (const cls of [...BUILTIN_ERRORS, ...(options.errorClasses ?? [])]) {
-    if (typeof cls !== 'function') throw new TypeError('errorClasses must hold classes');
-    errorClasses.set(cls.name, cls);
-  }
+  const errorClasses =
+    options.errorClasses === undefined || options.errorClasses.length === 0
+      ? builtinErrorClasses()
+      : errorClassMap(options.errorClasses);
   const maxMessageBytes = positive('maxMessageBytes', options.maxMessageBytes, d.maxMessageBytes);
   return {
     timeout: positive('timeout', options.timeout, d.timeout, true),
