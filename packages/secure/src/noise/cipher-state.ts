@@ -18,6 +18,12 @@ export const MAX_NONCE = 0xffff_ffff_ffff_ffffn;
 const EMPTY = new Uint8Array(0);
 const ZEROS_32 = new Uint8Array(32);
 
+// Noise's ChaChaPoly nonce: 32 bits of zeros then the 64-bit counter, little-endian. One
+// buffer for every cipher state of this thread: it is written right before each AEAD call,
+// which copies it, so no state needs one of its own (a connection holds two states).
+const NONCE = new Uint8Array(AEAD_NONCE_BYTES);
+const NONCE_VIEW = new DataView(NONCE.buffer);
+
 /** Noise CipherState: `k` and `n`, with EncryptWithAd / DecryptWithAd / Rekey. */
 export class CipherState {
   readonly #provider: CryptoProvider;
@@ -26,9 +32,6 @@ export class CipherState {
   // every increment, once per frame.
   #nHigh = 0;
   #nLow = 0;
-  // Noise's ChaChaPoly nonce: 32 bits of zeros then the 64-bit counter, little-endian.
-  readonly #nonce = new Uint8Array(AEAD_NONCE_BYTES);
-  readonly #nonceView = new DataView(this.#nonce.buffer);
 
   /**
    * @param provider - the crypto provider that runs ChaCha20-Poly1305.
@@ -131,8 +134,8 @@ export class CipherState {
   rekey(): void {
     const k = this.#k;
     if (k === undefined) throw new ChannelError('cipher state has no key');
-    this.#nonceView.setBigUint64(4, MAX_NONCE, true);
-    const sealed = this.#provider.seal(k, this.#nonce, EMPTY, ZEROS_32);
+    NONCE_VIEW.setBigUint64(4, MAX_NONCE, true);
+    const sealed = this.#provider.seal(k, NONCE, EMPTY, ZEROS_32);
     k.fill(0);
     this.#k = new Uint8Array(sealed.subarray(0, AEAD_KEY_BYTES));
   }
@@ -146,9 +149,9 @@ export class CipherState {
   #useNonce(): Uint8Array {
     if (this.#nHigh === 0xffff_ffff && this.#nLow === 0xffff_ffff)
       throw new ChannelError('nonce space exhausted; the channel must close');
-    this.#nonceView.setUint32(4, this.#nLow, true);
-    this.#nonceView.setUint32(8, this.#nHigh, true);
-    return this.#nonce;
+    NONCE_VIEW.setUint32(4, this.#nLow, true);
+    NONCE_VIEW.setUint32(8, this.#nHigh, true);
+    return NONCE;
   }
 
   #advance(): void {
