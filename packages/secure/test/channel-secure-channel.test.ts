@@ -89,6 +89,36 @@ describe('secure channel rules', () => {
     expect(writes[0]).toBeGreaterThanOrEqual(4);
   });
 
+  it('regression: a BATCH frame above 16 KiB flushed at the end of a tick leaves in one writev', async () => {
+    const writes: number[] = [];
+    const stream = new Duplex({
+      read() {},
+      write(_chunk, _enc, cb) {
+        writes.push(1);
+        cb();
+      },
+      writev(chunks, cb) {
+        writes.push(chunks.length);
+        cb();
+      },
+    });
+    const key = new Uint8Array(32).fill(9);
+    const channel = new SecureChannel({
+      stream,
+      send: new CipherState(nodeCryptoProvider, key),
+      receive: new CipherState(nodeCryptoProvider, key),
+      handshakeHash: new Uint8Array(32),
+      remoteStatic: new Uint8Array(32),
+      reader: new FrameReader(65535),
+    });
+    channel.setLimits();
+    // 1,000 messages of 30 bytes: one BATCH frame of 32,000 bytes.
+    for (let i = 0; i < 1000; i++) channel.send(new Uint8Array(30).fill(i & 0xff));
+    await new Promise((r) => setImmediate(r));
+    // Header, ciphertext and tag: three chunks in one call, not three writes.
+    expect(writes).toEqual([3]);
+  });
+
   it('writes a lone small message as one buffer in one write, header and tag included', async () => {
     const writes: Buffer[][] = [];
     const stream = new Duplex({

@@ -477,37 +477,55 @@ export class SecureChannel {
   }
 
   #seal(type: number, body: Uint8Array | readonly Uint8Array[], length = bodyLength(body)): void {
-    if (length < JOINED_FRAME_MAX_BYTES) {
-      this.#sealJoined(type, body, length);
+    // A BATCH body is laid out in the scratch already, after room for the type byte.
+    const laidOut =
+      body instanceof Uint8Array &&
+      body.buffer === sealScratch.buffer &&
+      body.byteOffset === sealScratch.byteOffset + 1;
+    if (length < JOINED_FRAME_MAX_BYTES || laidOut) {
+      this.#sealJoined(type, body, length, laidOut);
       return;
     }
     const parts =
       body instanceof Uint8Array ? [TYPE_BYTES[type]!, body] : [TYPE_BYTES[type]!, ...body];
     const sealed = this.#send.encryptPartsWithAd(EMPTY, parts);
+    // Header, ciphertext pieces and tag leave in one writev, not one write each.
+    this.#cork();
     this.#stream.write(frameHeader(1 + length + AEAD_TAG_BYTES));
     for (const chunk of sealed) this.#stream.write(chunk);
   }
 
   /**
-   * Seals a small frame from one buffer (one native `update`) and writes header, ciphertext
-   * and tag as one buffer (one `write`, which reaches the socket at once when not corked).
+   * Seals a frame from one buffer, type byte then body (one native `update`). A small frame
+   * is written as one buffer, header and tag included (one `write`, which reaches the
+   * socket at once when not corked); a larger one as its pieces under the cork, uncopied.
    */
-  #sealJoined(type: number, body: Uint8Array | readonly Uint8Array[], length: number): void {
+  #sealJoined(
+    type: number,
+    body: Uint8Array | readonly Uint8Array[],
+    length: number,
+    laidOut: boolean,
+  ): void {
     const plain = scratchOf(1 + length);
     plain[0] = type;
-    // A BATCH body already sits in the scratch, after the type byte.
-    if (body instanceof Uint8Array) {
-      if (body.buffer !== plain.buffer || body.byteOffset !== plain.byteOffset + 1)
-        plain.set(body, 1);
-    } else {
-      let at = 1;
-      for (const piece of body) {
-        plain.set(piece, at);
-        at += piece.length;
+    if (!laidOut) {
+      if (body instanceof Uint8Array) plain.set(body, 1);
+      else {
+        let at = 1;
+        for (const piece of body) {
+          plain.set(piece, at);
+          at += piece.length;
+        }
       }
     }
     const sealed = this.#send.encryptPartsWithAd(EMPTY, [plain.subarray(0, 1 + length)]);
     const size = 1 + length + AEAD_TAG_BYTES;
+    if (length >= JOINED_FRAME_MAX_BYTES) {
+      this.#cork();
+      this.#stream.write(frameHeader(size));
+      for (const chunk of sealed) this.#stream.write(chunk);
+      return;
+    }
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + size);
     frame[0] = size >>> 8;
     frame[1] = size & 0xff;
