@@ -66,14 +66,18 @@ export class ExportTable {
       throw new LimitExceededError(`more than ${this.#limit} objects exported to the peer`);
     if (!this.#budget.acquire(BudgetKind.References, 1)) throw overBudget(BudgetKind.References);
     const id = this.#next++;
-    (this.#entries ??= new Map()).set(id, { value, refs: 1 });
-    (this.#ids ??= new Map()).set(value, id);
+    this.#entries ??= new Map();
+    this.#ids ??= new Map();
+    this.#entries.set(id, { value, refs: 1 });
+    this.#ids.set(value, id);
     this.#note(id);
     return id;
   }
 
   #note(id: number): void {
-    if (this.#logging) (this.#log ??= []).push(id);
+    if (!this.#logging) return;
+    this.#log ??= [];
+    this.#log.push(id);
   }
 
   /**

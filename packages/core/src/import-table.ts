@@ -73,7 +73,8 @@ export class ImportTable {
       });
     if (!this.#budget.acquire(BudgetKind.References, 1)) return false;
     const entry: ImportEntry = { id, count: 1, ref: new WeakRef(stub), dead: false };
-    (this.#entries ??= new Map()).set(id, entry);
+    this.#entries ??= new Map();
+    this.#entries.set(id, entry);
     this.#registry ??= new FinalizationRegistry((held) => this.#released(held));
     this.#registry.register(stub, entry, entry);
     return true;

@@ -78,7 +78,8 @@ export class Liveness {
     const started = this.#host.now();
     const deadline = timeout > 0 ? started + timeout : Number.POSITIVE_INFINITY;
     return new Promise<number>((resolve, reject) => {
-      (this.#pings ??= new Map()).set(id, { started, deadline, timeout, resolve, reject });
+      this.#pings ??= new Map();
+      this.#pings.set(id, { started, deadline, timeout, resolve, reject });
       try {
         this.#host.send([MSG_PING, id]);
       } catch (error) {
