@@ -26,6 +26,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DEFAULT_CONNECTION_OPTIONS } from '@keyway/core';
 import { selfSigned } from './channel-certs.js';
 import { barChart } from './payload-chart.js';
 import {
@@ -42,10 +43,10 @@ import { type BenchKeys, makeBenchKeys } from './server-keys.js';
 const KIB = 1024;
 const MIB = 1024 * 1024;
 /**
- * Both keyway ends accept messages up to 32 MiB here: the default is 16 MiB, and a
- * 16 MiB Uint8Array plus the envelope of its call exceeds it.
+ * Both keyway ends keep the default message limit (16 MiB plus 64 KiB for the envelope),
+ * which a 16 MiB Uint8Array and the envelope of its call fit.
  */
-const MAX_MESSAGE_BYTES = 32 * MIB;
+const MAX_MESSAGE_BYTES = DEFAULT_CONNECTION_OPTIONS.maxMessageBytes;
 const SERVER = fileURLToPath(new URL('./payload-server.js', import.meta.url));
 const RPYC_SCRIPT = fileURLToPath(new URL('../rpyc/rpyc_echo.py', import.meta.url));
 const PYTHON = process.env.RPYC_PYTHON ?? '/usr/bin/python3';
@@ -341,7 +342,7 @@ async function main(): Promise<void> {
     `${opts.rounds} interleaved rounds, ${opts.seconds} s per cell after a short warm-up; each server in its own process, 127.0.0.1`,
   );
   console.log(
-    `keyway's maxMessageBytes is raised to ${MAX_MESSAGE_BYTES / MIB} MiB on both ends here (default 16 MiB: a 16 MiB Uint8Array plus its call's envelope exceeds it)`,
+    `keyway runs with the default maxMessageBytes (${MAX_MESSAGE_BYTES.toLocaleString('en-US')} bytes: 16 MiB plus 64 KiB for the envelope)`,
   );
   console.log(
     'payloads are random bytes (RPyC compresses messages over 3,000 bytes with zlib; random bytes do not shrink)',

@@ -19,8 +19,17 @@ import {
 } from './message-parts.js';
 import { ScanScratch, scanMessage } from './wire-scan.js';
 
-/** Default largest encoded message, in bytes (16 MiB). */
-export const DEFAULT_CODEC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/**
+ * Room above a round payload size that the default message limit leaves for the envelope
+ * of the call that carries it (ids, tags, the head of out-of-line parts): 64 KiB.
+ */
+export const ENVELOPE_ROOM_BYTES = 64 * 1024;
+/**
+ * Default largest encoded message, in bytes: 16 MiB of payload plus
+ * {@link ENVELOPE_ROOM_BYTES} for its envelope (16,842,752), so that a 16 MiB byte array
+ * passes as an argument or a result with the defaults.
+ */
+export const DEFAULT_CODEC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024 + ENVELOPE_ROOM_BYTES;
 /** Default deepest container nesting in a message. */
 export const DEFAULT_MAX_DEPTH = 64;
 /**
@@ -46,9 +55,68 @@ export interface CodecLimits {
   maxElements?: number;
 }
 
+/**
+ * Above this size msgpackr's encode buffer is dropped after a message: it would otherwise
+ * stay allocated, and the next message would start at its tail, where growing copies the
+ * unused rest of it (msgpackr's `makeRoom` copies up to the needed end, not what was
+ * written).
+ */
+const ENCODE_BUFFER_KEEP_BYTES = 256 * 1024;
+const ENCODE_BUFFER_START_BYTES = 8192;
+
+/**
+ * The one msgpackr instance of this thread. Every codec has the same configuration, and
+ * msgpackr keeps its encode buffer and decode position in module state anyway, so an
+ * instance per connection (about 1.3 KiB of closures each) would buy nothing.
+ */
+let sharedPackr: Packr | undefined;
+
+function packr(): Packr {
+  sharedPackr ??= new Packr({
+    useRecords: false,
+    mapsAsObjects: false,
+    structuredClone: false,
+    moreTypes: false,
+    bundleStrings: false,
+    // Binary values are copied once, when values are rebuilt (serialize.ts).
+    copyBuffers: false,
+    useBigIntExtension: true,
+    int64AsType: 'bigint',
+    encodeUndefinedAsNil: false,
+    variableMapSize: true,
+    useTimestamp32: false,
+  });
+  return sharedPackr;
+}
+
+/**
+ * Scan stacks by limits, shared by the codecs of this thread that have the same limits:
+ * a scan runs start to end without yielding, and its result is read right after it.
+ */
+const sharedScratch = new Map<string, ScanScratch>();
+
+function scratchFor(maxDepth: number, maxElements: number): ScanScratch {
+  const key = `${maxDepth}:${maxElements}`;
+  let scratch = sharedScratch.get(key);
+  if (scratch === undefined) {
+    scratch = new ScanScratch(maxDepth, maxElements);
+    // Odd limits per connection must not make this grow without end.
+    if (sharedScratch.size < 16) sharedScratch.set(key, scratch);
+  }
+  return scratch;
+}
+
+/** Packs one message with the shared instance; drops its encode buffer when it grew large. */
+function pack(message: unknown): Uint8Array {
+  const instance = packr();
+  const bytes = instance.pack(message) as Uint8Array;
+  if (bytes.buffer.byteLength > ENCODE_BUFFER_KEEP_BYTES)
+    instance.useBuffer(new Uint8Array(ENCODE_BUFFER_START_BYTES));
+  return bytes;
+}
+
 /** Encodes and decodes the messages of one connection. */
 export class Codec {
-  readonly #packr: Packr;
   readonly #limits: CodecLimits;
   readonly #scratch: ScanScratch;
   #decodedSize = 0;
@@ -56,21 +124,7 @@ export class Codec {
 
   constructor(limits: CodecLimits) {
     this.#limits = limits;
-    this.#scratch = new ScanScratch(limits.maxDepth, limits.maxElements ?? DEFAULT_MAX_ELEMENTS);
-    this.#packr = new Packr({
-      useRecords: false,
-      mapsAsObjects: false,
-      structuredClone: false,
-      moreTypes: false,
-      bundleStrings: false,
-      // Binary values are copied once, when values are rebuilt (serialize.ts).
-      copyBuffers: false,
-      useBigIntExtension: true,
-      int64AsType: 'bigint',
-      encodeUndefinedAsNil: false,
-      variableMapSize: true,
-      useTimestamp32: false,
-    });
+    this.#scratch = scratchFor(limits.maxDepth, limits.maxElements ?? DEFAULT_MAX_ELEMENTS);
   }
 
   /**
@@ -87,7 +141,7 @@ export class Codec {
    * @throws {MessageTooLargeError} When the encoding exceeds `maxMessageBytes`.
    */
   encode(message: unknown): Uint8Array {
-    const bytes = this.#packr.pack(message) as Uint8Array;
+    const bytes = pack(message);
     if (bytes.byteLength > this.#limits.maxMessageBytes)
       throw new MessageTooLargeError(bytes.byteLength, this.#limits.maxMessageBytes);
     return bytes;
@@ -106,7 +160,7 @@ export class Codec {
     const outer = startCollecting(parts);
     let bytes: Uint8Array;
     try {
-      bytes = this.#packr.pack(message) as Uint8Array;
+      bytes = pack(message);
     } finally {
       stopCollecting(outer);
     }
@@ -152,7 +206,7 @@ export class Codec {
       });
     this.#decodedSize = bytes.byteLength + DECODED_BYTES_PER_ELEMENT * scratch.elements;
     try {
-      return this.#packr.unpack(bytes);
+      return packr().unpack(bytes);
     } catch (error) {
       throw new ProtocolError('malformed message', { cause: error });
     }

@@ -74,7 +74,11 @@ export interface ConnectionOptions {
   credentials?: unknown;
   /** Default per-call timeout in ms; `0` disables. Default 30 000. */
   timeout?: number;
-  /** Largest encoded message in bytes, both directions. Default 16 MiB. */
+  /**
+   * Largest encoded message in bytes, both directions, out-of-line parts included.
+   * Default 16 MiB plus 64 KiB for the envelope (16,842,752), so that a 16 MiB byte array
+   * can be an argument or a result.
+   */
   maxMessageBytes?: number;
   /** Deepest nesting of containers in a message. Default 64. */
   maxDepth?: number;
@@ -168,6 +172,20 @@ const BUILTIN_ERRORS: readonly ErrorClass[] = [
   LimitExceededError,
 ];
 
+function errorClassMap(extra: readonly ErrorClass[]): Map<string, ErrorClass> {
+  const map = new Map<string, ErrorClass>();
+  for (const cls of [...BUILTIN_ERRORS, ...extra]) {
+    if (typeof cls !== 'function') throw new TypeError('errorClasses must hold classes');
+    map.set(cls.name, cls);
+  }
+  return map;
+}
+
+// Only read once made: every connection without error classes of its own shares it.
+let builtinErrors: ReadonlyMap<string, ErrorClass> | undefined;
+const builtinErrorClasses = (): ReadonlyMap<string, ErrorClass> =>
+  (builtinErrors ??= errorClassMap([]));
+
 function positive(
   name: string,
   value: number | undefined,
@@ -188,11 +206,10 @@ function settingsFrom(
   transport: Transport,
 ): SessionSettings & { maxMessageBytes: number; maxElements: number } {
   const d = DEFAULT_CONNECTION_OPTIONS;
-  const errorClasses = new Map<string, ErrorClass>();
-  for (const cls of [...BUILTIN_ERRORS, ...(options.errorClasses ?? [])]) {
-    if (typeof cls !== 'function') throw new TypeError('errorClasses must hold classes');
-    errorClasses.set(cls.name, cls);
-  }
+  const errorClasses =
+    options.errorClasses === undefined || options.errorClasses.length === 0
+      ? builtinErrorClasses()
+      : errorClassMap(options.errorClasses);
   const maxMessageBytes = positive('maxMessageBytes', options.maxMessageBytes, d.maxMessageBytes);
   return {
     timeout: positive('timeout', options.timeout, d.timeout, true),

@@ -27,8 +27,11 @@ export interface DuplexTransportOptions {
 /** Default bound on bytes waiting to be written to a peer that does not read: 64 MiB. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
-/** Default largest framed message: 16 MiB. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/**
+ * Default largest framed message: 16 MiB of payload plus 64 KiB for the envelope of its
+ * call (16,842,752 bytes), the same as the connection's default.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024 + 64 * 1024;
 
 const HEADER_BYTES = 4;
 

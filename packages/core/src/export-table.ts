@@ -18,9 +18,13 @@ interface ExportEntry {
 export class ExportTable {
   readonly #limit: number;
   readonly #budget: BudgetAccount;
-  readonly #entries = new Map<number, ExportEntry>();
-  readonly #ids = new Map<object, number>();
+  /** Export 0, for good; not in the tables, which are made with the first other export. */
+  #root: object | undefined;
+  #entries: Map<number, ExportEntry> | undefined;
+  #ids: Map<object, number> | undefined;
   #next = 1;
+  /** Between begin() and commit() or rollback(): the exports of one outgoing message. */
+  #logging = false;
   #log: number[] | undefined;
 
   /**
@@ -34,13 +38,13 @@ export class ExportTable {
 
   /** Registers the local root as id 0, for good. */
   setRoot(root: object): void {
-    this.#entries.set(0, { value: root, refs: Number.POSITIVE_INFINITY });
-    this.#ids.set(root, 0);
+    this.#root = root;
   }
 
   /** The object exported as `id`, if any. */
   get(id: number): object | undefined {
-    return this.#entries.get(id)?.value;
+    if (id === 0) return this.#root;
+    return this.#entries?.get(id)?.value;
   }
 
   /**
@@ -48,20 +52,32 @@ export class ExportTable {
    * @throws {LimitExceededError} When a new entry would pass the limit or the budget.
    */
   add(value: object): number {
-    const existing = this.#ids.get(value);
+    if (value === this.#root) {
+      this.#note(0);
+      return 0;
+    }
+    const existing = this.#ids?.get(value);
     if (existing !== undefined) {
-      this.#entries.get(existing)!.refs++;
-      this.#log?.push(existing);
+      this.#entries!.get(existing)!.refs++;
+      this.#note(existing);
       return existing;
     }
     if (this.size >= this.#limit)
       throw new LimitExceededError(`more than ${this.#limit} objects exported to the peer`);
     if (!this.#budget.acquire(BudgetKind.References, 1)) throw overBudget(BudgetKind.References);
     const id = this.#next++;
+    this.#entries ??= new Map();
+    this.#ids ??= new Map();
     this.#entries.set(id, { value, refs: 1 });
     this.#ids.set(value, id);
-    this.#log?.push(id);
+    this.#note(id);
     return id;
+  }
+
+  #note(id: number): void {
+    if (!this.#logging) return;
+    this.#log ??= [];
+    this.#log.push(id);
   }
 
   /**
@@ -70,29 +86,33 @@ export class ExportTable {
    */
   release(id: number, count: number): object | undefined {
     if (id === 0) return undefined;
-    const entry = this.#entries.get(id);
+    const entry = this.#entries?.get(id);
     if (entry === undefined) return undefined;
     entry.refs -= count;
     if (entry.refs > 0) return undefined;
-    this.#entries.delete(id);
-    this.#ids.delete(entry.value);
+    this.#entries!.delete(id);
+    this.#ids!.delete(entry.value);
     this.#budget.release(BudgetKind.References, 1);
     return entry.value;
   }
 
   /** Starts noting the exports of one outgoing message. */
   begin(): void {
-    this.#log = [];
+    // No array until a message exports something: most carry no reference.
+    this.#logging = true;
+    this.#log = undefined;
   }
 
   /** The message was sent: the peer now holds those references. */
   commit(): void {
+    this.#logging = false;
     this.#log = undefined;
   }
 
   /** The message was not sent: the peer never learned of those references. */
   rollback(): void {
     const log = this.#log;
+    this.#logging = false;
     this.#log = undefined;
     if (log === undefined) return;
     for (const id of log) {
@@ -104,16 +124,16 @@ export class ExportTable {
 
   /** Exported objects, the root not counted. */
   get size(): number {
-    return this.#entries.size - (this.#entries.has(0) ? 1 : 0);
+    return this.#entries?.size ?? 0;
   }
 
   /** Empties the table (the connection closed) and returns what was exported. */
   clear(): object[] {
     const values: object[] = [];
-    for (const [id, entry] of this.#entries) if (id !== 0) values.push(entry.value);
+    for (const entry of this.#entries?.values() ?? []) values.push(entry.value);
     this.#budget.release(BudgetKind.References, values.length);
-    this.#entries.clear();
-    this.#ids.clear();
+    this.#entries?.clear();
+    this.#ids?.clear();
     return values;
   }
 }

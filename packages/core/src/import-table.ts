@@ -20,8 +20,12 @@ interface ImportEntry {
 export class ImportTable {
   readonly #limit: number;
   readonly #budget: BudgetAccount;
-  readonly #entries = new Map<number, ImportEntry>();
-  readonly #registry: FinalizationRegistry<ImportEntry>;
+  // The table and the registry are made with the first import other than the root: a
+  // connection that only calls the peer's root never needs them.
+  #entries: Map<number, ImportEntry> | undefined;
+  #registry: FinalizationRegistry<ImportEntry> | undefined;
+  /** Import 0, held strongly (the session holds it too), never released. */
+  readonly #root: Stub;
   readonly #onRelease: (id: number, count: number) => void;
 
   /**
@@ -39,13 +43,13 @@ export class ImportTable {
     this.#limit = limit;
     this.#budget = budget;
     this.#onRelease = onRelease;
-    this.#registry = new FinalizationRegistry((entry) => this.#released(entry));
-    this.#entries.set(0, { id: 0, count: 0, ref: new WeakRef(root), dead: false });
+    this.#root = root;
   }
 
   /** The live stub for `id`, counting one more receipt of it; `undefined` if none. */
   take(id: number): Stub | undefined {
-    const entry = this.#entries.get(id);
+    if (id === 0) return this.#root;
+    const entry = this.#entries?.get(id);
     if (entry === undefined) return undefined;
     const stub = entry.ref.deref();
     if (stub !== undefined) {
@@ -69,7 +73,9 @@ export class ImportTable {
       });
     if (!this.#budget.acquire(BudgetKind.References, 1)) return false;
     const entry: ImportEntry = { id, count: 1, ref: new WeakRef(stub), dead: false };
+    this.#entries ??= new Map();
     this.#entries.set(id, entry);
+    this.#registry ??= new FinalizationRegistry((held) => this.#released(held));
     this.#registry.register(stub, entry, entry);
     return true;
   }
@@ -77,9 +83,9 @@ export class ImportTable {
   /** Releases `stub` now (if it is still the live stub for `id`). */
   drop(id: number, stub: Stub): void {
     if (id === 0) return;
-    const entry = this.#entries.get(id);
+    const entry = this.#entries?.get(id);
     if (entry === undefined || entry.ref.deref() !== stub) return;
-    this.#registry.unregister(entry);
+    this.#registry?.unregister(entry);
     this.#released(entry);
   }
 
@@ -90,38 +96,41 @@ export class ImportTable {
    */
   giveBack(id: number, stub: Stub): boolean {
     if (id === 0) return false;
-    const entry = this.#entries.get(id);
+    const entry = this.#entries?.get(id);
     if (entry === undefined || entry.dead || entry.ref.deref() !== stub) return false;
     entry.count--;
     this.#onRelease(id, 1);
     if (entry.count > 0) return false;
     entry.dead = true;
-    this.#registry.unregister(entry);
-    this.#entries.delete(id);
+    this.#registry?.unregister(entry);
+    this.#entries?.delete(id);
     this.#budget.release(BudgetKind.References, 1);
     return true;
   }
 
   /** Live imports, the root not counted. */
   get size(): number {
-    return this.#entries.size - (this.#entries.has(0) ? 1 : 0);
+    return this.#entries?.size ?? 0;
   }
 
   /** Forgets everything without reporting releases (the connection closed). */
   clear(): void {
     this.#budget.release(BudgetKind.References, this.size);
-    for (const entry of this.#entries.values()) {
+    const entries = this.#entries;
+    if (entries === undefined) return;
+    for (const entry of entries.values()) {
       entry.dead = true;
-      this.#registry.unregister(entry);
+      this.#registry?.unregister(entry);
     }
-    this.#entries.clear();
+    entries.clear();
   }
 
   #released(entry: ImportEntry): void {
     if (entry.dead) return;
     entry.dead = true;
-    if (this.#entries.get(entry.id) === entry) this.#entries.delete(entry.id);
-    if (entry.id !== 0) this.#budget.release(BudgetKind.References, 1);
+    const entries = this.#entries;
+    if (entries !== undefined && entries.get(entry.id) === entry) entries.delete(entry.id);
+    this.#budget.release(BudgetKind.References, 1);
     this.#onRelease(entry.id, entry.count);
   }
 }

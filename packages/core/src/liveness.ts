@@ -42,7 +42,8 @@ const PROBE_ID = 0;
 export class Liveness {
   readonly #host: LivenessHost;
   readonly #keepalive: KeepaliveSettings | undefined;
-  readonly #pings = new Map<number, PendingPing>();
+  // Made on the first ping: most connections never ping by hand.
+  #pings: Map<number, PendingPing> | undefined;
   #nextPing = 1;
   #watching = false;
   #lastHeard = 0;
@@ -77,11 +78,12 @@ export class Liveness {
     const started = this.#host.now();
     const deadline = timeout > 0 ? started + timeout : Number.POSITIVE_INFINITY;
     return new Promise<number>((resolve, reject) => {
+      this.#pings ??= new Map();
       this.#pings.set(id, { started, deadline, timeout, resolve, reject });
       try {
         this.#host.send([MSG_PING, id]);
       } catch (error) {
-        this.#pings.delete(id);
+        this.#pings?.delete(id);
         reject(error);
         return;
       }
@@ -92,18 +94,18 @@ export class Liveness {
   /** A PONG for `id` arrived. */
   pong(id: unknown): void {
     if (typeof id !== 'number') return;
-    const waiter = this.#pings.get(id);
+    const waiter = this.#pings?.get(id);
     if (waiter === undefined) return;
-    this.#pings.delete(id);
+    this.#pings?.delete(id);
     waiter.resolve(this.#host.now() - waiter.started);
   }
 
   /** Rejects the pings past their deadline, probes or closes a silent peer, re-arms. */
   expire(now: number): void {
     let next = Number.POSITIVE_INFINITY;
-    for (const [id, ping] of this.#pings) {
+    for (const [id, ping] of this.#pings ?? []) {
       if (ping.deadline <= now) {
-        this.#pings.delete(id);
+        this.#pings?.delete(id);
         ping.reject(new TimeoutError(`no answer to the ping within ${ping.timeout} ms`));
       } else if (ping.deadline < next) next = ping.deadline;
     }
@@ -136,8 +138,8 @@ export class Liveness {
   /** The session closed: every ping in flight rejects with `error`; the watch stops. */
   close(error: Error): void {
     this.#watching = false;
-    const pings = [...this.#pings.values()];
-    this.#pings.clear();
+    const pings = [...(this.#pings?.values() ?? [])];
+    this.#pings?.clear();
     for (const ping of pings) ping.reject(error);
   }
 }

@@ -83,9 +83,77 @@ describe('secure channel rules', () => {
     channel.send(Uint8Array.of(2));
     channel.send(new Uint8Array(40_000)); // three 16 KiB frames before authentication
     await new Promise((r) => setImmediate(r));
-    // Five frames, each a header plus its ciphertext pieces, in one writev call.
+    // Four frames (a BATCH of the two small messages, three pieces of the large one) in
+    // one writev call.
     expect(writes.length).toBe(1);
-    expect(writes[0]).toBeGreaterThanOrEqual(10);
+    expect(writes[0]).toBeGreaterThanOrEqual(4);
+  });
+
+  it('regression: a BATCH frame above 16 KiB flushed at the end of a tick leaves in one writev', async () => {
+    const writes: number[] = [];
+    const stream = new Duplex({
+      read() {},
+      write(_chunk, _enc, cb) {
+        writes.push(1);
+        cb();
+      },
+      writev(chunks, cb) {
+        writes.push(chunks.length);
+        cb();
+      },
+    });
+    const key = new Uint8Array(32).fill(9);
+    const channel = new SecureChannel({
+      stream,
+      send: new CipherState(nodeCryptoProvider, key),
+      receive: new CipherState(nodeCryptoProvider, key),
+      handshakeHash: new Uint8Array(32),
+      remoteStatic: new Uint8Array(32),
+      reader: new FrameReader(65535),
+    });
+    channel.setLimits();
+    // 1,000 messages of 30 bytes: one BATCH frame of 32,000 bytes.
+    for (let i = 0; i < 1000; i++) channel.send(new Uint8Array(30).fill(i & 0xff));
+    await new Promise((r) => setImmediate(r));
+    // Header, ciphertext and tag: three chunks in one call, not three writes.
+    expect(writes).toEqual([3]);
+  });
+
+  it('writes a lone small message as one buffer in one write, header and tag included', async () => {
+    const writes: Buffer[][] = [];
+    const stream = new Duplex({
+      read() {},
+      write(chunk, _enc, cb) {
+        writes.push([chunk]);
+        cb();
+      },
+      writev(chunks, cb) {
+        writes.push(chunks.map((c) => c.chunk));
+        cb();
+      },
+    });
+    const key = new Uint8Array(32).fill(9);
+    const channel = new SecureChannel({
+      stream,
+      send: new CipherState(nodeCryptoProvider, key),
+      receive: new CipherState(nodeCryptoProvider, key),
+      handshakeHash: new Uint8Array(32),
+      remoteStatic: new Uint8Array(32),
+      reader: new FrameReader(65535),
+    });
+    const message = Uint8Array.of(9, 8, 7, 6, 5);
+    channel.send(message);
+    await new Promise((r) => setImmediate(r));
+    expect(writes.map((w) => w.length)).toEqual([1]);
+    const frame = writes[0]![0]!;
+    expect(frame.length).toBe(2 + 1 + message.length + 16);
+    expect(frame.readUInt16BE(0)).toBe(1 + message.length + 16);
+    // The frame opens with the peer's cipher state to a DATA frame of the message.
+    const plain = new CipherState(nodeCryptoProvider, key).decryptWithAd(
+      new Uint8Array(0),
+      new Uint8Array(frame.subarray(2)),
+    );
+    expect([...plain]).toEqual([0, ...message]);
   });
 
   it('queues messages that arrive before start() and delivers them first', async () => {

@@ -18,14 +18,20 @@ export const MAX_NONCE = 0xffff_ffff_ffff_ffffn;
 const EMPTY = new Uint8Array(0);
 const ZEROS_32 = new Uint8Array(32);
 
+// Noise's ChaChaPoly nonce: 32 bits of zeros then the 64-bit counter, little-endian. One
+// buffer for every cipher state of this thread: it is written right before each AEAD call,
+// which copies it, so no state needs one of its own (a connection holds two states).
+const NONCE = new Uint8Array(AEAD_NONCE_BYTES);
+const NONCE_VIEW = new DataView(NONCE.buffer);
+
 /** Noise CipherState: `k` and `n`, with EncryptWithAd / DecryptWithAd / Rekey. */
 export class CipherState {
   readonly #provider: CryptoProvider;
   #k: Uint8Array | undefined;
-  #n = 0n;
-  // Noise's ChaChaPoly nonce: 32 bits of zeros then the 64-bit counter, little-endian.
-  readonly #nonce = new Uint8Array(AEAD_NONCE_BYTES);
-  readonly #nonceView = new DataView(this.#nonce.buffer);
+  // The 64-bit counter `n` as two 32-bit halves: a bigint would be allocated anew at
+  // every increment, once per frame.
+  #nHigh = 0;
+  #nLow = 0;
 
   /**
    * @param provider - the crypto provider that runs ChaCha20-Poly1305.
@@ -40,7 +46,8 @@ export class CipherState {
   initializeKey(key: Uint8Array | undefined): void {
     if (key !== undefined) checkLength(key, AEAD_KEY_BYTES, 'key');
     this.#k = key && new Uint8Array(key);
-    this.#n = 0n;
+    this.#nHigh = 0;
+    this.#nLow = 0;
   }
 
   /** `HasKey()`. */
@@ -51,12 +58,13 @@ export class CipherState {
   /** `SetNonce(nonce)`: for tests and out-of-order transports; keyway never calls it. */
   setNonce(nonce: bigint): void {
     if (nonce < 0n || nonce > MAX_NONCE) throw new RangeError('nonce must be a 64-bit counter');
-    this.#n = nonce;
+    this.#nHigh = Number(nonce >> 32n);
+    this.#nLow = Number(nonce & 0xffff_ffffn);
   }
 
   /** The counter the next message will use. */
   get nonce(): bigint {
-    return this.#n;
+    return (BigInt(this.#nHigh) << 32n) | BigInt(this.#nLow);
   }
 
   /**
@@ -68,7 +76,7 @@ export class CipherState {
     const k = this.#k;
     if (k === undefined) return plaintext;
     const sealed = this.#provider.seal(k, this.#useNonce(), ad, plaintext);
-    this.#n++;
+    this.#advance();
     return sealed;
   }
 
@@ -81,7 +89,7 @@ export class CipherState {
     const k = this.#k;
     if (k === undefined) throw new ChannelError('cipher state has no key');
     const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, parts);
-    this.#n++;
+    this.#advance();
     return sealed;
   }
 
@@ -96,7 +104,7 @@ export class CipherState {
     const k = this.#k;
     if (k === undefined) return ciphertext;
     const plaintext = this.#provider.open(k, this.#useNonce(), ad, ciphertext);
-    this.#n++;
+    this.#advance();
     return plaintext;
   }
 
@@ -115,7 +123,7 @@ export class CipherState {
       this.#provider.openParts === undefined
         ? [this.#provider.open(k, nonce, ad, joinPieces(pieces))]
         : this.#provider.openParts(k, nonce, ad, pieces);
-    this.#n++;
+    this.#advance();
     return plaintext;
   }
 
@@ -126,8 +134,8 @@ export class CipherState {
   rekey(): void {
     const k = this.#k;
     if (k === undefined) throw new ChannelError('cipher state has no key');
-    this.#nonceView.setBigUint64(4, MAX_NONCE, true);
-    const sealed = this.#provider.seal(k, this.#nonce, EMPTY, ZEROS_32);
+    NONCE_VIEW.setBigUint64(4, MAX_NONCE, true);
+    const sealed = this.#provider.seal(k, NONCE, EMPTY, ZEROS_32);
     k.fill(0);
     this.#k = new Uint8Array(sealed.subarray(0, AEAD_KEY_BYTES));
   }
@@ -139,10 +147,18 @@ export class CipherState {
   }
 
   #useNonce(): Uint8Array {
-    if (this.#n >= MAX_NONCE)
+    if (this.#nHigh === 0xffff_ffff && this.#nLow === 0xffff_ffff)
       throw new ChannelError('nonce space exhausted; the channel must close');
-    this.#nonceView.setBigUint64(4, this.#n, true);
-    return this.#nonce;
+    NONCE_VIEW.setUint32(4, this.#nLow, true);
+    NONCE_VIEW.setUint32(8, this.#nHigh, true);
+    return NONCE;
+  }
+
+  #advance(): void {
+    if (this.#nLow === 0xffff_ffff) {
+      this.#nLow = 0;
+      this.#nHigh++;
+    } else this.#nLow++;
   }
 }
 
