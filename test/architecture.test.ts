@@ -14,8 +14,8 @@ const root = join(import.meta.dirname, '..');
 const ALLOWED: Readonly<Record<string, readonly (string | RegExp)[]>> = {
   '@keyway/core': ['msgpackr'],
   '@keyway/secure': [/^@noble\//, 'bcrypt-pbkdf'],
-  '@keyway/server': ['@keyway/core', '@keyway/secure', 'piscina'],
-  keyway: ['@keyway/core', '@keyway/secure', '@keyway/server'],
+  '@keyway/server': ['@keyway/core', '@keyway/secure', 'piscina', 'ws'],
+  'keyway-rpc': ['@keyway/core', '@keyway/secure', '@keyway/server'],
 };
 
 interface Manifest {

@@ -6,7 +6,13 @@
 import { EventEmitter } from 'node:events';
 import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { resolveLimits, type ServerLimits, SourceCounter, shouldDropStartup } from './limits.js';
+import {
+  type WebSocketAddress,
+  WebSocketListener,
+  type WebSocketListenOptions,
+} from './websocket-listener.js';
 
 /** Where a server listens: TCP (`host`, `port`) or a Unix domain socket (`path`). */
 export interface ListenOptions {
@@ -28,6 +34,12 @@ export interface ListenOptions {
    * `Math.random`; tests pass a fixed sequence.
    */
   random?: () => number;
+  /**
+   * Also accept keyway over WebSocket (docs/protocol.md, "WebSocket transport"), on a port
+   * of its own or on an HTTP server the application owns; the same admission limits,
+   * authenticators and deadlines apply. Off by default.
+   */
+  websocket?: WebSocketListenOptions;
 }
 
 /** Default mode of a server's Unix domain socket: read and write for the owner only. */
@@ -40,7 +52,8 @@ export type BoundAddress =
 
 /** A socket the listener admitted, with what it knows of the peer. */
 export interface Admission {
-  readonly socket: Socket;
+  /** A TCP or Unix socket, or a WebSocket seen as a byte stream. */
+  readonly socket: Duplex;
   /** Peer IP for TCP, `unix:<path>` for a Unix socket. */
   readonly remoteAddress: string;
   readonly remotePort?: number | undefined;
@@ -53,7 +66,9 @@ export type RefusalReason =
   | 'max-connections'
   | 'max-unauthenticated-per-source'
   | 'max-startups'
-  | 'closing';
+  | 'closing'
+  /** A browser page from an origin the `websocket.allowedOrigins` option does not list. */
+  | 'origin';
 
 /** Payload of the `connection` event: a socket was admitted and authentication begins. */
 export interface ConnectionEvent {
@@ -75,12 +90,13 @@ export abstract class Listener extends EventEmitter {
   protected readonly limits: Required<ServerLimits>;
   readonly #listen: ListenOptions;
   readonly #sources: SourceCounter;
-  readonly #sockets = new Set<Socket>();
+  readonly #sockets = new Set<Duplex>();
   readonly #random: () => number;
   readonly #socketMode: number;
   /** Sockets admitted that have not authenticated yet (and are still open). */
   #unauthenticated = 0;
   #server: Server | undefined;
+  #websocket: WebSocketListener | undefined;
   #closing = false;
   #accepting = true;
 
@@ -107,6 +123,24 @@ export abstract class Listener extends EventEmitter {
     this.#listen = listen;
     this.limits = resolveLimits(limits);
     this.#sources = new SourceCounter(this.limits.maxUnauthenticatedPerSource);
+    if (listen.websocket !== undefined) {
+      this.#websocket = new WebSocketListener(
+        listen.websocket,
+        {
+          stream: (stream, remoteAddress, remotePort) =>
+            this.#onStream(stream, remoteAddress, remotePort),
+          refused: (remoteAddress, reason) =>
+            this.emit('refused', { remoteAddress, reason } satisfies RefusedEvent),
+        },
+        listen.host ?? '127.0.0.1',
+        this.limits.handshakeTimeoutMs,
+      );
+    }
+  }
+
+  /** The WebSocket listener's address, once listening with the `websocket` option. */
+  get websocketAddress(): WebSocketAddress | undefined {
+    return this.#websocket?.address;
   }
 
   /** Sockets open now, authenticated or not. */
@@ -180,6 +214,14 @@ export abstract class Listener extends EventEmitter {
         );
       }
     });
+    if (this.#websocket) {
+      try {
+        await this.#websocket.listen();
+      } catch (error) {
+        server.close();
+        throw error;
+      }
+    }
     return this.address as BoundAddress;
   }
 
@@ -192,12 +234,14 @@ export abstract class Listener extends EventEmitter {
     this.#accepting = false;
     if (closing) this.#closing = true;
     const server = this.#server;
-    if (!server?.listening) return Promise.resolve();
-    return new Promise((resolve) => {
+    const websocket = this.#websocket?.close();
+    if (!server?.listening) return websocket ?? Promise.resolve();
+    const tcp = new Promise<void>((resolve) => {
       server.close(() => resolve());
       // server.close() waits for every socket; subclasses close those themselves.
       setImmediate(resolve);
     });
+    return Promise.all([tcp, websocket]).then(() => {});
   }
 
   /** Destroys every socket still open. */
@@ -209,7 +253,15 @@ export abstract class Listener extends EventEmitter {
   protected abstract admit(admission: Admission): void;
 
   #onSocket(socket: Socket): void {
-    const remoteAddress = socket.remoteAddress ?? `unix:${this.#listen.path ?? ''}`;
+    this.#onStream(
+      socket,
+      socket.remoteAddress ?? `unix:${this.#listen.path ?? ''}`,
+      socket.remotePort,
+    );
+  }
+
+  /** Admits (or refuses) one connection's byte stream, whatever carried it. */
+  #onStream(socket: Duplex, remoteAddress: string, remotePort: number | undefined): void {
     const refuse = (reason: RefusalReason) => {
       socket.destroy();
       this.emit('refused', { remoteAddress, reason } satisfies RefusedEvent);
@@ -234,11 +286,8 @@ export abstract class Listener extends EventEmitter {
       this.#sockets.delete(socket);
       freeSlot();
     });
-    this.emit('connection', {
-      remoteAddress,
-      remotePort: socket.remotePort,
-    } satisfies ConnectionEvent);
-    this.admit({ socket, remoteAddress, remotePort: socket.remotePort, authenticated: freeSlot });
+    this.emit('connection', { remoteAddress, remotePort } satisfies ConnectionEvent);
+    this.admit({ socket, remoteAddress, remotePort, authenticated: freeSlot });
   }
 
   /** Why a new socket from `remoteAddress` is turned away; undefined admits it (and counts it). */
