@@ -18,6 +18,7 @@ export {
   type ClientHandshakeResult,
   clientHandshake,
   type HostKeyPolicy,
+  type HostKeyStore,
   type ScanHostKeyOptions,
   scanHostKey,
 } from './auth/client.js';
@@ -203,7 +204,7 @@ export {
   serializeServerSetup,
 } from './opaque/server.js';
 export type { KeyPair as OpaqueKeyPair } from './opaque/suite.js';
-export { type ParsedPublicKey, parsePublicKey } from './openssh/public-key.js';
+export { ed25519Fingerprint, type ParsedPublicKey, parsePublicKey } from './openssh/public-key.js';
 export {
   checkUserName,
   MAX_USER_BYTES,
