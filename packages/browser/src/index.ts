@@ -17,5 +17,6 @@ export {
   type TextStorage,
 } from './host-keys.js';
 export { browserIdentity, forgetBrowserIdentity } from './identity-store.js';
+export { serveKsfWorker } from './ksf-worker.js';
 export { WEBSOCKET_MESSAGE_BYTES, WebSocketByteStream } from './websocket-byte-stream.js';
 export { workerStretch } from './worker-stretch.js';

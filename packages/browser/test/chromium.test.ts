@@ -98,7 +98,7 @@ describe.skipIf(skipReason !== undefined)('keyway in headless Chromium', () => {
     await build({
       entryPoints: {
         page: join(import.meta.dirname, 'page', 'main.ts'),
-        'ksf-worker': join(import.meta.dirname, '..', 'src', 'ksf-worker.ts'),
+        'ksf-worker': join(import.meta.dirname, 'page', 'ksf-worker.ts'),
       },
       bundle: true,
       platform: 'browser',

@@ -12,6 +12,7 @@ export {
   DEFAULT_KNOWN_HOSTS_KEY,
   forgetBrowserIdentity,
   pinnedHostKey,
+  serveKsfWorker,
   storedKnownHosts,
   type TextStorage,
   WEBSOCKET_MESSAGE_BYTES,
