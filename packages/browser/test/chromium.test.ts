@@ -7,8 +7,7 @@
  * with scrypt in a Web Worker, calls, remote objects, callbacks both ways, async
  * iteration, a call timeout, and that closing the tab ends the connection and its exports.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Connection, currentCall, Service } from '@keyway/core';
@@ -23,9 +22,9 @@ import {
   publicKeyAuth,
 } from '@keyway/secure';
 import { type AuthenticatedEvent, ThreadedServer } from '@keyway/server';
-import { build } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PageServer, servePage } from './page-server.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PASSWORD = 'correct horse battery staple, in a browser';
@@ -78,7 +77,7 @@ describe.skipIf(skipReason !== undefined)('keyway in headless Chromium', () => {
   const authorizedKeys = AuthorizedKeys.parse('');
   const logs: AuthLogEvent[] = [];
   const served: Connection[] = [];
-  let http: Server;
+  let pages: PageServer;
   let server: ThreadedServer;
   let browser: Browser;
   let context: BrowserContext;
@@ -95,36 +94,8 @@ describe.skipIf(skipReason !== undefined)('keyway in headless Chromium', () => {
     ) as Promise<T>;
 
   beforeAll(async () => {
-    await build({
-      entryPoints: {
-        page: join(import.meta.dirname, 'page', 'main.ts'),
-        'ksf-worker': join(import.meta.dirname, 'page', 'ksf-worker.ts'),
-      },
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      target: 'es2022',
-      outdir: dir,
-      logLevel: 'silent',
-    });
-    const files: Record<string, [string, string]> = {
-      '/': [
-        'text/html',
-        '<!doctype html><title>loading</title><script type="module" src="/page.js"></script>',
-      ],
-      '/page.js': ['text/javascript', readFileSync(join(dir, 'page.js'), 'utf8')],
-      '/ksf-worker.js': ['text/javascript', readFileSync(join(dir, 'ksf-worker.js'), 'utf8')],
-    };
-    http = createServer((req, res) => {
-      const file = files[req.url ?? ''];
-      if (!file) {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': file[0] }).end(file[1]);
-    });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+    pages = await servePage();
+    origin = pages.origin;
 
     const passwordsPath = join(dir, 'passwords');
     const passwords = await PasswordFile.load(passwordsPath);
@@ -159,7 +130,7 @@ describe.skipIf(skipReason !== undefined)('keyway in headless Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     await server?.close(0);
-    await new Promise((resolve) => http?.close(resolve));
+    await pages?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
