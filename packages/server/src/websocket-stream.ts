@@ -113,6 +113,10 @@ export class WebSocketStream extends Duplex {
       return;
     }
     const joined = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    if (joined.length === 0) {
+      callback();
+      return;
+    }
     let pending = 0;
     let failed = false;
     const done = (error?: Error) => {
@@ -124,10 +128,9 @@ export class WebSocketStream extends Duplex {
       }
       if (--pending === 0) callback();
     };
-    for (let at = 0; at < joined.length || at === 0; at += this.#maxMessage) {
+    for (let at = 0; at < joined.length; at += this.#maxMessage) {
       pending++;
       ws.send(joined.subarray(at, at + this.#maxMessage), { binary: true }, done);
-      if (joined.length === 0) break;
     }
   }
 }
