@@ -25,9 +25,9 @@ function show(id: string, text: string): void {
 
 async function main(): Promise<void> {
   show('status', 'logging in (scrypt runs in a Web Worker)…');
-  const url = `ws://${location.host}${config.path}`;
   const started = performance.now();
-  const conn = await connect(url, {
+  // A path: the WebSocket of the page's own origin.
+  const conn = await connect(config.path, {
     hostKey: config.hostKey,
     username: config.user,
     password: config.password,

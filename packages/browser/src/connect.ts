@@ -79,6 +79,10 @@ export class WebSocketOpenError extends KeywayError {
 /** What known_hosts calls the server at `url`. */
 function targetOf(url: string | URL): { url: URL; host: string; port: number } {
   const parsed = new URL(url, globalThis.location?.href);
+  // A path relative to the page (`/keyway`) resolves to the page's http(s) origin; the
+  // endpoint there is the WebSocket of the same host, secure when the page is.
+  if (parsed.protocol === 'http:') parsed.protocol = 'ws:';
+  else if (parsed.protocol === 'https:') parsed.protocol = 'wss:';
   if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
     throw new TypeError(`a keyway WebSocket URL starts with ws: or wss:, got ${parsed.protocol}`);
   }
@@ -106,7 +110,8 @@ function openWebSocket(url: URL): Promise<WebSocket> {
 
 /**
  * Connects a web page to a keyway server over WebSocket.
- * @param url `ws://host:port/path` or `wss://…` (relative to the page when not absolute)
+ * @param url `ws://host:port/path` or `wss://…`; a path (`/keyway`) or an `http(s):` URL
+ *   means the WebSocket of that HTTP origin (`ws:`, or `wss:` for `https:`)
  * @returns an RPC connection whose `root` is the server's service
  * @throws WebSocketOpenError, TimeoutError, HostKeyError (unknown, changed or revoked host
  *   key: the page's key was not sent), AuthenticationError (key or password refused)
