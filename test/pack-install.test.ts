@@ -23,6 +23,7 @@ const PUBLISHED = [
   { dir: 'packages/core', name: '@keyway/core' },
   { dir: 'packages/secure', name: '@keyway/secure' },
   { dir: 'packages/server', name: '@keyway/server' },
+  { dir: 'packages/browser', name: '@keyway/browser' },
   { dir: 'packages/keyway', name: 'keyway-rpc' },
   { dir: 'apps/cli', name: 'keyway-cli' },
 ] as const;

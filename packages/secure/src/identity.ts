@@ -8,10 +8,11 @@
  * the Ed25519 key signs the handshake hash under a keyway label, so that the exact key
  * bytes are proven (docs/security.md, "One key, one identity").
  */
+
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { readPrivateKeyFile } from '#platform/files';
 import type { CryptoProvider } from './crypto/provider.js';
 import { KeyFormatError } from './errors.js';
-import { readPrivateKeyFile } from './file-safety.js';
 import {
   type DecodePrivateKeyOptions,
   decodePrivateKey,

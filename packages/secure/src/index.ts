@@ -18,6 +18,7 @@ export {
   type ClientHandshakeResult,
   clientHandshake,
   type HostKeyPolicy,
+  type HostKeyStore,
   type PasswordRequest,
   type PasswordSource,
   type ScanHostKeyOptions,
@@ -208,7 +209,7 @@ export {
   serializeServerSetup,
 } from './opaque/server.js';
 export type { KeyPair as OpaqueKeyPair } from './opaque/suite.js';
-export { type ParsedPublicKey, parsePublicKey } from './openssh/public-key.js';
+export { ed25519Fingerprint, type ParsedPublicKey, parsePublicKey } from './openssh/public-key.js';
 export {
   checkUserName,
   MAX_USER_BYTES,

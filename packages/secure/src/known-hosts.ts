@@ -6,11 +6,12 @@
  * lines, several keys per host. Comments, blank lines and lines we cannot use are kept
  * as they are on save. docs/security.md "known_hosts".
  */
-import { randomBytes } from 'node:crypto';
+
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha1 } from '@noble/hashes/legacy.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { atomicWriteFile, readDatabaseFile } from '#platform/files';
 import { matchPatternList } from './cidr.js';
-import { atomicWriteFile, readDatabaseFile } from './file-safety.js';
 import {
   blobFingerprint,
   decodeKeyField,
@@ -118,7 +119,7 @@ function hashName(name: string, salt: Uint8Array): Uint8Array {
 }
 
 function hashedField(name: string): string {
-  const salt = new Uint8Array(randomBytes(20));
+  const salt = randomBytes(20);
   return `${HASH_MAGIC}${encodeBase64(salt)}|${encodeBase64(hashName(name, salt))}`;
 }
 

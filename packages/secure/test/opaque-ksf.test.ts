@@ -80,3 +80,30 @@ describe('scrypt providers', () => {
     ).toThrow(TypeError);
   });
 });
+
+describe('stretching elsewhere (KsfOptions.stretch)', () => {
+  const params: KsfParams = { algorithm: 'scrypt', N: 1024, r: 8, p: 1 };
+
+  it('hands the checked parameters and input to stretch and returns its bytes', async () => {
+    const seen: KsfParams[] = [];
+    const ksf = createKsf(params, {
+      stretch: async (p, bytes) => {
+        seen.push(p);
+        // What a Web Worker would compute: the same function, somewhere else.
+        return createKsf(p, { scryptProvider: 'noble' }).stretch(bytes);
+      },
+    });
+    expect(await ksf.stretch(input)).toEqual(await createKsf(params).stretch(input));
+    expect(seen).toEqual([params]);
+  });
+
+  it('refuses a stretch that returns the wrong length, and stops at the signal', async () => {
+    const short = createKsf(params, { stretch: async () => new Uint8Array(10) });
+    await expect(short.stretch(input)).rejects.toThrow(TypeError);
+    const never = createKsf(params, { stretch: () => new Promise<Uint8Array>(() => {}) });
+    const stop = new AbortController();
+    const pending = never.stretch(input, { signal: stop.signal });
+    stop.abort(new Error('login abandoned'));
+    await expect(pending).rejects.toThrow('login abandoned');
+  });
+});

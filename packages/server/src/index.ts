@@ -62,3 +62,14 @@ export {
   ThreadedServer,
   type ThreadedServerOptions,
 } from './threaded-server.js';
+export {
+  type ConnectWebSocketOptions,
+  connectWebSocket,
+  webSocketTarget,
+} from './websocket-connect.js';
+export {
+  MAX_WEBSOCKET_PAYLOAD,
+  type WebSocketAddress,
+  type WebSocketListenOptions,
+} from './websocket-listener.js';
+export { WEBSOCKET_MESSAGE_BYTES, WebSocketProtocolError } from './websocket-stream.js';

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { debugFromEnvironment } from './debug.js';
 import { resolveLimits, type ServerLimits, SourceCounter, shouldDropStartup } from './limits.js';
 import {
@@ -14,6 +15,11 @@ import {
   readProxyHeader,
   refuseProxyHeader,
 } from './proxy-protocol.js';
+import {
+  type WebSocketAddress,
+  WebSocketListener,
+  type WebSocketListenOptions,
+} from './websocket-listener.js';
 
 /** Where a server listens: TCP (`host`, `port`) or a Unix domain socket (`path`). */
 export interface ListenOptions {
@@ -42,6 +48,12 @@ export interface ListenOptions {
    * peer that sends a header is refused. Off by default.
    */
   proxyProtocol?: ProxyProtocolOptions;
+  /**
+   * Also accept keyway over WebSocket (docs/protocol.md, "WebSocket transport"), on a port
+   * of its own or on an HTTP server the application owns; the same admission limits,
+   * authenticators and deadlines apply. Off by default.
+   */
+  websocket?: WebSocketListenOptions;
 }
 
 /** Default mode of a server's Unix domain socket: read and write for the owner only. */
@@ -54,7 +66,8 @@ export type BoundAddress =
 
 /** A socket the listener admitted, with what it knows of the peer. */
 export interface Admission {
-  readonly socket: Socket;
+  /** A TCP or Unix socket, or a WebSocket seen as a byte stream. */
+  readonly socket: Duplex;
   /** Peer IP for TCP, `unix:<path>` for a Unix socket. */
   readonly remoteAddress: string;
   readonly remotePort?: number | undefined;
@@ -78,7 +91,9 @@ export type RefusalReason =
   | 'max-unauthenticated-per-source'
   | 'max-startups'
   | 'proxy-protocol'
-  | 'closing';
+  | 'closing'
+  /** A browser page from an origin the `websocket.allowedOrigins` option does not list. */
+  | 'origin';
 
 /** Payload of the `connection` event: a socket was admitted and authentication begins. */
 export interface ConnectionEvent {
@@ -107,7 +122,7 @@ export abstract class Listener extends EventEmitter {
   protected readonly limits: Required<ServerLimits>;
   readonly #listen: ListenOptions;
   readonly #sources: SourceCounter;
-  readonly #sockets = new Set<Socket>();
+  readonly #sockets = new Set<Duplex>();
   readonly #random: () => number;
   readonly #socketMode: number;
   readonly #proxy: ProxyTrust | undefined;
@@ -116,6 +131,7 @@ export abstract class Listener extends EventEmitter {
   /** Connections whose socket another process holds now (see `Admission.handOff`). */
   #handedOff = 0;
   #server: Server | undefined;
+  #websocket: WebSocketListener | undefined;
   #closing = false;
   #accepting = true;
 
@@ -145,6 +161,24 @@ export abstract class Listener extends EventEmitter {
     this.#listen = listen;
     this.limits = resolveLimits(limits);
     this.#sources = new SourceCounter(this.limits.maxUnauthenticatedPerSource);
+    if (listen.websocket !== undefined) {
+      this.#websocket = new WebSocketListener(
+        listen.websocket,
+        {
+          stream: (stream, remoteAddress, remotePort) =>
+            this.#onStream(stream, remoteAddress, remotePort, false),
+          refused: (remoteAddress, reason) =>
+            this.emit('refused', { remoteAddress, reason } satisfies RefusedEvent),
+        },
+        listen.host ?? '127.0.0.1',
+        this.limits.handshakeTimeoutMs,
+      );
+    }
+  }
+
+  /** The WebSocket listener's address, once listening with the `websocket` option. */
+  get websocketAddress(): WebSocketAddress | undefined {
+    return this.#websocket?.address;
   }
 
   /** Sockets open now, authenticated or not. */
@@ -220,6 +254,14 @@ export abstract class Listener extends EventEmitter {
         );
       }
     });
+    if (this.#websocket) {
+      try {
+        await this.#websocket.listen();
+      } catch (error) {
+        server.close();
+        throw error;
+      }
+    }
     return this.address as BoundAddress;
   }
 
@@ -232,12 +274,14 @@ export abstract class Listener extends EventEmitter {
     this.#accepting = false;
     if (closing) this.#closing = true;
     const server = this.#server;
-    if (!server?.listening) return Promise.resolve();
-    return new Promise((resolve) => {
+    const websocket = this.#websocket?.close();
+    if (!server?.listening) return websocket ?? Promise.resolve();
+    const tcp = new Promise<void>((resolve) => {
       server.close(() => resolve());
       // server.close() waits for every socket; subclasses close those themselves.
       setImmediate(resolve);
     });
+    return Promise.all([tcp, websocket]).then(() => {});
   }
 
   /** Destroys every socket still open. */
@@ -257,14 +301,32 @@ export abstract class Listener extends EventEmitter {
   protected abstract admit(admission: Admission): void;
 
   #onSocket(socket: Socket): void {
-    const peer = socket.remoteAddress ?? `unix:${this.#listen.path ?? ''}`;
+    this.#onStream(
+      socket,
+      socket.remoteAddress ?? `unix:${this.#listen.path ?? ''}`,
+      socket.remotePort,
+      true,
+    );
+  }
+
+  /**
+   * Admits (or refuses) one connection's byte stream, whatever carried it. A PROXY header
+   * is looked for only on a TCP or Unix socket (`proxyCapable`), never on a WebSocket.
+   */
+  #onStream(
+    socket: Duplex,
+    peer: string,
+    peerPort: number | undefined,
+    proxyCapable: boolean,
+  ): void {
     const refuse = (remoteAddress: string, reason: RefusalReason, error?: Error) => {
       socket.destroy();
       this.emit('refused', { remoteAddress, reason, error } satisfies RefusedEvent);
     };
     // A balancer's own address says nothing of its clients: their per-source slots are
     // taken once the header names them.
-    const balancer = this.#proxy?.trusts(socket.remoteAddress) === true;
+    const trust = proxyCapable ? this.#proxy : undefined;
+    const balancer = trust?.trusts((socket as Socket).remoteAddress) === true;
     const refusal = this.#refusal(peer, !balancer);
     if (refusal) {
       refuse(peer, refusal);
@@ -303,29 +365,29 @@ export abstract class Listener extends EventEmitter {
       };
     };
     const deadline = this.limits.handshakeTimeoutMs;
+    let port = peerPort;
     const admit = (remoteAddress: string, via: string | undefined) => {
       this.emit('connection', {
         remoteAddress,
-        remotePort: socket.remotePort,
+        remotePort: port,
         via,
       } satisfies ConnectionEvent);
       this.admit({
         socket,
         remoteAddress,
-        remotePort: socket.remotePort,
+        remotePort: port,
         via,
         handshakeTimeoutMs: Math.max(1, deadline - (Date.now() - acceptedAt)),
         authenticated: freeSlot,
         handOff,
       });
     };
-    const trust = this.#proxy;
     if (trust === undefined) {
       admit(peer, undefined);
       return;
     }
     if (!balancer) {
-      refuseProxyHeader(socket, deadline).then(
+      refuseProxyHeader(socket as Socket, deadline).then(
         () => {
           if (!socket.destroyed) admit(peer, undefined);
         },
@@ -333,7 +395,7 @@ export abstract class Listener extends EventEmitter {
       );
       return;
     }
-    readProxyHeader(socket, trust.maxHeaderBytes, deadline).then(
+    readProxyHeader(socket as Socket, trust.maxHeaderBytes, deadline).then(
       (header) => {
         if (socket.destroyed) return;
         const client = header.source;
@@ -352,6 +414,7 @@ export abstract class Listener extends EventEmitter {
           return;
         }
         source = client.address;
+        port = client.port;
         // Every reader of the socket's address (the secure channel, the RPC connection's
         // `remoteAddress`) then sees the client's, not the balancer's.
         Object.defineProperties(socket, {

@@ -13,6 +13,7 @@
  * sockets); the primary reports them as disconnects and starts a replacement.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
@@ -123,6 +124,12 @@ export class ProcessPoolServer extends Listener {
     if (options.proxyProtocol !== undefined) {
       throw new TypeError(
         'ProcessPoolServer: proxyProtocol is not supported yet; use ThreadedServer or ThreadPoolServer behind a load balancer',
+      );
+    }
+    // Only a TCP or Unix socket can be handed to another process.
+    if (options.websocket !== undefined) {
+      throw new TypeError(
+        'ProcessPoolServer: websocket is not supported; use ThreadedServer or ThreadPoolServer for WebSocket clients',
       );
     }
     if (typeof options?.authenticator?.module !== 'string') {
@@ -323,7 +330,8 @@ export class ProcessPoolServer extends Listener {
     this.#handed.set(id, handed);
     worker.connections++;
     const message: ToWorker = { t: 'conn', id, remoteAddress, remotePort };
-    worker.child.send(message, socket, (error) => {
+    // Only TCP and Unix sockets come here: the constructor refuses the WebSocket listener.
+    worker.child.send(message, socket as Socket, (error) => {
       if (error === null) return;
       // The worker died before it got the socket: this connection is this process's to end.
       socket.destroy();

@@ -19,13 +19,16 @@ import {
 } from '../errors.js';
 import { type Identity, sharedIdentityX25519 } from '../identity.js';
 import { type KnownHosts, knownHostsName } from '../known-hosts.js';
-import type { KsfBounds } from '../opaque/ksf.js';
+import type { KsfBounds, KsfOptions } from '../opaque/ksf.js';
 import { ed25519Fingerprint } from '../openssh/public-key.js';
 import { signedClientHello, verifyServerHello } from './hello.js';
 import { MessageReader, type MessageTransport } from './message-reader.js';
-import { answerPasswordRequest } from './password.js';
+import { answerPasswordRequest } from './password-client.js';
 import { authenticatedLimits, KEYWAY_PROLOGUE } from './server-session.js';
 import { AuthMessage, decodeServerHello, type ServerHello } from './wire.js';
+
+/** What the client asks of its known hosts: a `KnownHosts` database has all three. */
+export type HostKeyStore = Pick<KnownHosts, 'check' | 'add' | 'save'>;
 
 /** How the client treats the server's host key. */
 export type HostKeyPolicy = 'strict' | 'accept-new' | 'insecure-any';
@@ -40,8 +43,12 @@ export interface ClientHandshakeOptions {
   port: number;
   /** The client's key; without one the client is anonymous. */
   identity?: Identity | undefined;
-  /** The servers' keys this client trusts. Required unless the policy is `insecure-any`. */
-  knownHosts?: KnownHosts | undefined;
+  /**
+   * The servers' keys this client trusts. Required unless the policy is `insecure-any`.
+   * A `KnownHosts`, or any store with its `check`, `add` and `save` (the browser client
+   * keeps one per origin in the page's storage).
+   */
+  knownHosts?: HostKeyStore | undefined;
   /**
    * `strict` (default): an unknown or changed host key is refused. `accept-new`: an
    * unknown key is recorded in known_hosts (and saved), a changed one refused.
@@ -72,6 +79,11 @@ export interface ClientHandshakeOptions {
    * the login fails with `KsfBoundsError`.
    */
   ksfBounds?: Partial<KsfBounds> | undefined;
+  /**
+   * How the password login's key stretching runs: `scryptProvider`, or `stretch`, a
+   * function that runs it elsewhere (the browser client's Web Worker).
+   */
+  ksfOptions?: KsfOptions | undefined;
   /** Crypto provider; the fastest available by default. */
   provider?: CryptoProvider | undefined;
   /**

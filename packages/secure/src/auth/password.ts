@@ -13,20 +13,10 @@
  *   client → server  PASSWORD_KE3 ‖ LoginFinish(KE3)
  */
 import { AuthenticationError } from '../errors.js';
-import { OpaqueClientLogin } from '../opaque/client.js';
-import { checkKsfBounds, type KsfBounds } from '../opaque/ksf.js';
 import { LoginLimiter, type LoginLimiterOptions } from '../opaque/login-limiter.js';
-import {
-  decodeLoginFinish,
-  decodeLoginResponse,
-  decodeLoginStart,
-  encodeLoginFinish,
-  encodeLoginStart,
-  opaqueContext,
-} from '../opaque/login-messages.js';
+import { decodeLoginFinish, decodeLoginStart } from '../opaque/login-messages.js';
 import { bytesEqual } from '../openssh/wire.js';
 import { type PasswordFile, PasswordFileError } from '../password-file.js';
-import type { MessageReader } from './message-reader.js';
 import { fail, succeed } from './outcome.js';
 import { PasswordServer } from './password-server.js';
 import { checkHandshakeSettings, ensureSession, type HandshakeSettings } from './server-session.js';
@@ -139,45 +129,4 @@ export function passwordAuth(options: PasswordAuthOptions): Authenticator {
       { user },
     );
   };
-}
-
-/**
- * The client's half: answers a PASSWORD_REQUEST with OPAQUE, or with PASSWORD_UNAVAILABLE
- * when it has no password.
- * @param signal - stops the key stretching at the login's deadline
- * @throws AuthenticationError when the password is wrong, the user unknown, or a relay sits
- *   between client and server (the server's MAC fails to verify); KsfBoundsError
- *   (`ERR_KSF_BOUNDS`) when the server asks for stretching outside `ksfBounds`
- */
-export async function answerPasswordRequest(
-  reader: MessageReader,
-  handshakeHash: Uint8Array,
-  credentials: {
-    username?: string | undefined;
-    password?: string | undefined;
-    ksfBounds?: Partial<KsfBounds> | undefined;
-  },
-  signal?: AbortSignal,
-): Promise<void> {
-  const { username, password } = credentials;
-  if (username === undefined || password === undefined) {
-    reader.send(authMessage(AuthMessage.PASSWORD_UNAVAILABLE));
-    return;
-  }
-  const { ke1, login } = OpaqueClientLogin.start(password);
-  reader.send(authMessage(AuthMessage.PASSWORD_KE1, encodeLoginStart({ user: username, ke1 })));
-  const reply = await reader.next();
-  if (reply[0] === AuthMessage.FAIL) throw new AuthenticationError('server refused the login');
-  if (reply[0] !== AuthMessage.PASSWORD_KE2) {
-    throw new AuthenticationError(`unexpected message ${reply[0]} during password login`);
-  }
-  const { ksf, ke2 } = decodeLoginResponse(reply.subarray(1));
-  // The server chose these parameters: run them only within this client's bounds.
-  checkKsfBounds(ksf, credentials.ksfBounds);
-  const { ke3 } = await login.finish(ke2, {
-    ksf,
-    context: opaqueContext(handshakeHash),
-    signal,
-  });
-  reader.send(authMessage(AuthMessage.PASSWORD_KE3, encodeLoginFinish({ ke3 })));
 }

@@ -151,7 +151,10 @@ export class FrameReader {
 
 /** `n` bytes every one of which the caller overwrites (so no zero-fill). */
 function freshBytes(n: number): Uint8Array {
-  const bytes = Buffer.allocUnsafe(n);
+  // Node's pooled allocation skips the zero-fill; elsewhere (a browser) a plain array.
+  const NodeBuffer = (globalThis as { Buffer?: { allocUnsafe(n: number): Uint8Array } }).Buffer;
+  if (NodeBuffer === undefined) return new Uint8Array(n);
+  const bytes = NodeBuffer.allocUnsafe(n);
   return new Uint8Array(bytes.buffer, bytes.byteOffset, n);
 }
 

@@ -438,7 +438,9 @@ export class SecureChannel {
     this.#stream.end();
     // A peer that never ends its half would otherwise hold the socket open forever.
     const stream = this.#stream;
-    const timer = setTimeout(() => stream.destroy(), this.#closeGraceMs).unref();
+    const timer = setTimeout(() => stream.destroy(), this.#closeGraceMs);
+    // On Node the timer must not keep the process alive; browsers' timers have no unref.
+    (timer as { unref?: () => void }).unref?.();
     // Once the stream is gone the timer must not keep it (and this channel) reachable.
     stream.once('close', () => clearTimeout(timer));
   }
@@ -448,7 +450,7 @@ export class SecureChannel {
     // Every frame written in this tick leaves in one writev.
     this.#corked = true;
     this.#stream.cork();
-    process.nextTick(() => {
+    nextTick(() => {
       this.#corked = false;
       if (!this.#closed) this.#flushBatch();
       this.#stream.uncork();
@@ -804,3 +806,11 @@ function addressOf(stream: Duplex): string | undefined {
     : socket.remoteAddress;
   return typeof socket.remotePort === 'number' ? `${host}:${socket.remotePort}` : host;
 }
+
+/**
+ * Node's `process.nextTick` (runs before promise callbacks, so every frame written in this
+ * turn joins the batch); a microtask where there is no `process` (a browser).
+ */
+const nextTick: (callback: () => void) => void =
+  (globalThis as { process?: { nextTick?: (callback: () => void) => void } }).process?.nextTick ??
+  queueMicrotask;

@@ -14,9 +14,10 @@
  * output, already unique, so both scrypt and Argon2id use `S = zeroes(16)`; the output
  * length is `Nh` (64 bytes for this suite).
  */
-import { scrypt as nodeScrypt } from 'node:crypto';
+
 import { argon2idAsync } from '@noble/hashes/argon2.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
+import { nativeScrypt } from '#platform/scrypt';
 import { KsfBoundsError, OpaqueFormatError } from './errors.js';
 import { Nh } from './suite.js';
 
@@ -72,8 +73,17 @@ export type ScryptProvider = 'node' | 'noble';
 
 /** Options for {@link createKsf}. */
 export interface KsfOptions {
-  /** scrypt implementation; default `'node'`. */
+  /**
+   * scrypt implementation; default `'node'`: node:crypto's on Node, @noble/hashes' in a
+   * browser bundle (which has no node:crypto).
+   */
   scryptProvider?: ScryptProvider;
+  /**
+   * Runs the stretching elsewhere, e.g. in a Web Worker so that a page stays responsive:
+   * given the checked parameters and the input, resolves to what `createKsf(params)`
+   * would compute. Replaces `scryptProvider` when set.
+   */
+  stretch?: (params: KsfParams, input: Uint8Array, options?: StretchOptions) => Promise<Uint8Array>;
 }
 
 /** keyway's default: scrypt N=2^16, r=8, p=1 (64 MiB, roughly 100-200 ms on a server core). */
@@ -269,15 +279,7 @@ async function cancellable(
 }
 
 function nodeScryptAsync(input: Uint8Array, p: ScryptParams): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    // node:crypto refuses when 128·N·r exceeds maxmem (32 MiB by default); allow what the
-    // checked parameters need, plus slack for its bookkeeping.
-    const maxmem = 128 * p.N * p.r * p.p + 2 ** 20;
-    nodeScrypt(input, KSF_SALT, Nh, { N: p.N, r: p.r, p: p.p, maxmem }, (err, key) => {
-      if (err) reject(err);
-      else resolve(new Uint8Array(key.buffer, key.byteOffset, key.length));
-    });
-  });
+  return nativeScrypt(input, KSF_SALT, Nh, p);
 }
 
 /**
@@ -291,6 +293,20 @@ export function createKsf(params: KsfParams, options: KsfOptions = {}): KeyStret
   const provider = options.scryptProvider ?? 'node';
   if (provider !== 'node' && provider !== 'noble') {
     throw new TypeError(`scryptProvider must be 'node' or 'noble', got ${String(provider)}`);
+  }
+  const elsewhere = options.stretch;
+  if (elsewhere !== undefined) {
+    if (typeof elsewhere !== 'function') throw new TypeError('stretch must be a function');
+    return {
+      stretch: async (input, o) => {
+        o?.signal?.throwIfAborted();
+        const out = await cancellable(elsewhere(p, input, o), o?.signal);
+        if (!(out instanceof Uint8Array) || out.length !== Nh) {
+          throw new TypeError(`stretch must resolve to ${Nh} bytes`);
+        }
+        return out;
+      },
+    };
   }
   switch (p.algorithm) {
     case 'identity':

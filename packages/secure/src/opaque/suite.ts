@@ -7,12 +7,11 @@
  * protocol files read like RFC 9807's pseudo-code.
  */
 
-import { randomBytes as nodeRandomBytes, timingSafeEqual } from 'node:crypto';
 import { ristretto255, ristretto255_hasher, ristretto255_oprf } from '@noble/curves/ed25519.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { concatBytes } from '@noble/hashes/utils.js';
+import { concatBytes, randomBytes } from '@noble/hashes/utils.js';
 import { OpaqueFormatError } from './errors.js';
 
 /** Nonce length (RFC 9807 §4). */
@@ -71,12 +70,16 @@ export function xor(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 /** Constant-time equality of two byte strings (length is not secret). */
 export function ctEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+  if (a.length !== b.length) return false;
+  // Every byte is compared whatever the earlier ones were: no early exit on a mismatch.
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 /** Source of uniformly random bytes; replaceable only inside tests via deterministic inputs. */
 export function random(length: number): Uint8Array {
-  return new Uint8Array(nodeRandomBytes(length));
+  return randomBytes(length);
 }
 
 /** Hash = SHA-512. */

@@ -5,9 +5,9 @@
  * `aes256-ctr`. Keys written by newer OpenSSH with `aes256-gcm@openssh.com` also load.
  * docs/security.md "Identities".
  */
-import { randomBytes } from 'node:crypto';
 import { ctr, gcm } from '@noble/ciphers/aes.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { randomBytes } from '@noble/hashes/utils.js';
 import bcryptPbkdf from 'bcrypt-pbkdf';
 import { KeyFormatError } from '../errors.js';
 import { ED25519_KEY_TYPE, ed25519Blob } from './public-key.js';
@@ -214,7 +214,8 @@ export function encodePrivateKey(
   }
   const cipherName = encrypted ? 'aes256-ctr' : 'none';
   const cipher = CIPHERS[cipherName]!;
-  const checkInt = randomBytes(4).readUInt32BE(0);
+  const checkBytes = randomBytes(4);
+  const checkInt = new DataView(checkBytes.buffer, checkBytes.byteOffset, 4).getUint32(0);
   const secret = new Uint8Array(64);
   secret.set(key.seed);
   secret.set(key.publicKey, 32);
@@ -234,7 +235,7 @@ export function encodePrivateKey(
   let kdfName = 'none';
   let kdfOptions: Uint8Array = new Uint8Array(0);
   if (encrypted) {
-    const salt = new Uint8Array(randomBytes(16));
+    const salt = randomBytes(16);
     kdfName = 'bcrypt';
     kdfOptions = new WireWriter().string(salt).uint32(rounds).finish();
     const keyIv = deriveKeyIv(

@@ -6,8 +6,9 @@
  * a key is trusted by its exact bytes only when those bytes are the canonical encoding
  * (RFC 8032 §5.1.3) of a point in the prime-order subgroup.
  */
-import { createHash } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { KeyFormatError } from '../errors.js';
 import { decodeBase64, encodeBase64, WireReader, WireWriter } from './wire.js';
 
@@ -104,7 +105,7 @@ const MAX_REMEMBERED_KEYS = 4096;
 const torsionFreeKeys = new Set<string>();
 
 function hexOf(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+  return bytesToHex(bytes);
 }
 
 /** Encodes an Ed25519 public key as an SSH key blob (`string type ‖ string key`). */
@@ -116,7 +117,7 @@ export function ed25519Blob(key: Uint8Array): Uint8Array {
 
 /** `SHA256:` fingerprint of any SSH key blob, as `ssh-keygen -lf` prints it. */
 export function blobFingerprint(blob: Uint8Array): string {
-  const digest = createHash('sha256').update(blob).digest('base64');
+  const digest = encodeBase64(sha256(blob));
   return `SHA256:${digest.replace(/=+$/, '')}`;
 }
 

@@ -99,16 +99,26 @@ export class WireWriter {
 
 /** Strict standard base64 (with optional padding); undefined when the text is not base64. */
 export function decodeBase64(text: string): Uint8Array | undefined {
-  // Buffer.from(..., 'base64') silently skips invalid characters; OpenSSH does not.
+  // atob() skips whitespace and Buffer's decoder skips invalid characters; OpenSSH does
+  // neither, so the alphabet is checked first.
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
   const unpadded = text.replace(/=+$/, '');
   if (unpadded.length % 4 === 1) return undefined;
-  return new Uint8Array(Buffer.from(unpadded, 'base64'));
+  // atob and btoa exist on Node and in browsers alike, so key files parse in both.
+  const binary = atob(unpadded);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
 }
 
 /** Standard base64 with padding. */
 export function encodeBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  let binary = '';
+  // String.fromCharCode takes its bytes as arguments: in slices, under engines' limits.
+  for (let at = 0; at < bytes.length; at += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(at, at + 0x8000));
+  }
+  return btoa(binary);
 }
 
 /** Byte-wise equality (not constant time; for public values only). */
