@@ -10,6 +10,7 @@
  */
 
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { readPrivateKeyFile } from '#platform/files';
 import type { CryptoProvider } from './crypto/provider.js';
 import { KeyFormatError } from './errors.js';
@@ -259,7 +260,7 @@ const x25519OfKey = new Map<string, Uint8Array>();
 export function ed25519PublicToX25519(publicKey: Uint8Array): Uint8Array {
   if (!(publicKey instanceof Uint8Array)) throw new TypeError('publicKey must be a Uint8Array');
   if (publicKey.length !== 32) throw new RangeError('publicKey must be 32 bytes');
-  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('hex');
+  const id = bytesToHex(publicKey);
   let converted = x25519OfKey.get(id);
   if (converted !== undefined) {
     // Most recently used goes last, so the first entry is the one to evict.

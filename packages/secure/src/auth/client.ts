@@ -354,6 +354,7 @@ async function readVerdict(
             username: options.username,
             password: await password(),
             ksfBounds: options.ksfBounds,
+            ksfOptions: options.ksfOptions,
           },
           signal,
         );

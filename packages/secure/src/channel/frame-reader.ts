@@ -150,7 +150,7 @@ export class FrameReader {
 }
 
 /** `n` bytes every one of which the caller overwrites (so no zero-fill). */
-function freshBytes(n: number): Uint8Array {
+export function freshBytes(n: number): Uint8Array {
   // Node's pooled allocation skips the zero-fill; elsewhere (a browser) a plain array.
   const NodeBuffer = (globalThis as { Buffer?: { allocUnsafe(n: number): Uint8Array } }).Buffer;
   if (NodeBuffer === undefined) return new Uint8Array(n);

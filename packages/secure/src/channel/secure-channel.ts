@@ -36,7 +36,7 @@ import {
   resolveLimits,
   resolveRekeyPolicy,
 } from './channel-options.js';
-import { FRAME_HEADER_BYTES, type FrameReader, frameHeader } from './frame-reader.js';
+import { FRAME_HEADER_BYTES, type FrameReader, frameHeader, freshBytes } from './frame-reader.js';
 import { PartsSink, splitIntoParts } from './message-parts.js';
 
 /** The first plaintext byte of every frame. */
@@ -264,7 +264,7 @@ export class SecureChannel {
       this.#batchBytes += 2 + data.length;
       if (!this.#flushQueued) {
         this.#flushQueued = true;
-        process.nextTick(this.#onTick);
+        nextTick(this.#onTick);
       }
       return;
     }
@@ -529,7 +529,8 @@ export class SecureChannel {
       for (const chunk of sealed) this.#stream.write(chunk);
       return;
     }
-    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + size);
+    // Not Node's Buffer: the channel also runs in browsers.
+    const frame = freshBytes(FRAME_HEADER_BYTES + size);
     frame[0] = size >>> 8;
     frame[1] = size & 0xff;
     let at = FRAME_HEADER_BYTES;
