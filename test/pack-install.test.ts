@@ -43,7 +43,11 @@ interface Manifest {
   bin?: Record<string, string>;
   files?: string[];
   dependencies?: Record<string, string>;
+  imports?: Record<string, ImportTarget>;
 }
+
+/** A value of the `imports` map: a path, or conditions mapping to more of them. */
+type ImportTarget = string | { [condition: string]: ImportTarget };
 
 interface Ran {
   stdout: string;
@@ -122,6 +126,35 @@ function packageOf(specifier: string): string {
 }
 
 const BUILTINS = new Set(builtinModules);
+
+/**
+ * The files a `#subpath` import can load under any condition, from the manifest's
+ * `imports` map (exact keys, or one `*` pattern per key); empty when no key matches.
+ */
+function subpathTargets(imports: Manifest['imports'], specifier: string): string[] {
+  for (const [key, value] of Object.entries(imports ?? {})) {
+    const star = key.indexOf('*');
+    let fill: string | undefined;
+    if (star < 0) {
+      if (key === specifier) fill = '';
+    } else if (
+      specifier.startsWith(key.slice(0, star)) &&
+      specifier.endsWith(key.slice(star + 1)) &&
+      specifier.length >= key.length - 1
+    ) {
+      fill = specifier.slice(star, specifier.length - (key.length - star - 1));
+    }
+    if (fill === undefined) continue;
+    const out: string[] = [];
+    const walk = (target: ImportTarget): void => {
+      if (typeof target === 'string') out.push(target.replace('*', fill));
+      else for (const next of Object.values(target)) walk(next);
+    };
+    walk(value);
+    return out;
+  }
+  return [];
+}
 
 /** The fenced blocks of one language in a Markdown text, in order. */
 function fencedBlocks(markdown: string, language: string): string[] {
@@ -237,6 +270,18 @@ describe('the packages installed from their tarballs with npm, outside the repos
               ? [target.replace(/\.js$/, '.d.ts'), target]
               : [target];
             if (!candidates.some((c) => existsSync(c))) unresolved.push(`${file}: ${spec}`);
+          } else if (spec.startsWith('#')) {
+            // A subpath import: every condition's target must be in the tarball.
+            const targets = subpathTargets(manifest.imports, spec);
+            if (targets.length === 0) unresolved.push(`${file}: ${spec}`);
+            for (const target of targets) {
+              const path = join(root, target);
+              const candidates = file.endsWith('.d.ts')
+                ? [path.replace(/\.js$/, '.d.ts'), path]
+                : [path];
+              if (!candidates.some((c) => existsSync(c)))
+                unresolved.push(`${file}: ${spec} → ${target}`);
+            }
           } else if (!spec.startsWith('node:') && !BUILTINS.has(spec)) {
             if (!dependencies.has(packageOf(spec))) unresolved.push(`${file}: ${spec}`);
           }

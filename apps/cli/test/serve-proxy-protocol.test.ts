@@ -84,7 +84,9 @@ describe('keyway serve --proxy-protocol', () => {
     while (!server.stderr().includes('no PROXY protocol header') && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(server.stderr()).toContain('refused 127.0.0.1: no PROXY protocol header');
+    expect(server.stderr()).toContain(
+      'dropped a connection from 127.0.0.1: proxy-protocol (no PROXY protocol header)',
+    );
   });
 
   it('a bad CIDR is a usage error', async () => {
