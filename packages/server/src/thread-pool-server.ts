@@ -112,6 +112,15 @@ export interface PoolDisconnectEvent {
   readonly reason?: string | undefined;
 }
 
+/**
+ * How long a finished connection's socket waits for the worker's last frames: the task's
+ * result and the connection's port are separate channels, so the result can arrive first.
+ */
+const PORT_DRAIN_MS = 2_000;
+
+/** How long a socket ended after its last frames may take to flush before it is destroyed. */
+const END_FLUSH_MS = 5_000;
+
 const WORKER = fileURLToPath(new URL('./pool-worker.js', import.meta.url));
 
 /**
@@ -210,6 +219,9 @@ export class ThreadPoolServer extends Listener {
     // be as large as Noise allows.
     let guard: FrameLengthGuard | undefined = new FrameLengthGuard(this.#maxPreAuthFrame);
     let refusedWith: ChannelError | undefined;
+    // Set once the worker has sent its last frames and `end`; `lastFrames` is then called.
+    let ended = false;
+    let lastFrames: (() => void) | undefined;
     socket.on('data', (chunk: Buffer) => {
       const oversize = guard?.push(chunk);
       if (oversize !== undefined) {
@@ -249,8 +261,11 @@ export class ThreadPoolServer extends Listener {
           credentials: message.credentials,
         } satisfies PoolAuthenticatedEvent);
       } else if (message.t === 'log') this.#options.log?.(message.event);
-      else if (message.t === 'end') socket.end();
-      else if (message.t === 'stats-reply') {
+      else if (message.t === 'end') {
+        ended = true;
+        socket.end();
+        lastFrames?.();
+      } else if (message.t === 'stats-reply') {
         const waiter = this.#statsWaiters.get(message.id);
         this.#statsWaiters.delete(message.id);
         waiter?.resolve(message.stats);
@@ -288,6 +303,7 @@ export class ThreadPoolServer extends Listener {
         },
         (error: Error) => {
           // The worker died: only its connections close; piscina starts a replacement.
+          socket.destroy();
           this.emit('disconnect', {
             remoteAddress,
             authenticated: false,
@@ -296,16 +312,35 @@ export class ThreadPoolServer extends Listener {
         },
       )
       .finally(() => {
-        this.#ports.delete(port1);
-        port1.close();
-        // A connection that ended while asked for its stats has nothing to count.
-        for (const [id, waiter] of this.#statsWaiters) {
-          if (waiter.port !== port1) continue;
-          this.#statsWaiters.delete(id);
-          waiter.resolve(null);
+        const release = () => {
+          this.#ports.delete(port1);
+          port1.close();
+          // A connection that ended while asked for its stats has nothing to count.
+          for (const [id, waiter] of this.#statsWaiters) {
+            if (waiter.port !== port1) continue;
+            this.#statsWaiters.delete(id);
+            waiter.resolve(null);
+          }
+          gate.port1.close();
+          if (!ended || socket.destroyed) {
+            socket.destroy();
+            return;
+          }
+          // The last frames (a reply, CLOSE) are written: let them reach the peer.
+          const timer = setTimeout(() => socket.destroy(), END_FLUSH_MS);
+          timer.unref();
+          socket.once('close', () => clearTimeout(timer));
+        };
+        if (ended || socket.destroyed) {
+          release();
+          return;
         }
-        gate.port1.close();
-        socket.destroy();
+        // The worker's last frames may still be on their way through the port.
+        const timer = setTimeout(release, PORT_DRAIN_MS);
+        lastFrames = () => {
+          clearTimeout(timer);
+          release();
+        };
       });
   }
 
