@@ -14,7 +14,8 @@ const root = join(import.meta.dirname, '..');
 const ALLOWED: Readonly<Record<string, readonly (string | RegExp)[]>> = {
   '@keyway/core': ['msgpackr'],
   '@keyway/secure': [/^@noble\//, 'bcrypt-pbkdf'],
-  '@keyway/server': ['@keyway/core', '@keyway/secure', 'piscina', 'ws'],
+  // Its published declarations name `ws` types, so a user's tsc needs @types/ws.
+  '@keyway/server': ['@keyway/core', '@keyway/secure', 'piscina', 'ws', '@types/ws'],
   '@keyway/browser': ['@keyway/core', '@keyway/secure'],
   'keyway-rpc': ['@keyway/core', '@keyway/secure', '@keyway/server', '@keyway/browser'],
 };
