@@ -28,6 +28,12 @@ const OBJECT_EXTRA = ELEMENT_COST.object - ELEMENT_COST.scalar;
 /** Longest string decoded in JavaScript when it is all ASCII; longer ones go to TextDecoder. */
 const ASCII_IN_JS_BYTES = 16;
 
+/** Slots of the cache of short map keys (a power of two). */
+const KEY_CACHE_SLOTS = 4096;
+const keyCache: (string | undefined)[] = new Array<string | undefined>(KEY_CACHE_SLOTS).fill(
+  undefined,
+);
+
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const fromCharCode = String.fromCharCode;
 /** Big-endian reads of floats and 64-bit integers without a DataView per message. */
@@ -152,10 +158,10 @@ function readValue(depth: number): unknown {
       return readExtension(4);
     case 0xca:
       take(4);
-      return copyToScratch(4).getFloat32(0);
+      return readFloat32(pos - 4);
     case 0xcb:
       take(8);
-      return copyToScratch(8).getFloat64(0);
+      return readFloat64(pos - 8);
     case 0xcc:
       take(1);
       return src[pos - 1]!;
@@ -243,11 +249,46 @@ function readMap(entries: number, depth: number): Map<string, unknown> {
 function readKey(): string {
   if (pos >= end) refuse('truncated message');
   const token = src[pos++]!;
-  if (token >= 0xa0 && token <= 0xbf) return readString(token & 0x1f);
-  if (token === 0xd9) return readString(readLength(1));
+  if (token >= 0xa0 && token <= 0xbf) return readKeyString(token & 0x1f);
+  if (token === 0xd9) return readKeyString(readLength(1));
   if (token === 0xda) return readString(readLength(2));
   if (token === 0xdb) return readString(readLength(4));
   return refuse('map key is not a string');
+}
+
+/**
+ * A map key: short ASCII keys come from {@link keyCache} when the same key was read
+ * before, so that records repeat one string per field name instead of allocating (and
+ * later hashing) a new one per record.
+ */
+function readKeyString(length: number): string {
+  if (length === 0 || length > ASCII_IN_JS_BYTES) return readString(length);
+  take(length);
+  const b = src;
+  const start = pos - length;
+  let bits = 0;
+  let hash = length;
+  for (let i = start; i < pos; i++) {
+    const c = b[i]!;
+    bits |= c;
+    hash = Math.imul(hash, 31) + c;
+  }
+  if (bits >= 0x80) return utf8.decode(b.subarray(start, pos));
+  const slot = hash & (KEY_CACHE_SLOTS - 1);
+  const cached = keyCache[slot];
+  if (cached !== undefined && cached.length === length) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (cached.charCodeAt(i) !== b[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return cached;
+  }
+  const key = asciiChars(start, length);
+  keyCache[slot] = key;
+  return key;
 }
 
 function readString(length: number): string {
@@ -270,7 +311,12 @@ function asciiString(s: number, length: number): string | undefined {
   const b = src;
   let bits = 0;
   for (let i = s, stop = s + length; i < stop; i++) bits |= b[i]!;
-  if (bits >= 0x80) return undefined;
+  return bits >= 0x80 ? undefined : asciiChars(s, length);
+}
+
+/** The string of `length` (1 to {@link ASCII_IN_JS_BYTES}) bytes at `s`, all ASCII. */
+function asciiChars(s: number, length: number): string {
+  const b = src;
   switch (length) {
     case 1:
       return fromCharCode(b[s]!);
@@ -287,23 +333,140 @@ function asciiString(s: number, length: number): string | undefined {
     case 7:
       return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!);
     case 8:
-      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!);
+      return fromCharCode(
+        b[s]!,
+        b[s + 1]!,
+        b[s + 2]!,
+        b[s + 3]!,
+        b[s + 4]!,
+        b[s + 5]!,
+        b[s + 6]!,
+        b[s + 7]!,
+      );
     case 9:
-      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!);
+      return fromCharCode(
+        b[s]!,
+        b[s + 1]!,
+        b[s + 2]!,
+        b[s + 3]!,
+        b[s + 4]!,
+        b[s + 5]!,
+        b[s + 6]!,
+        b[s + 7]!,
+        b[s + 8]!,
+      );
     case 10:
-      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!);
+      return fromCharCode(
+        b[s]!,
+        b[s + 1]!,
+        b[s + 2]!,
+        b[s + 3]!,
+        b[s + 4]!,
+        b[s + 5]!,
+        b[s + 6]!,
+        b[s + 7]!,
+        b[s + 8]!,
+        b[s + 9]!,
+      );
     case 11:
-      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!);
+      return fromCharCode(
+        b[s]!,
+        b[s + 1]!,
+        b[s + 2]!,
+        b[s + 3]!,
+        b[s + 4]!,
+        b[s + 5]!,
+        b[s + 6]!,
+        b[s + 7]!,
+        b[s + 8]!,
+        b[s + 9]!,
+        b[s + 10]!,
+      );
     case 12:
-      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!);
+      return fromCharCode(
+        b[s]!,
+        b[s + 1]!,
+        b[s + 2]!,
+        b[s + 3]!,
+        b[s + 4]!,
+        b[s + 5]!,
+        b[s + 6]!,
+        b[s + 7]!,
+        b[s + 8]!,
+        b[s + 9]!,
+        b[s + 10]!,
+        b[s + 11]!,
+      );
     case 13:
-      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!);
+      return fromCharCode(
+        b[s]!,
+        b[s + 1]!,
+        b[s + 2]!,
+        b[s + 3]!,
+        b[s + 4]!,
+        b[s + 5]!,
+        b[s + 6]!,
+        b[s + 7]!,
+        b[s + 8]!,
+        b[s + 9]!,
+        b[s + 10]!,
+        b[s + 11]!,
+        b[s + 12]!,
+      );
     case 14:
-      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!);
+      return fromCharCode(
+        b[s]!,
+        b[s + 1]!,
+        b[s + 2]!,
+        b[s + 3]!,
+        b[s + 4]!,
+        b[s + 5]!,
+        b[s + 6]!,
+        b[s + 7]!,
+        b[s + 8]!,
+        b[s + 9]!,
+        b[s + 10]!,
+        b[s + 11]!,
+        b[s + 12]!,
+        b[s + 13]!,
+      );
     case 15:
-      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!);
+      return fromCharCode(
+        b[s]!,
+        b[s + 1]!,
+        b[s + 2]!,
+        b[s + 3]!,
+        b[s + 4]!,
+        b[s + 5]!,
+        b[s + 6]!,
+        b[s + 7]!,
+        b[s + 8]!,
+        b[s + 9]!,
+        b[s + 10]!,
+        b[s + 11]!,
+        b[s + 12]!,
+        b[s + 13]!,
+        b[s + 14]!,
+      );
     default:
-      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!, b[s + 15]!);
+      return fromCharCode(
+        b[s]!,
+        b[s + 1]!,
+        b[s + 2]!,
+        b[s + 3]!,
+        b[s + 4]!,
+        b[s + 5]!,
+        b[s + 6]!,
+        b[s + 7]!,
+        b[s + 8]!,
+        b[s + 9]!,
+        b[s + 10]!,
+        b[s + 11]!,
+        b[s + 12]!,
+        b[s + 13]!,
+        b[s + 14]!,
+        b[s + 15]!,
+      );
   }
 }
 
@@ -405,6 +568,28 @@ function bigInteger(at: number, length: number): bigint {
   for (let i = 0; i < length; i++) hex += HEX[src[at + i]!]!;
   const unsigned = BigInt(hex);
   return src[at]! >= 0x80 ? unsigned - (1n << BigInt(length * 8)) : unsigned;
+}
+
+function readFloat32(at: number): number {
+  const b = src;
+  scratchBytes[0] = b[at]!;
+  scratchBytes[1] = b[at + 1]!;
+  scratchBytes[2] = b[at + 2]!;
+  scratchBytes[3] = b[at + 3]!;
+  return scratch.getFloat32(0);
+}
+
+function readFloat64(at: number): number {
+  const b = src;
+  scratchBytes[0] = b[at]!;
+  scratchBytes[1] = b[at + 1]!;
+  scratchBytes[2] = b[at + 2]!;
+  scratchBytes[3] = b[at + 3]!;
+  scratchBytes[4] = b[at + 4]!;
+  scratchBytes[5] = b[at + 5]!;
+  scratchBytes[6] = b[at + 6]!;
+  scratchBytes[7] = b[at + 7]!;
+  return scratch.getFloat64(0);
 }
 
 function copyToScratch(count: number): DataView {

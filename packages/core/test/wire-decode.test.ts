@@ -72,7 +72,8 @@ function difference(a: unknown, b: unknown, at = '$'): string | undefined {
     const y = [...(other as Map<unknown, unknown>)];
     if (x.length !== y.length) return `${at}: size ${x.length} against ${y.length}`;
     for (let i = 0; i < x.length; i++) {
-      if (x[i]![0] !== y[i]![0]) return `${at}: key ${String(x[i]![0])} against ${String(y[i]![0])}`;
+      if (x[i]![0] !== y[i]![0])
+        return `${at}: key ${String(x[i]![0])} against ${String(y[i]![0])}`;
       const d = difference(x[i]![1], y[i]![1], `${at}.${String(x[i]![0])}`);
       if (d !== undefined) return d;
     }
@@ -90,7 +91,8 @@ function agree(bytes: Uint8Array, maxDepth = 64, maxElements = Number.POSITIVE_I
     const d = difference(expected.value, actual.value);
     if (d !== undefined) throw new Error(`values differ at ${d}`);
   } else {
-    if (actual.ok) throw new Error(`accepted what the reference refuses: ${String(expected.error)}`);
+    if (actual.ok)
+      throw new Error(`accepted what the reference refuses: ${String(expected.error)}`);
     const want = expected.error as ProtocolError;
     const got = actual.error as ProtocolError;
     expect(got).toBeInstanceOf(ProtocolError);
@@ -128,18 +130,19 @@ const { value: anyValue } = fc.letrec((tie) => ({
   ),
 }));
 
-const FIXED_BODY: Record<number, number> = {
-  0xca: 4,
-  0xcb: 8,
-  0xcc: 1,
-  0xcd: 2,
-  0xce: 4,
-  0xcf: 8,
-  0xd0: 1,
-  0xd1: 2,
-  0xd2: 4,
-  0xd3: 8,
-};
+/** Body bytes of the fixed-size number headers. */
+const FIXED_BODY = new Map([
+  [0xca, 4],
+  [0xcb, 8],
+  [0xcc, 1],
+  [0xcd, 2],
+  [0xce, 4],
+  [0xcf, 8],
+  [0xd0, 1],
+  [0xd1, 2],
+  [0xd2, 4],
+  [0xd3, 8],
+]);
 
 const stringItem = fc
   .string({ unit: 'grapheme', maxLength: 20 })
@@ -193,7 +196,7 @@ const { item: anyItem } = fc.letrec((tie) => ({
         fc.constantFrom(0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3),
         fc.uint8Array({ minLength: 8, maxLength: 8 }),
       )
-      .map(([token, body]) => [token, ...body.subarray(0, FIXED_BODY[token]!)]),
+      .map(([token, body]) => [token, ...body.subarray(0, FIXED_BODY.get(token))]),
     fc
       .tuple(lengthHeader('str'), fc.uint8Array({ maxLength: 40 }))
       .map(([head, body]) => [...head(body.length), ...body]),
@@ -214,7 +217,10 @@ const { item: anyItem } = fc.letrec((tie) => ({
         return [token, ...bigEndian(length, size), type, ...body.subarray(0, length)];
       }),
     fc
-      .tuple(lengthHeader('array'), fc.array(tie('item') as fc.Arbitrary<number[]>, { maxLength: 6 }))
+      .tuple(
+        lengthHeader('array'),
+        fc.array(tie('item') as fc.Arbitrary<number[]>, { maxLength: 6 }),
+      )
       .map(([head, items]) => [...head(items.length), ...items.flat()]),
     fc
       .tuple(
