@@ -344,6 +344,17 @@ describe('single-pass decoder against the reference (scan, then msgpackr)', () =
     }
   });
 
+  it('under a huge depth limit, a message deeper than the stack is a ProtocolError', () => {
+    const nested = new Uint8Array(400_001).fill(0x91);
+    nested[400_000] = 0xc0;
+    try {
+      new WireDecoder(1_000_000).decode(nested);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ProtocolError);
+      expect((error as ProtocolError).code).toBe('ERR_PROTOCOL');
+    }
+  });
+
   it('agrees on strings that are not well-formed UTF-8, and keeps a leading U+FEFF', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (body, bom) => {
