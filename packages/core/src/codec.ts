@@ -3,9 +3,11 @@
  * configuration per connection: no records, no structured clone, no global extensions
  * (references travel as tagged arrays of the message format instead, see `serialize.ts`),
  * maps decoded as `Map` so that keys are kept exactly (`__proto__` included) and are later
- * copied onto null-prototype objects. Every incoming message is checked by `scanMessage`
- * first, so depth, sizes, element counts and extension types are bounded before msgpackr
- * reads a byte.
+ * copied onto null-prototype objects. Incoming messages are read in one pass by
+ * `WireDecoder` (wire-decode.ts), which bounds depth, sizes, element counts and extension
+ * types as it builds the values. The earlier two passes, `scanMessage` and then msgpackr,
+ * stay as the reference decoder that property tests compare against and benchmarks can
+ * switch to ({@link useReferenceDecoder}).
  */
 import { Packr } from 'msgpackr';
 import { MessageTooLargeError, ProtocolError } from './errors.js';
@@ -17,6 +19,7 @@ import {
   startCollecting,
   stopCollecting,
 } from './message-parts.js';
+import { WireDecoder } from './wire-decode.js';
 import { ScanScratch, scanMessage } from './wire-scan.js';
 
 /**
@@ -90,20 +93,59 @@ function packr(): Packr {
 }
 
 /**
- * Scan stacks by limits, shared by the codecs of this thread that have the same limits:
- * a scan runs start to end without yielding, and its result is read right after it.
+ * Decoders (and reference scan stacks) by limits, shared by the codecs of this thread that
+ * have the same limits: a decode runs start to end without yielding, and its element count
+ * is read right after it.
  */
-const sharedScratch = new Map<string, ScanScratch>();
+const sharedDecoders = new Map<string, SharedDecoder>();
 
-function scratchFor(maxDepth: number, maxElements: number): ScanScratch {
+interface SharedDecoder {
+  decoder: WireDecoder;
+  scratch: ScanScratch | undefined;
+}
+
+function decoderFor(maxDepth: number, maxElements: number): SharedDecoder {
   const key = `${maxDepth}:${maxElements}`;
-  let scratch = sharedScratch.get(key);
-  if (scratch === undefined) {
-    scratch = new ScanScratch(maxDepth, maxElements);
+  let shared = sharedDecoders.get(key);
+  if (shared === undefined) {
+    shared = { decoder: new WireDecoder(maxDepth, maxElements), scratch: undefined };
     // Odd limits per connection must not make this grow without end.
-    if (sharedScratch.size < 16) sharedScratch.set(key, scratch);
+    if (sharedDecoders.size < 16) sharedDecoders.set(key, shared);
   }
-  return scratch;
+  return shared;
+}
+
+let referenceDecoding = false;
+
+/**
+ * Makes every codec of this thread decode with the reference decoder (the structural scan
+ * `scanMessage`, then msgpackr), or again with the single-pass `WireDecoder`. For
+ * differential tests and benchmarks; not part of the package's API.
+ * @param enabled Whether to use the reference decoder.
+ */
+export function useReferenceDecoder(enabled: boolean): void {
+  referenceDecoding = enabled;
+}
+
+/**
+ * The reference decoder: `scanMessage` checks the message, then msgpackr decodes it.
+ * @param bytes The message.
+ * @param scratch Scan stacks with the limits; `scratch.elements` holds the message's
+ *   element units afterwards.
+ * @returns The value.
+ * @throws {ProtocolError} As {@link WireDecoder.decode} does.
+ */
+export function referenceDecode(bytes: Uint8Array, scratch: ScanScratch): unknown {
+  const reason = scanMessage(bytes, scratch);
+  if (reason !== undefined)
+    throw new ProtocolError(`malformed message: ${reason}`, {
+      code: scratch.elements > scratch.maxElements ? 'ERR_LIMIT_EXCEEDED' : 'ERR_PROTOCOL',
+    });
+  try {
+    return packr().unpack(bytes);
+  } catch (error) {
+    throw new ProtocolError('malformed message', { cause: error });
+  }
 }
 
 /** Packs one message with the shared instance; drops its encode buffer when it grew large. */
@@ -118,13 +160,13 @@ function pack(message: unknown): Uint8Array {
 /** Encodes and decodes the messages of one connection. */
 export class Codec {
   readonly #limits: CodecLimits;
-  readonly #scratch: ScanScratch;
+  readonly #shared: SharedDecoder;
   #decodedSize = 0;
   readonly #parts: Uint8Array[] = [];
 
   constructor(limits: CodecLimits) {
     this.#limits = limits;
-    this.#scratch = scratchFor(limits.maxDepth, limits.maxElements ?? DEFAULT_MAX_ELEMENTS);
+    this.#shared = decoderFor(limits.maxDepth, limits.maxElements ?? DEFAULT_MAX_ELEMENTS);
   }
 
   /**
@@ -198,17 +240,16 @@ export class Codec {
   #decodeEnvelope(bytes: Uint8Array): unknown {
     if (bytes.byteLength > this.#limits.maxMessageBytes)
       throw new MessageTooLargeError(bytes.byteLength, this.#limits.maxMessageBytes);
-    const scratch = this.#scratch;
-    const reason = scanMessage(bytes, scratch);
-    if (reason !== undefined)
-      throw new ProtocolError(`malformed message: ${reason}`, {
-        code: scratch.elements > scratch.maxElements ? 'ERR_LIMIT_EXCEEDED' : 'ERR_PROTOCOL',
-      });
-    this.#decodedSize = bytes.byteLength + DECODED_BYTES_PER_ELEMENT * scratch.elements;
-    try {
-      return packr().unpack(bytes);
-    } catch (error) {
-      throw new ProtocolError('malformed message', { cause: error });
+    const shared = this.#shared;
+    if (referenceDecoding) {
+      const { maxDepth, maxElements } = shared.decoder;
+      shared.scratch ??= new ScanScratch(maxDepth, maxElements);
+      const message = referenceDecode(bytes, shared.scratch);
+      this.#decodedSize = bytes.byteLength + DECODED_BYTES_PER_ELEMENT * shared.scratch.elements;
+      return message;
     }
+    const message = shared.decoder.decode(bytes);
+    this.#decodedSize = bytes.byteLength + DECODED_BYTES_PER_ELEMENT * shared.decoder.elements;
+    return message;
   }
 }

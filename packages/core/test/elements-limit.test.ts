@@ -1,8 +1,9 @@
 /**
- * The element limit: what a message costs to decode is bounded before msgpackr allocates,
- * not only its bytes. A 16 MiB message of nils inside one array used to decode into a
+ * The element limit: what a message costs to decode is bounded before the decoder
+ * allocates, not only its bytes. A 16 MiB message of nils inside one array used to decode into a
  * 16-million-slot array (about 130 MiB of heap, more than half a second of blocked event
- * loop); the pre-scan now refuses it after reading its five-byte header.
+ * loop); the decoder (and the reference scan) now refuses it after reading its five-byte
+ * header.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
