@@ -10,7 +10,7 @@
  * buffers frame by frame ({@link PartsSink}), or the message is gathered and, once whole,
  * copied into them ({@link splitIntoParts}).
  */
-import { freshBytes } from './frame-reader.js';
+import { ownBytes } from './frame-reader.js';
 
 const MARKER = 0xc1;
 const MAX_PARTS = 1024;
@@ -44,7 +44,7 @@ export function splitIntoParts(
     sum += n;
   }
   if (sum !== total) return undefined;
-  const out = sizes.map(freshBytes);
+  const out = sizes.map(ownBytes);
   let index = 0;
   let at = 0;
   for (const piece of pieces) {
@@ -92,7 +92,7 @@ export class PartsSink {
 
   private constructor(sizes: readonly number[], total: number) {
     // Not zero-filled: every byte is written before the message is delivered (`complete`).
-    this.buffers = sizes.map(freshBytes);
+    this.buffers = sizes.map(ownBytes);
     this.#left = total;
   }
 
