@@ -123,6 +123,8 @@ export function toWire(value: unknown, host: RefHost, depth: number): unknown {
     return out;
   }
   if (object instanceof Uint8Array) return bytesToWire(object);
+  // Already out of line (the chunks of a byte stream's answer, `byte-stream.ts`).
+  if (object instanceof OutOfLineBytes) return object;
   if (object instanceof Date) return object;
   if (object instanceof Error) return errorToWire(object, host, depth - 1);
   if (typeof ReadableStream === 'function' && object instanceof ReadableStream)

@@ -4,6 +4,7 @@
  * send what no honest `Connection` would, and fast: a 100,000-message chain is one loop.
  */
 import { Packr } from 'msgpackr';
+import { PARTS_MARKER, splitParts, TAG_PART } from '../src/message-parts.js';
 import type { Transport } from '../src/transport.js';
 import { waitFor } from './helpers.js';
 
@@ -65,7 +66,7 @@ export class RawPeer {
   }
 
   #onMessage(bytes: Uint8Array): void {
-    const message = raw.unpack(bytes) as unknown[];
+    const message = unpackMessage(bytes);
     const kind = message[0];
     if ((kind === 2 || kind === 3) && typeof message[1] === 'number') {
       const error = message[2] as unknown[] | undefined;
@@ -75,6 +76,26 @@ export class RawPeer {
       if (this.#record) this.replies.set(message[1], { kind, value: message[2], code });
     } else this.others.push(message);
   }
+}
+
+/**
+ * Decodes one message; a message with out-of-line parts (the chunks of a stream's answer,
+ * large byte arrays) comes back with each part's bytes in place of its placeholder.
+ */
+function unpackMessage(bytes: Uint8Array): unknown[] {
+  if (bytes[0] !== PARTS_MARKER) return raw.unpack(bytes) as unknown[];
+  const { envelope, parts } = splitParts(bytes, undefined, Number.MAX_SAFE_INTEGER);
+  const place = (value: unknown): unknown => {
+    if (Array.isArray(value)) {
+      if (value.length === 2 && value[0] === TAG_PART) return parts[value[1] as number];
+      return value.map(place);
+    }
+    if (typeof value === 'object' && value !== null && !(value instanceof Uint8Array))
+      for (const [key, item] of Object.entries(value))
+        (value as Record<string, unknown>)[key] = place(item);
+    return value;
+  };
+  return place(raw.unpack(envelope)) as unknown[];
 }
 
 /** A REQUEST calling `path` on the victim's export `id` (0: its root); `args` are wire values. */

@@ -159,6 +159,18 @@ export function freshBytes(n: number): Uint8Array {
 }
 
 /**
+ * `n` bytes, not zero-filled where the platform allows, in an ArrayBuffer of their own
+ * (never a slice of Node's pool): for buffers handed to the receiver whole. The caller
+ * writes every byte before anyone reads them.
+ */
+export function ownBytes(n: number): Uint8Array {
+  const NodeBuffer = (globalThis as { Buffer?: { allocUnsafeSlow(n: number): Uint8Array } }).Buffer;
+  if (NodeBuffer === undefined) return new Uint8Array(n);
+  const bytes = NodeBuffer.allocUnsafeSlow(n);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, n);
+}
+
+/**
  * Encodes the 2-byte big-endian length prefix of a frame.
  * @throws {RangeError} when `length` is not an integer in 0..65535.
  */

@@ -10,6 +10,7 @@
  * buffers frame by frame ({@link PartsSink}), or the message is gathered and, once whole,
  * copied into them ({@link splitIntoParts}).
  */
+import { ownBytes } from './frame-reader.js';
 
 const MARKER = 0xc1;
 const MAX_PARTS = 1024;
@@ -43,7 +44,7 @@ export function splitIntoParts(
     sum += n;
   }
   if (sum !== total) return undefined;
-  const out = sizes.map((n) => new Uint8Array(n));
+  const out = sizes.map(ownBytes);
   let index = 0;
   let at = 0;
   for (const piece of pieces) {
@@ -90,7 +91,8 @@ export class PartsSink {
   #left: number;
 
   private constructor(sizes: readonly number[], total: number) {
-    this.buffers = sizes.map((n) => new Uint8Array(n));
+    // Not zero-filled: every byte is written before the message is delivered (`complete`).
+    this.buffers = sizes.map(ownBytes);
     this.#left = total;
   }
 
