@@ -45,6 +45,7 @@ import {
 import { Serving } from './serving.js';
 import {
   type Question,
+  resultStub,
   STUB_ANSWER,
   STUB_IMPORT,
   type StubHost,
@@ -393,7 +394,7 @@ export class Session implements RefHost, StubHost {
 
   call(state: StubState, args: unknown[]): unknown {
     const question = this.#asking.request(state, Operation.Call, args);
-    return new StubState(this, STUB_ANSWER, 0, question, EMPTY_PATH, state.options).proxy;
+    return resultStub(this, question, state.options);
   }
 
   promiseOf(state: StubState): Promise<unknown> {
