@@ -14,6 +14,7 @@ import {
 } from './errors.js';
 import type { ExportTable } from './export-table.js';
 import type { Housekeeping } from './housekeeping.js';
+import { IdTable } from './id-table.js';
 import {
   MSG_CANCEL,
   MSG_REQUEST,
@@ -35,7 +36,7 @@ export class Asking {
   readonly #settings: SessionSettings;
   readonly #exports: ExportTable;
   readonly #housekeeping: Housekeeping;
-  readonly #questions = new Map<number, Question>();
+  readonly #questions = new IdTable<Question>();
   #nextQid = 1;
   #armedDeadline = Number.POSITIVE_INFINITY;
 
