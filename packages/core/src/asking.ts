@@ -105,17 +105,24 @@ export class Asking {
       return question;
     }
     const timeout = options?.timeout ?? this.#settings.timeout;
-    const message: unknown[] = [
-      MSG_REQUEST,
-      qid,
-      op,
-      targetKind,
-      targetId,
-      fullPath.length === 0 ? null : fullPath,
-      wireArgs,
-      timeout,
-    ];
-    this.#housekeeping.rideOn(message);
+    const wirePath = fullPath.length === 0 ? null : fullPath;
+    const housekeeping = this.#housekeeping;
+    // What waits to be told to the peer rides along as the last two fields; the array is
+    // made at its final length (growing it by two would copy it).
+    const message: unknown[] = housekeeping.queued
+      ? [
+          MSG_REQUEST,
+          qid,
+          op,
+          targetKind,
+          targetId,
+          wirePath,
+          wireArgs,
+          timeout,
+          housekeeping.takeFinishes(),
+          housekeeping.takeReleases(),
+        ]
+      : [MSG_REQUEST, qid, op, targetKind, targetId, wirePath, wireArgs, timeout];
     this.#questions.set(qid, question);
     holder.inflight++;
     if (timeout > 0 && Number.isFinite(timeout)) {
