@@ -59,6 +59,11 @@ export class Asking {
     return this.#questions.size;
   }
 
+  /** Gives back the room of the question table when none is pending (a quiet moment). */
+  compact(): void {
+    this.#questions.compact();
+  }
+
   /** Requests sent so far. */
   get sent(): number {
     return this.#nextQid - 1;

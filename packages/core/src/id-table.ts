@@ -5,11 +5,13 @@
  * `Map` with a thousand records coming and going rebuilds its hash table every thousand
  * changes. An id whose slot is taken (a long-pending call, or a peer choosing colliding
  * ids) goes to an overflow `Map`; the slots double while they are less than twice the
- * records, up to a cap, so an idle connection keeps them small.
+ * records, up to a cap, and the owner compacts an empty table at quiet moments.
  */
 
-const FIRST_SLOTS = 16;
+const FIRST_SLOTS = 8;
 const MAX_SLOTS = 4096;
+/** Slots kept when the table empties; more are given back. */
+const KEEP_SLOTS = 64;
 
 /** Records by numeric id; the values are objects, never `undefined`. */
 export class IdTable<T extends object> {
@@ -64,6 +66,15 @@ export class IdTable<T extends object> {
     if (!this.#delete(id)) return false;
     this.#size--;
     return true;
+  }
+
+  /**
+   * Gives back the room a burst made the slots grow to, if the table is empty now. For
+   * quiet moments only: emptied and refilled by every burst, the table would regrow each
+   * time.
+   */
+  compact(): void {
+    if (this.#size === 0 && this.#values.length > KEEP_SLOTS) this.clear();
   }
 
   /** The records, in no particular order. */

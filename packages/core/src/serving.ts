@@ -67,6 +67,11 @@ export class Serving {
     return this.#answers.size;
   }
 
+  /** Gives back the room of the answer table when it is empty (a quiet moment). */
+  compact(): void {
+    this.#answers.compact();
+  }
+
   /** Requests of the peer not yet settled. */
   get serving(): number {
     return this.#serving;

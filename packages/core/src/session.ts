@@ -265,6 +265,8 @@ export class Session implements RefHost, StubHost {
         return;
       case MSG_HOUSEKEEPING:
         this.#serving.housekeeping(m[1], m[2]);
+        // Sent alone, it had no request to ride on: the peer is quiet for now.
+        this.#serving.compact();
         return;
       case MSG_CANCEL:
         this.#serving.cancel(m[1]);
@@ -460,6 +462,7 @@ export class Session implements RefHost, StubHost {
   /** Sends queued finishes and releases that no request carried. */
   flush(): void {
     this.#housekeeping.flush();
+    this.#asking.compact();
   }
 
   /** Resolves once no request of the peer is being served (at once if none is). */

@@ -67,5 +67,15 @@ describe('IdTable', () => {
     expect(table.get(1)).toBe(held);
     expect(table.size).toBe(1_000);
     expect(table.get(19_999)).toEqual({ id: 19_999 });
+    // Emptied and compacted, it works on as new.
+    for (let id = 19_000; id < 20_000; id++) table.delete(id);
+    table.compact();
+    expect(table.get(1)).toBe(held);
+    table.delete(1);
+    table.compact();
+    expect(table.size).toBe(0);
+    table.set(7, held);
+    expect(table.get(7)).toBe(held);
+    expect(table.values()).toEqual([held]);
   });
 });
