@@ -30,7 +30,7 @@ import type { ErrorClass } from './serialize.js';
 import { Service } from './service.js';
 import { Session, type SessionSettings } from './session.js';
 import { type CallOptions, type Stub, stubStateOf } from './stub.js';
-import { nextTurn, recentNow, type TimerHandle, unrefTimer } from './timers.js';
+import { nextTurn, type TimerHandle, unrefTimer } from './timers.js';
 import type { Transport } from './transport.js';
 
 let openConnection: (transport: Transport, options: ConnectionOptions) => Promise<Connection>;
@@ -344,7 +344,6 @@ export class Connection {
         armTimer: (deadline) => this.#arm(deadline),
         scheduleFlush: (urgent) => this.#queueFlush(urgent),
         now: () => performance.now(),
-        recentNow,
       },
       settings,
     );

@@ -23,11 +23,6 @@ export interface LivenessHost {
   /** Closes the session because of `error`. */
   fail(error: Error): void;
   now(): number;
-  /**
-   * The time, possibly read earlier in the same run of the microtask queue: what a
-   * message's arrival is stamped with, so that a batch of messages costs one clock read.
-   */
-  recentNow(): number;
   armTimer(deadline: number): void;
 }
 
@@ -71,7 +66,7 @@ export class Liveness {
 
   /** A message arrived: the peer is alive. */
   heard(): void {
-    if (this.#watching) this.#lastHeard = this.#host.recentNow();
+    if (this.#watching) this.#lastHeard = this.#host.now();
   }
 
   /**

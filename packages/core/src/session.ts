@@ -89,12 +89,6 @@ export interface SessionIO {
   armTimer(deadline: number): void;
   /** The current time in milliseconds (the driver's clock; tests may fake it). */
   now(): number;
-  /**
-   * Optional: the same clock, possibly read earlier in the same run of the microtask
-   * queue (never later than `now()`); used where a stale reading by that much is harmless,
-   * such as stamping each received message for the keepalive. Default `now()`.
-   */
-  recentNow?(): number;
   /** Flush soon: `urgent` on the next turn of the event loop, else within a short delay. */
   scheduleFlush(urgent: boolean): void;
 }
@@ -140,7 +134,6 @@ export class Session implements RefHost, StubHost {
         send: (message) => this.send(message),
         fail: (error) => this.fail(error),
         now: () => io.now(),
-        recentNow: () => (io.recentNow === undefined ? io.now() : io.recentNow()),
         armTimer: (deadline) => io.armTimer(deadline),
       },
       settings.keepalive,

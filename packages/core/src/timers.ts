@@ -5,28 +5,6 @@
  * present, `MessageChannel` are used; Node's own primitives are picked when they exist.
  */
 
-let recentTime = 0;
-let recentTimeValid = false;
-const forgetRecentTime = (): void => {
-  recentTimeValid = false;
-};
-
-/**
- * `performance.now()`, read at most once per run of the microtask queue: every caller
- * until the queue drains gets the same reading (a batch of messages delivered together
- * costs one clock read). The reading can be as old as the synchronous work done since,
- * so it suits only what tolerates that, never a call's deadline.
- * @returns Milliseconds, on `performance.now()`'s scale.
- */
-export function recentNow(): number {
-  if (!recentTimeValid) {
-    recentTime = performance.now();
-    recentTimeValid = true;
-    queueMicrotask(forgetRecentTime);
-  }
-  return recentTime;
-}
-
 /** What `setTimeout` returns here: a number in browsers, an object in Node. */
 export type TimerHandle = ReturnType<typeof setTimeout>;
 
