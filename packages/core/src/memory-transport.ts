@@ -11,9 +11,7 @@ class MemoryTransport implements Transport {
   readonly remoteAddress: string;
   #receiver: TransportReceiver | undefined;
   #queue: Uint8Array[] = [];
-  #outbox: (Uint8Array | Uint8Array[] | undefined)[] = [];
-  #spare: (Uint8Array | Uint8Array[] | undefined)[] = [];
-  #outgoing = 0;
+  #outbox: (Uint8Array | Uint8Array[])[] = [];
   #closed = false;
   #closeError: Error | undefined;
   #closeDelivered = false;
@@ -36,23 +34,17 @@ class MemoryTransport implements Transport {
   // Messages sent in one turn leave together on a later microtask, in order, as a socket
   // delivers what was written meanwhile in one read; a send never re-enters the sender's
   // stack, and a burst of sends costs one microtask, not one each.
-  // Two outboxes taken in turn, emptied by count so that they keep their room.
   #post(item: Uint8Array | Uint8Array[]): void {
-    this.#outbox[this.#outgoing++] = item;
-    if (this.#outgoing === 1) queueMicrotask(this.#flush);
+    this.#outbox.push(item);
+    if (this.#outbox.length === 1) queueMicrotask(this.#flush);
   }
 
   readonly #flush = (): void => {
     const items = this.#outbox;
-    const count = this.#outgoing;
-    this.#outbox = this.#spare;
-    this.#spare = items;
-    this.#outgoing = 0;
+    this.#outbox = [];
     const peer = this.peer;
-    for (let i = 0; i < count; i++) {
-      const item = items[i]!;
-      items[i] = undefined;
-      if (peer === undefined) continue;
+    if (peer === undefined) return;
+    for (const item of items) {
       if (item instanceof Uint8Array) peer.deliver(item);
       else peer.deliverPieces(item);
     }
