@@ -10,8 +10,6 @@
 
 const FIRST_SLOTS = 8;
 const MAX_SLOTS = 4096;
-/** Slots kept when the table empties; more are given back. */
-const KEEP_SLOTS = 64;
 
 /** Records by numeric id; the values are objects, never `undefined`. */
 export class IdTable<T extends object> {
@@ -69,12 +67,12 @@ export class IdTable<T extends object> {
   }
 
   /**
-   * Gives back the room a burst made the slots grow to, if the table is empty now. For
+   * Gives back the slots if the table is empty now (an idle connection keeps none). For
    * quiet moments only: emptied and refilled by every burst, the table would regrow each
    * time.
    */
   compact(): void {
-    if (this.#size === 0 && this.#values.length > KEEP_SLOTS) this.clear();
+    if (this.#size === 0 && this.#mask !== -1) this.clear();
   }
 
   /** The records, in no particular order. */
