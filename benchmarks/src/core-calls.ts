@@ -1,6 +1,6 @@
 /**
  * Micro-benchmark of the core RPC engine (docs/design.md §6 "Targets"): calls per second,
- * sequential and with 100 calls in flight, over the in-memory pair and over loopback TCP
+ * sequential and with 100 and 1,000 calls in flight, over the in-memory pair and over loopback TCP
  * (length-prefixed framing, no encryption), and CPU time per call with both ends in this
  * one process. Beside it, a baseline measured in the same run: a bare JSON
  * request/reply over the same transports with no RPC engine (no proxies, gate, tables),
@@ -154,7 +154,7 @@ async function heapPerConnection(pairs: number): Promise<number> {
 
 async function main(): Promise<void> {
   const calls = Number(process.env.CORE_BENCH_CALLS ?? 200_000);
-  const report = new BenchReport('core-calls', 9);
+  const report = new BenchReport('core-calls', 11);
   console.log(`keyway core: ${calls} calls of add(a, b) per measurement, Node ${process.version}`);
   if (budget !== undefined) console.log('the serving side draws on a SharedBudget');
   console.log('(CPU per call counts both ends: client and server run in this process)\n');
@@ -169,6 +169,7 @@ async function main(): Promise<void> {
     const calc = client.root as Calc;
     await timed(`${kind}: sequential`, (n) => sequential(calc, n));
     await timed(`${kind}: 100 in flight`, (n) => inFlight(calc, n, 100));
+    await timed(`${kind}: 1000 in flight`, (n) => inFlight(calc, n, 1000));
     await client.close();
     await server.closed;
     const floor = await baseline(kind);

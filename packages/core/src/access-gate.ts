@@ -152,7 +152,101 @@ function resolveMember(
   if (member === undefined) deny(op, name, `not an exposed member of ${describe(holder)}`);
   if (own !== undefined)
     deny(op, name, 'an own property shadows the class member and own properties are not exposed');
+  rememberClassMember(holder, name, member);
   return member;
+}
+
+// ---------------------------------------------------------------- class member cache
+//
+// The walk above reads a property descriptor per prototype on every call. What it found
+// for a class instance is remembered per prototype and name, and reused only after
+// checks that need no descriptor: the instance has no own property of that name, its
+// prototype chain is still the same objects up to the same stop, no prototype before the
+// one holding the member has gained that name, and the member is still a data property
+// with the same value. Anything else (an own property, a getter, a replaced or moved
+// method, a rewired chain, arrays, typed arrays, values sent by copy) takes the full walk,
+// so the cache never answers differently from it.
+
+/** What `knownClassMember` answers when the full walk is needed. */
+const MISS: unique symbol = Symbol('miss');
+
+interface ChainRecord {
+  /** The prototypes from the instance's own prototype up to, not including, the stop. */
+  readonly chain: readonly object[];
+  readonly stop: object | null;
+  /** By name: where in `chain` the member is, and its value. */
+  readonly members: Map<string, { readonly at: number; readonly value: unknown }>;
+}
+
+const chainRecords = new WeakMap<object, ChainRecord>();
+const COPIED_PROTOTYPES: readonly object[] = [
+  Map.prototype,
+  Set.prototype,
+  Date.prototype,
+  Error.prototype,
+  ArrayBuffer.prototype,
+];
+// Captured once: reading a possible getter without calling it, and without allocating a
+// descriptor (the peer cannot reach or replace these).
+const lookupGetter = (Object.prototype as { __lookupGetter__(name: string): unknown })
+  .__lookupGetter__;
+const getPrototypeOf = Object.getPrototypeOf;
+const hasOwn = Object.hasOwn;
+
+/** Whether `holder` is an instance whose members follow the class-chain rule alone. */
+function isClassInstance(holder: object): boolean {
+  return typeof holder === 'object' && !Array.isArray(holder) && !ArrayBuffer.isView(holder);
+}
+
+function rememberClassMember(holder: object, name: string, member: PropertyDescriptor): void {
+  if (!('value' in member) || !isClassInstance(holder)) return;
+  const first = getPrototypeOf(holder) as object | null;
+  if (first === null) return;
+  let record = chainRecords.get(first);
+  if (record === undefined) {
+    const chain: object[] = [];
+    let proto: object | null = first;
+    while (!CHAIN_STOPS.has(proto)) {
+      if (COPIED_PROTOTYPES.includes(proto!) || chain.length >= 32) return;
+      chain.push(proto!);
+      proto = getPrototypeOf(proto) as object | null;
+    }
+    if (chain.length === 0) return;
+    record = { chain, stop: proto, members: new Map() };
+    chainRecords.set(first, record);
+  }
+  const chain = record.chain;
+  for (let at = 0; at < chain.length; at++) {
+    if (hasOwn(chain[at]!, name)) {
+      if (record.members.size < 1024) record.members.set(name, { at, value: member.value });
+      return;
+    }
+  }
+}
+
+/**
+ * The class member `holder[name]` the full walk would find, if it was found before and
+ * nothing it depends on has changed; else {@link MISS}.
+ */
+function knownClassMember(holder: object, name: string): unknown {
+  if (typeof holder !== 'object') return MISS;
+  const first = getPrototypeOf(holder) as object | null;
+  if (first === null) return MISS;
+  const record = chainRecords.get(first);
+  if (record === undefined) return MISS;
+  const member = record.members.get(name);
+  if (member === undefined || hasOwn(holder, name) || !isClassInstance(holder)) return MISS;
+  const chain = record.chain;
+  for (let i = 0; i < chain.length; i++) {
+    const proto = chain[i]!;
+    const next = i + 1 < chain.length ? chain[i + 1]! : record.stop;
+    if (getPrototypeOf(proto) !== next) return MISS;
+    if (i < member.at && hasOwn(proto, name)) return MISS;
+  }
+  const home = chain[member.at]!;
+  if (!hasOwn(home, name) || lookupGetter.call(home, name) !== undefined) return MISS;
+  const value = (home as Record<string, unknown>)[name];
+  return value === member.value ? value : MISS;
 }
 
 /**
@@ -200,6 +294,11 @@ export function access(
   switch (op) {
     case Operation.Get: {
       if (name === undefined) return target;
+      const known = knownClassMember(target, name);
+      if (known !== MISS)
+        return typeof known === 'function'
+          ? bound(target, known as (...a: unknown[]) => unknown)
+          : known;
       if (typeof target === 'function') deny(op, name, 'functions expose no members');
       if (isCopiedValue(target)) deny(op, name, 'values sent by copy expose no members');
       if (isPlainData(target)) {
@@ -219,10 +318,12 @@ export function access(
         if (typeof target !== 'function') deny(op, name, `${describe(target)} is not callable`);
         return Reflect.apply(target, undefined, callArgs);
       }
-      let fn: unknown;
-      if (typeof target === 'function') deny(op, name, 'functions expose no members');
-      if (isCopiedValue(target)) deny(op, name, 'values sent by copy expose no members');
-      if (isPlainData(target)) {
+      let fn = knownClassMember(target, name);
+      if (fn !== MISS) {
+        if (typeof fn === 'function') return Reflect.apply(fn, target, callArgs);
+      } else if (typeof target === 'function') deny(op, name, 'functions expose no members');
+      else if (isCopiedValue(target)) deny(op, name, 'values sent by copy expose no members');
+      else if (isPlainData(target)) {
         fn = Object.hasOwn(target, name) ? (target as Record<string, unknown>)[name] : undefined;
       } else {
         const member = resolveMember(op, target, name, policy);

@@ -14,6 +14,7 @@ import {
 } from './errors.js';
 import type { ExportTable } from './export-table.js';
 import type { Housekeeping } from './housekeeping.js';
+import { IdTable } from './id-table.js';
 import {
   MSG_CANCEL,
   MSG_REQUEST,
@@ -35,7 +36,7 @@ export class Asking {
   readonly #settings: SessionSettings;
   readonly #exports: ExportTable;
   readonly #housekeeping: Housekeeping;
-  readonly #questions = new Map<number, Question>();
+  readonly #questions = new IdTable<Question>();
   #nextQid = 1;
   #armedDeadline = Number.POSITIVE_INFINITY;
 
@@ -56,6 +57,11 @@ export class Asking {
   /** Requests awaiting their reply. */
   get pending(): number {
     return this.#questions.size;
+  }
+
+  /** Gives back the room of the question table when none is pending (a quiet moment). */
+  compact(): void {
+    this.#questions.compact();
   }
 
   /** Requests sent so far. */
@@ -104,17 +110,24 @@ export class Asking {
       return question;
     }
     const timeout = options?.timeout ?? this.#settings.timeout;
-    const message: unknown[] = [
-      MSG_REQUEST,
-      qid,
-      op,
-      targetKind,
-      targetId,
-      fullPath.length === 0 ? null : fullPath,
-      wireArgs,
-      timeout,
-    ];
-    this.#housekeeping.rideOn(message);
+    const wirePath = fullPath.length === 0 ? null : fullPath;
+    const housekeeping = this.#housekeeping;
+    // What waits to be told to the peer rides along as the last two fields; the array is
+    // made at its final length (growing it by two would copy it).
+    const message: unknown[] = housekeeping.queued
+      ? [
+          MSG_REQUEST,
+          qid,
+          op,
+          targetKind,
+          targetId,
+          wirePath,
+          wireArgs,
+          timeout,
+          housekeeping.takeFinishes(),
+          housekeeping.takeReleases(),
+        ]
+      : [MSG_REQUEST, qid, op, targetKind, targetId, wirePath, wireArgs, timeout];
     this.#questions.set(qid, question);
     holder.inflight++;
     if (timeout > 0 && Number.isFinite(timeout)) {

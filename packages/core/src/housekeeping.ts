@@ -8,6 +8,9 @@
 import { MSG_HOUSEKEEPING } from './message-kinds.js';
 import type { Session, SessionIO } from './session.js';
 
+// What an empty field of a REQUEST carries: one shared array, never written.
+const NONE: readonly number[] = Object.freeze([]);
+
 /** Queued finishes that force a flush on the next turn instead of waiting to piggyback. */
 const URGENT_HOUSEKEEPING = 128;
 
@@ -37,15 +40,25 @@ export class Housekeeping {
     this.#schedule();
   }
 
-  /** Appends what is queued to an outgoing REQUEST (its optional last two fields). */
-  rideOn(message: unknown[]): void {
+  /** Whether finishes or releases wait to ride on the next REQUEST. */
+  get queued(): boolean {
+    return this.#finishes.length > 0 || this.#releases.length > 0;
+  }
+
+  /** The queued finishes, for an outgoing REQUEST (its ninth field); the queue is emptied. */
+  takeFinishes(): readonly number[] {
     const finishes = this.#finishes;
+    if (finishes.length === 0) return NONE;
+    this.#finishes = [];
+    return finishes;
+  }
+
+  /** The queued releases, for an outgoing REQUEST (its tenth field); the queue is emptied. */
+  takeReleases(): readonly number[] {
     const releases = this.#releases;
-    if (finishes.length > 0 || releases.length > 0) {
-      message.push(finishes, releases);
-      this.#finishes = [];
-      this.#releases = [];
-    }
+    if (releases.length === 0) return NONE;
+    this.#releases = [];
+    return releases;
   }
 
   /** The REQUEST `message` could not be sent: what rode on it waits for the next message. */

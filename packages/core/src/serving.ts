@@ -18,6 +18,7 @@ import type { Connection } from './connection.js';
 import { rpcDebugLogger } from './debug.js';
 import { AccessDeniedError, KeywayError, LimitExceededError, ProtocolError } from './errors.js';
 import type { ExportTable } from './export-table.js';
+import { IdTable } from './id-table.js';
 import { clampBatch, IteratorHandle, isIteratorHandle } from './iteration.js';
 import { MSG_REJECT, MSG_RESOLVE, TARGET_ANSWER, TARGET_EXPORT } from './message-kinds.js';
 import { errorToWire, fromWire, stringPath, toWire } from './serialize.js';
@@ -35,7 +36,7 @@ export class Serving {
   readonly #settings: SessionSettings;
   readonly #exports: ExportTable;
   #connection!: Connection;
-  readonly #answers = new Map<number, Answer>();
+  readonly #answers = new IdTable<Answer>();
   /**
    * Requests the peer makes us hold: admitted and not yet both completed and finished.
    * A call the peer finished or cancelled while its method still runs stays counted, so
@@ -64,6 +65,11 @@ export class Serving {
   /** Answers the peer has not finished yet. */
   get answers(): number {
     return this.#answers.size;
+  }
+
+  /** Gives back the room of the answer table when it is empty (a quiet moment). */
+  compact(): void {
+    this.#answers.compact();
   }
 
   /** Requests of the peer not yet settled. */

@@ -45,6 +45,7 @@ import {
 import { Serving } from './serving.js';
 import {
   type Question,
+  resultStub,
   STUB_ANSWER,
   STUB_IMPORT,
   type StubHost,
@@ -257,6 +258,8 @@ export class Session implements RefHost, StubHost {
         return;
       case MSG_HOUSEKEEPING:
         this.#serving.housekeeping(m[1], m[2]);
+        // Sent alone, it had no request to ride on: the peer is quiet for now.
+        this.#serving.compact();
         return;
       case MSG_CANCEL:
         this.#serving.cancel(m[1]);
@@ -393,7 +396,7 @@ export class Session implements RefHost, StubHost {
 
   call(state: StubState, args: unknown[]): unknown {
     const question = this.#asking.request(state, Operation.Call, args);
-    return new StubState(this, STUB_ANSWER, 0, question, EMPTY_PATH, state.options).proxy;
+    return resultStub(this, question, state.options);
   }
 
   promiseOf(state: StubState): Promise<unknown> {
@@ -452,6 +455,7 @@ export class Session implements RefHost, StubHost {
   /** Sends queued finishes and releases that no request carried. */
   flush(): void {
     this.#housekeeping.flush();
+    this.#asking.compact();
   }
 
   /** Resolves once no request of the peer is being served (at once if none is). */

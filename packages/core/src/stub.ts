@@ -4,6 +4,11 @@
  * a path without any message; calling sends one request and returns a new stub for the
  * result, so chains are pipelined. Only path and result stubs are thenable: a stub for a
  * remote object itself answers `undefined` for `then`, so `await` never probes the peer.
+ *
+ * A call result is made cheap for the common case, a caller that only awaits it: its
+ * `Proxy` shares one handler, and its `StubState` is made on first use as a stub (a
+ * member read or a call on the pending result, passing it by reference, `withOptions`,
+ * release, iteration).
  */
 
 /** Per-call options, attached to a stub with `withOptions`. */
@@ -103,6 +108,11 @@ export class StubState implements ProxyHandler<typeof RemoteStub> {
   releaseWanted = false;
   #children: Map<string, Stub> | undefined;
 
+  /**
+   * @param proxy The proxy this state stands behind, when it exists already (a call
+   *   result whose state is made on first use); else a proxy is made with this state as
+   *   its handler.
+   */
   constructor(
     host: StubHost,
     kind: number,
@@ -111,6 +121,7 @@ export class StubState implements ProxyHandler<typeof RemoteStub> {
     path: readonly string[],
     options: CallOptions | undefined,
     base?: StubState,
+    proxy?: Stub,
   ) {
     this.host = host;
     this.base = base;
@@ -119,7 +130,7 @@ export class StubState implements ProxyHandler<typeof RemoteStub> {
     this.question = question;
     this.path = path;
     this.options = options;
-    this.proxy = new Proxy(RemoteStub, this);
+    this.proxy = proxy ?? new Proxy(RemoteStub, this);
   }
 
   /** Whether awaiting this stub means anything (a path or a call result). */
@@ -221,6 +232,87 @@ export class StubState implements ProxyHandler<typeof RemoteStub> {
   getOwnPropertyDescriptor(): undefined {
     return undefined;
   }
+}
+
+/** What the target of a call result's proxy gives back, asked for its state or not. */
+type ResultTarget = (
+  want?: typeof WANT_STATE | typeof PEEK_STATE,
+) => Question | StubState | undefined;
+const WANT_STATE = 1;
+const PEEK_STATE = 2;
+const PEEK: unique symbol = Symbol('keyway.peek');
+
+const readOnly = (): never => {
+  throw new TypeError('remote stubs are read-only');
+};
+
+/**
+ * The handler every call result shares. Its target is a closure holding the question (and,
+ * once made, the state): `await` is answered from the question alone; anything else a
+ * stub does is handed to the state, made on first use.
+ */
+const RESULT_TRAPS: ProxyHandler<ResultTarget> = {
+  get(target, key) {
+    if (key === 'then') {
+      const question = target() as Question;
+      return (onOk?: (v: unknown) => unknown, onErr?: (e: unknown) => unknown) =>
+        question.promise().then(onOk, onErr);
+    }
+    if (key === PEEK) return target(PEEK_STATE) ?? false;
+    return (target(WANT_STATE) as StubState).get(target, key);
+  },
+  apply(target, _this, args) {
+    const state = target(WANT_STATE) as StubState;
+    return state.host.call(state, args);
+  },
+  set(): boolean {
+    throw new TypeError('remote stubs are read-only; use setRemote()');
+  },
+  deleteProperty(): boolean {
+    throw new TypeError('remote stubs are read-only; use deleteRemote()');
+  },
+  defineProperty: readOnly,
+  setPrototypeOf: () => false,
+  has: () => false,
+  ownKeys: () => [],
+  getOwnPropertyDescriptor: () => undefined,
+};
+
+/**
+ * The stub for the pending result of a call: thenable for the question's outcome, and a
+ * full stub (pipelining, passing by reference) once used as one.
+ * @param host The session that asked the question.
+ * @param question The call's question.
+ * @param options The per-call options of the stub the call went through.
+ */
+export function resultStub(
+  host: StubHost,
+  question: Question,
+  options: CallOptions | undefined,
+): Stub {
+  let state: StubState | undefined;
+  // Named like the shared target of other stubs: util.inspect shows a proxy by its target.
+  const RemoteStub: ResultTarget = (want) => {
+    if (want === undefined) return question;
+    if (want === PEEK_STATE) return state;
+    state ??= new StubState(host, STUB_ANSWER, 0, question, NO_PATH, options, undefined, proxy);
+    return state;
+  };
+  const proxy: Stub = new Proxy(RemoteStub, RESULT_TRAPS);
+  return proxy;
+}
+
+const NO_PATH: readonly string[] = Object.freeze([]);
+
+/**
+ * Internal, for tests: whether `value`, a call result, has its state made yet (it was
+ * used as a stub). Other stubs always have theirs.
+ */
+export function stubStateMade(value: unknown): boolean {
+  if (typeof value !== 'function') return false;
+  const peeked = (value as unknown as Record<symbol, unknown>)[PEEK];
+  // A call result answers `false` until its state is made; other stubs know nothing of it.
+  return peeked !== false && stubStateOf(value) !== undefined;
 }
 
 /** The state behind a stub, or `undefined` when `value` is not a stub. */
