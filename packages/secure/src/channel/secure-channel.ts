@@ -121,8 +121,9 @@ export class SecureChannel {
   readonly #stream: Duplex;
   readonly #send: CipherState;
   readonly #receive: CipherState;
-  readonly #handshakeHash: Uint8Array;
-  readonly #remoteStatic: Uint8Array;
+  /** The handshake hash then the peer's static key, in one buffer (one object, not two). */
+  readonly #hashAndStatic: Uint8Array;
+  readonly #hashBytes: number;
   readonly #reader: FrameReader;
   readonly #rekey: RekeyPolicy;
   readonly #remoteAddress: string | undefined;
@@ -155,8 +156,10 @@ export class SecureChannel {
     this.#stream = init.stream;
     this.#send = init.send;
     this.#receive = init.receive;
-    this.#handshakeHash = new Uint8Array(init.handshakeHash);
-    this.#remoteStatic = new Uint8Array(init.remoteStatic);
+    this.#hashBytes = init.handshakeHash.length;
+    this.#hashAndStatic = new Uint8Array(this.#hashBytes + init.remoteStatic.length);
+    this.#hashAndStatic.set(init.handshakeHash);
+    this.#hashAndStatic.set(init.remoteStatic, this.#hashBytes);
     this.#reader = init.reader;
     this.#limits = resolveLimits(DEFAULT_PREAUTH_CHANNEL_LIMITS, init.options?.limits);
     // Before authentication the received-frame cap is our own (pre-auth) frame limit.
@@ -187,12 +190,12 @@ export class SecureChannel {
 
   /** The Noise handshake hash: a unique, secret-derived id of this session (channel binding). */
   get handshakeHash(): Uint8Array {
-    return new Uint8Array(this.#handshakeHash);
+    return this.#hashAndStatic.slice(0, this.#hashBytes);
   }
 
   /** The peer's static X25519 public key, as proven in the handshake. */
   get remoteStatic(): Uint8Array {
-    return new Uint8Array(this.#remoteStatic);
+    return this.#hashAndStatic.slice(this.#hashBytes);
   }
 
   /** The limits currently enforced. */
@@ -264,7 +267,7 @@ export class SecureChannel {
       this.#batchBytes += 2 + data.length;
       if (!this.#flushQueued) {
         this.#flushQueued = true;
-        nextTick(this.#onTick);
+        nextTick(SecureChannel.#onTick, this);
       }
       return;
     }
@@ -368,10 +371,11 @@ export class SecureChannel {
     this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), bytes);
   }
 
-  readonly #onTick = (): void => {
-    this.#flushQueued = false;
-    if (!this.#closed) this.#flushBatch();
-  };
+  // Static, with the channel as argument: no closure per channel.
+  static #onTick(channel: SecureChannel): void {
+    channel.#flushQueued = false;
+    if (!channel.#closed) channel.#flushBatch();
+  }
 
   /**
    * Starts delivery. Messages that arrived earlier are delivered first, then a close that
@@ -450,11 +454,13 @@ export class SecureChannel {
     // Every frame written in this tick leaves in one writev.
     this.#corked = true;
     this.#stream.cork();
-    nextTick(() => {
-      this.#corked = false;
-      if (!this.#closed) this.#flushBatch();
-      this.#stream.uncork();
-    });
+    nextTick(SecureChannel.#onCorkedTick, this);
+  }
+
+  static #onCorkedTick(channel: SecureChannel): void {
+    channel.#corked = false;
+    if (!channel.#closed) channel.#flushBatch();
+    channel.#stream.uncork();
   }
 
   #writeFrame(
@@ -808,10 +814,16 @@ function addressOf(stream: Duplex): string | undefined {
   return typeof socket.remotePort === 'number' ? `${host}:${socket.remotePort}` : host;
 }
 
+type TickCallback = (channel: SecureChannel) => void;
+
 /**
  * Node's `process.nextTick` (runs before promise callbacks, so every frame written in this
- * turn joins the batch); a microtask where there is no `process` (a browser).
+ * turn joins the batch); a microtask where there is no `process` (a browser). The channel
+ * rides as the callback's argument, so that no closure is made for it.
  */
-const nextTick: (callback: () => void) => void =
-  (globalThis as { process?: { nextTick?: (callback: () => void) => void } }).process?.nextTick ??
-  queueMicrotask;
+const nextTick: (callback: TickCallback, channel: SecureChannel) => void =
+  (
+    globalThis as {
+      process?: { nextTick?: (callback: TickCallback, channel: SecureChannel) => void };
+    }
+  ).process?.nextTick ?? ((callback, channel) => queueMicrotask(() => callback(channel)));
