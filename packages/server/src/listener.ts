@@ -114,6 +114,19 @@ export interface RefusedEvent {
   readonly error?: Error | undefined;
 }
 
+/** What one admitted socket holds of the listener's counts, until it closes. */
+interface Slot {
+  /** The per-source slot it holds (none for a balancer's socket before its header). */
+  source: string | undefined;
+  /** Whether it still holds an unauthenticated slot. */
+  holds: boolean;
+  /** Whether another process holds the socket now (see `Admission.handOff`). */
+  handedOff: boolean;
+}
+
+/** The 'error' listener of every admitted socket: errors surface through 'close'. */
+function ignoreError(): void {}
+
 /**
  * The accept loop with admission limits. Subclasses implement {@link admit}.
  * @internal shared by the servers of this package
@@ -334,25 +347,15 @@ export abstract class Listener extends EventEmitter {
     }
     const acceptedAt = Date.now();
     this.#unauthenticated++;
-    let source: string | undefined = balancer ? undefined : peer;
-    let holdsSlot = true;
-    const freeSlot = () => {
-      if (!holdsSlot) return;
-      holdsSlot = false;
-      this.#unauthenticated--;
-      if (source !== undefined) this.#sources.release(source);
-    };
-    let handedOff = false;
+    const slot: Slot = { source: balancer ? undefined : peer, holds: true, handedOff: false };
+    const freeSlot = () => this.#free(slot);
     this.#sockets.add(socket);
     // Errors surface through 'close'; an unhandled 'error' must never take the process down.
-    socket.on('error', () => {});
-    socket.once('close', () => {
-      this.#sockets.delete(socket);
-      if (!handedOff) freeSlot();
-    });
+    socket.on('error', ignoreError);
+    this.#watchClose(socket, slot);
     const handOff = (): (() => void) => {
-      if (handedOff) throw new Error('socket already handed off');
-      handedOff = true;
+      if (slot.handedOff) throw new Error('socket already handed off');
+      slot.handedOff = true;
       // This process's copy of a sent socket never emits 'close': stop tracking it here.
       this.#sockets.delete(socket);
       this.#handedOff++;
@@ -361,7 +364,7 @@ export abstract class Listener extends EventEmitter {
         if (!counted) return;
         counted = false;
         this.#handedOff--;
-        freeSlot();
+        this.#free(slot);
       };
     };
     const deadline = this.limits.handshakeTimeoutMs;
@@ -413,7 +416,7 @@ export abstract class Listener extends EventEmitter {
           refuse(client.address, 'max-unauthenticated-per-source');
           return;
         }
-        source = client.address;
+        slot.source = client.address;
         port = client.port;
         // Every reader of the socket's address (the secure channel, the RPC connection's
         // `remoteAddress`) then sees the client's, not the balancer's.
@@ -429,6 +432,26 @@ export abstract class Listener extends EventEmitter {
       },
       (error: Error) => refuse(peer, 'proxy-protocol', error),
     );
+  }
+
+  /** Gives back the unauthenticated slot (and per-source slot) `slot` holds, once. */
+  #free(slot: Slot): void {
+    if (!slot.holds) return;
+    slot.holds = false;
+    this.#unauthenticated--;
+    if (slot.source !== undefined) this.#sources.release(slot.source);
+  }
+
+  /**
+   * Stops counting the socket once it closes. Its own small scope: the listener lives as
+   * long as the socket, and a closure made in `#onStream` would keep that whole frame.
+   */
+  #watchClose(socket: Duplex, slot: Slot): void {
+    // 'close' comes once: `on` spares the wrapper that `once` makes per socket.
+    socket.on('close', () => {
+      this.#sockets.delete(socket);
+      if (!slot.handedOff) this.#free(slot);
+    });
   }
 
   /** Why a new socket from `remoteAddress` is turned away; undefined admits it (and counts it). */
