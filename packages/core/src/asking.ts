@@ -35,7 +35,8 @@ export class Asking {
   readonly #settings: SessionSettings;
   readonly #exports: ExportTable;
   readonly #housekeeping: Housekeeping;
-  readonly #questions = new Map<number, Question>();
+  // Made with the first request: a server seldom calls its clients.
+  #questions: Map<number, Question> | undefined;
   #nextQid = 1;
   #armedDeadline = Number.POSITIVE_INFINITY;
 
@@ -55,7 +56,7 @@ export class Asking {
 
   /** Requests awaiting their reply. */
   get pending(): number {
-    return this.#questions.size;
+    return this.#questions?.size ?? 0;
   }
 
   /** Requests sent so far. */
@@ -83,7 +84,7 @@ export class Asking {
       targetId = q.qid;
     }
     if (options?.signal?.aborted === true) return failed(options.signal.reason);
-    if (this.#questions.size >= this.#settings.maxPendingCalls)
+    if (this.pending >= this.#settings.maxPendingCalls)
       return failed(
         new LimitExceededError(`more than ${this.#settings.maxPendingCalls} calls pending`),
       );
@@ -115,6 +116,7 @@ export class Asking {
       timeout,
     ];
     this.#housekeeping.rideOn(message);
+    this.#questions ??= new Map();
     this.#questions.set(qid, question);
     holder.inflight++;
     if (timeout > 0 && Number.isFinite(timeout)) {
@@ -137,7 +139,7 @@ export class Asking {
       this.#exports.rollback();
       // The housekeeping that was to ride along waits for the next message instead.
       this.#housekeeping.stepOff(message);
-      this.#questions.delete(qid);
+      this.#questions?.delete(qid);
       this.#settle(question, false, error);
     }
     return question;
@@ -147,13 +149,13 @@ export class Asking {
   reply(m: unknown[]): void {
     const qid = m[1];
     if (typeof qid !== 'number') throw new ProtocolError('bad reply id');
-    const question = this.#questions.get(qid);
+    const question = this.#questions?.get(qid);
     if (question === undefined) {
       // A late reply to a call we gave up on: decode it so references get released by GC.
       if (m[0] === MSG_RESOLVE) fromWire(m[2], this.#session);
       return;
     }
-    this.#questions.delete(qid);
+    this.#questions?.delete(qid);
     this.#housekeeping.finish(qid);
     let ok = m[0] === MSG_RESOLVE;
     let value: unknown;
@@ -189,8 +191,7 @@ export class Asking {
   }
 
   #cancel(question: Question, reason: unknown): void {
-    if (question.settled || !this.#questions.has(question.qid)) return;
-    this.#questions.delete(question.qid);
+    if (question.settled || this.#questions?.delete(question.qid) !== true) return;
     if (!this.#session.closed) {
       try {
         this.#session.send([MSG_CANCEL, question.qid]);
@@ -206,7 +207,7 @@ export class Asking {
     this.#armedDeadline = Number.POSITIVE_INFINITY;
     let next = Number.POSITIVE_INFINITY;
     const expired: Question[] = [];
-    for (const question of this.#questions.values()) {
+    for (const question of this.#questions?.values() ?? []) {
       if (question.deadline === 0) continue;
       if (question.deadline <= now) expired.push(question);
       else if (question.deadline < next) next = question.deadline;
@@ -220,8 +221,8 @@ export class Asking {
 
   /** The session closed: every request in flight fails with `error`. */
   close(error: Error): void {
-    const questions = [...this.#questions.values()];
-    this.#questions.clear();
+    const questions = [...(this.#questions?.values() ?? [])];
+    this.#questions?.clear();
     for (const q of questions) this.#settle(q, false, error);
   }
 }

@@ -8,6 +8,9 @@
 import { MSG_HOUSEKEEPING } from './message-kinds.js';
 import type { Session, SessionIO } from './session.js';
 
+/** Stands for an empty list on the wire; never written to. */
+const NONE: readonly number[] = Object.freeze([]);
+
 /** Queued finishes that force a flush on the next turn instead of waiting to piggyback. */
 const URGENT_HOUSEKEEPING = 128;
 
@@ -15,8 +18,9 @@ const URGENT_HOUSEKEEPING = 128;
 export class Housekeeping {
   readonly #session: Session;
   readonly #io: SessionIO;
-  #finishes: number[] = [];
-  #releases: number[] = [];
+  // Made when something is queued, dropped when it leaves: an idle session holds neither.
+  #finishes: number[] | undefined;
+  #releases: number[] | undefined;
   #flushScheduled = false;
 
   constructor(session: Session, io: SessionIO) {
@@ -26,6 +30,7 @@ export class Housekeeping {
 
   /** Queues the finish of our request `qid`, whose reply arrived. */
   finish(qid: number): void {
+    this.#finishes ??= [];
     this.#finishes.push(qid);
     this.#schedule();
   }
@@ -33,6 +38,7 @@ export class Housekeeping {
   /** Queues the release of `count` references to the peer's object `id`. */
   release(id: number, count: number): void {
     if (this.#session.closed) return;
+    this.#releases ??= [];
     this.#releases.push(id, count);
     this.#schedule();
   }
@@ -41,16 +47,18 @@ export class Housekeeping {
   rideOn(message: unknown[]): void {
     const finishes = this.#finishes;
     const releases = this.#releases;
-    if (finishes.length > 0 || releases.length > 0) {
-      message.push(finishes, releases);
-      this.#finishes = [];
-      this.#releases = [];
+    if (finishes !== undefined || releases !== undefined) {
+      message.push(finishes ?? NONE, releases ?? NONE);
+      this.#finishes = undefined;
+      this.#releases = undefined;
     }
   }
 
   /** The REQUEST `message` could not be sent: what rode on it waits for the next message. */
   stepOff(message: unknown[]): void {
     if (message.length > 8) {
+      this.#finishes ??= [];
+      this.#releases ??= [];
       this.#finishes.push(...(message[8] as number[]));
       this.#releases.push(...(message[9] as number[]));
       this.#schedule();
@@ -59,7 +67,8 @@ export class Housekeeping {
 
   #schedule(): void {
     // Finishes and releases ride on the next request; a lone one waits a little for one.
-    const urgent = this.#finishes.length + this.#releases.length >= URGENT_HOUSEKEEPING;
+    const urgent =
+      (this.#finishes?.length ?? 0) + (this.#releases?.length ?? 0) >= URGENT_HOUSEKEEPING;
     if (this.#flushScheduled && !urgent) return;
     this.#flushScheduled = true;
     this.#io.scheduleFlush(urgent);
@@ -68,11 +77,12 @@ export class Housekeeping {
   /** Sends queued finishes and releases that no request carried. */
   flush(): void {
     this.#flushScheduled = false;
-    if (this.#session.closed || (this.#finishes.length === 0 && this.#releases.length === 0))
-      return;
-    const message = [MSG_HOUSEKEEPING, this.#finishes, this.#releases];
-    this.#finishes = [];
-    this.#releases = [];
+    const finishes = this.#finishes;
+    const releases = this.#releases;
+    if (this.#session.closed || (finishes === undefined && releases === undefined)) return;
+    const message = [MSG_HOUSEKEEPING, finishes ?? NONE, releases ?? NONE];
+    this.#finishes = undefined;
+    this.#releases = undefined;
     try {
       this.#session.send(message);
     } catch {

@@ -102,15 +102,17 @@ export class Session implements RefHost, StubHost {
   /** 0 waiting for hello, 1 hello received (buffering until ready), 2 ready, 3 closed. */
   #state = 0;
   #closeError: Error | undefined;
-  #buffered: unknown[][] = [];
-  #bufferedSizes: number[] = [];
+  // Requests that arrive between the hello and onConnect's end; made only if any do.
+  #buffered: unknown[][] | undefined;
+  #bufferedSizes: number[] | undefined;
   /** Set when the budget refused a reference in the message being decoded. */
   #importRefusal: LimitExceededError | undefined;
   #helloWaiters: { resolve: () => void; reject: (e: Error) => void } | undefined;
 
   readonly #exports: ExportTable;
   readonly #imports: ImportTable;
-  readonly rootStub: StubState;
+  /** The peer's root (import 0), made when first used: a server seldom calls its client. */
+  #rootStub: StubState | undefined;
   readonly #housekeeping: Housekeeping;
   readonly #asking: Asking;
   readonly #serving: Serving;
@@ -128,23 +130,18 @@ export class Session implements RefHost, StubHost {
     this.#housekeeping = new Housekeeping(this, io);
     this.#asking = new Asking(this, io, settings, this.#exports, this.#housekeeping);
     this.#serving = new Serving(this, settings, this.#exports);
-    this.#liveness = new Liveness(
-      {
-        send: (message) => this.send(message),
-        fail: (error) => this.fail(error),
-        now: () => io.now(),
-        armTimer: (deadline) => io.armTimer(deadline),
-      },
-      settings.keepalive,
-    );
-    this.rootStub = new StubState(this, STUB_IMPORT, 0, undefined, [], undefined);
-    // The peer's root is import 0 for good: receiving it again yields this same stub.
+    this.#liveness = new Liveness(this, io, settings.keepalive);
     this.#imports = new ImportTable(
       settings.maxLiveReferences,
-      this.rootStub.proxy,
-      (id, count) => this.#housekeeping.release(id, count),
+      this.#housekeeping,
       settings.budget,
     );
+  }
+
+  /** The stub for the peer's root; import 0 for good: receiving it again yields this one. */
+  get rootStub(): StubState {
+    this.#rootStub ??= new StubState(this, STUB_IMPORT, 0, undefined, EMPTY_PATH, undefined);
+    return this.#rootStub;
   }
 
   /** Attaches the facade (the session is built before it). */
@@ -172,8 +169,9 @@ export class Session implements RefHost, StubHost {
     this.#state = 2;
     const buffered = this.#buffered;
     const sizes = this.#bufferedSizes;
-    this.#buffered = [];
-    this.#bufferedSizes = [];
+    this.#buffered = undefined;
+    this.#bufferedSizes = undefined;
+    if (buffered === undefined || sizes === undefined) return;
     try {
       for (let i = 0; i < buffered.length; i++) {
         if (this.#state !== 2) break;
@@ -202,9 +200,11 @@ export class Session implements RefHost, StubHost {
       } else if (this.#state === 1) {
         // Requests wait for onConnect; replies flow, so onConnect may call the peer.
         if (message[0] !== MSG_REQUEST && message[0] !== MSG_CANCEL) this.#dispatch(message, size);
-        else if (this.#buffered.length >= this.settings.maxPendingCalls)
+        else if ((this.#buffered?.length ?? 0) >= this.settings.maxPendingCalls)
           throw new ProtocolError('too many messages before the session was ready');
         else {
+          this.#buffered ??= [];
+          this.#bufferedSizes ??= [];
           this.#buffered.push(message);
           this.#bufferedSizes.push(size);
         }
@@ -310,6 +310,7 @@ export class Session implements RefHost, StubHost {
   }
 
   importRef(id: number): unknown {
+    if (id === 0) return this.rootStub.proxy;
     const live = this.#imports.take(id);
     if (live !== undefined) return live;
     if (this.#importRefusal === undefined) {
@@ -514,8 +515,8 @@ export class Session implements RefHost, StubHost {
     this.#serving.close();
     this.#imports.clear();
     this.#liveness.close(this.closedError());
-    this.#buffered = [];
-    this.#bufferedSizes = [];
+    this.#buffered = undefined;
+    this.#bufferedSizes = undefined;
     this.settings.budget.close();
   }
 
