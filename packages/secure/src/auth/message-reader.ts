@@ -26,6 +26,11 @@ export interface MessageTransport {
   /** Sends one message given as pieces in order, without joining them; optional. */
   sendParts?(pieces: readonly Uint8Array[]): void;
   start(receiver: MessageReceiver): void;
+  /**
+   * Optional: stops delivery, so that another receiver can `start()` (the secure channel
+   * can). A reader over such a transport steps out of the way once handed off.
+   */
+  stop?(): void;
   close(error?: Error): void;
   readonly remoteAddress?: string | undefined;
 }
@@ -238,12 +243,18 @@ export class MessageReader implements MessageReceiver {
 
   #startDownstream(receiver: MessageReceiver): void {
     if (this.#downstream) throw new UsageError('transport already started');
+    const transport = this.#transport;
+    // A transport that can stop and start again then delivers to `receiver` itself: this
+    // reader is let go instead of forwarding every message for the connection's life.
+    const direct = this.#closed === undefined && transport.stop !== undefined;
+    if (direct) transport.stop?.();
     const queued = this.#queue;
     this.#queue = [];
     this.#queuedBytes = 0;
     for (const data of queued) receiver.onMessage(data);
     this.#downstream = receiver;
     if (this.#closed) receiver.onClose(this.#closed.error);
+    else if (direct) transport.start(receiver);
   }
 
   /** Drops the queue, closes the transport with `error` and fails every reader. */
@@ -261,7 +272,8 @@ export class MessageReader implements MessageReceiver {
 
 /** The transport `handoff()` returns: the reader's transport, started through the reader. */
 class HandedOff implements MessageTransport {
-  readonly #reader: MessageReader;
+  /** Until started: then the reader is no longer needed here. */
+  #reader: MessageReader | undefined;
   readonly #transport: MessageTransport;
 
   constructor(reader: MessageReader, transport: MessageTransport) {
@@ -288,7 +300,10 @@ class HandedOff implements MessageTransport {
   }
 
   start(receiver: MessageReceiver): void {
-    startDownstream(this.#reader, receiver);
+    const reader = this.#reader;
+    if (reader === undefined) throw new UsageError('transport already started');
+    startDownstream(reader, receiver);
+    this.#reader = undefined;
   }
 }
 

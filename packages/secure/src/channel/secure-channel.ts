@@ -80,6 +80,13 @@ const TYPE_BYTES = [0, 1, 2, 3, 4, 5].map((t) => Uint8Array.of(t));
 const EMPTY = new Uint8Array(0);
 const CLOSE_WITH_ERROR = Uint8Array.of(1);
 
+/**
+ * Where the stream's listeners find the channel reading it (one channel per stream). The
+ * stream calls its listeners with itself as `this`, as Node's EventEmitter does.
+ */
+const CHANNEL = Symbol('keyway.secureChannel');
+type ChannelStream = Duplex & { [CHANNEL]?: SecureChannel };
+
 /** What a channel delivers to; the same shape as core's `TransportReceiver`. */
 export interface ChannelReceiver {
   /** One whole message, in order. The receiver owns `data`. */
@@ -177,10 +184,11 @@ export class SecureChannel {
     // Nothing is parsed before start(): the stream stays paused, so an unread peer can
     // only fill the socket buffers, not our memory.
     this.#stream.pause();
-    this.#stream.on('data', this.#onData);
-    this.#stream.on('end', this.#onEnd);
-    this.#stream.on('error', this.#onError);
-    this.#stream.on('close', this.#onStreamClose);
+    (this.#stream as ChannelStream)[CHANNEL] = this;
+    this.#stream.on('data', SecureChannel.#onData);
+    this.#stream.on('end', SecureChannel.#onEnd);
+    this.#stream.on('error', SecureChannel.#onError);
+    this.#stream.on('close', SecureChannel.#onStreamClose);
   }
 
   /** Where the peer is (`ip:port` for TCP), for logs and credentials. */
@@ -547,38 +555,48 @@ export class SecureChannel {
     this.#stream.write(frame);
   }
 
-  readonly #onData = (chunk: Uint8Array): void => {
-    if (this.#closed) return;
-    this.#reader.push(chunk);
-    if (this.#receiver) this.#pump();
-    else this.#stream.pause();
-  };
+  // The stream's listeners are shared by every channel: the stream is `this`, and its
+  // channel is found under CHANNEL. Four closures per connection would cost more.
+  static #onData(this: ChannelStream, chunk: Uint8Array): void {
+    // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
+    const channel = this[CHANNEL]!;
+    if (channel.#closed) return;
+    channel.#reader.push(chunk);
+    if (channel.#receiver) channel.#pump();
+    else channel.#stream.pause();
+  }
 
-  readonly #onEnd = (): void => {
-    this.#ended = true;
-    if (this.#closed || !this.#receiver) return;
-    this.#pump();
-    if (!this.#closed && this.#receiver) {
-      this.#fail(new ChannelError('connection ended without CLOSE'));
+  static #onEnd(this: ChannelStream): void {
+    // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
+    const channel = this[CHANNEL]!;
+    channel.#ended = true;
+    if (channel.#closed || !channel.#receiver) return;
+    channel.#pump();
+    if (!channel.#closed && channel.#receiver) {
+      channel.#fail(new ChannelError('connection ended without CLOSE'));
     }
-  };
+  }
 
-  readonly #onError = (cause: Error): void => {
-    if (this.#closed) return;
-    this.#fail(new ChannelError('connection failed', { cause }));
-  };
+  static #onError(this: ChannelStream, cause: Error): void {
+    // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
+    const channel = this[CHANNEL]!;
+    if (channel.#closed) return;
+    channel.#fail(new ChannelError('connection failed', { cause }));
+  }
 
-  readonly #onStreamClose = (): void => {
-    if (this.#closed) return;
+  static #onStreamClose(this: ChannelStream): void {
+    // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
+    const channel = this[CHANNEL]!;
+    if (channel.#closed) return;
     // A reset or destroy with no 'end': the peer never said CLOSE.
-    this.#ended = true;
-    if (this.#receiver) {
-      this.#pump();
-      if (!this.#closed && this.#receiver) {
-        this.#fail(new ChannelError('connection ended without CLOSE'));
+    channel.#ended = true;
+    if (channel.#receiver) {
+      channel.#pump();
+      if (!channel.#closed && channel.#receiver) {
+        channel.#fail(new ChannelError('connection ended without CLOSE'));
       }
     }
-  };
+  }
 
   /** Parses and delivers every whole frame buffered, until closed. */
   #pump(): void {
