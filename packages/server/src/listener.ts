@@ -116,6 +116,7 @@ export interface RefusedEvent {
 
 /** What one admitted socket holds of the listener's counts, until it closes. */
 interface Slot {
+  readonly owner: Listener;
   /** The per-source slot it holds (none for a balancer's socket before its header). */
   source: string | undefined;
   /** Whether it still holds an unauthenticated slot. */
@@ -126,6 +127,10 @@ interface Slot {
 
 /** The 'error' listener of every admitted socket: errors surface through 'close'. */
 function ignoreError(): void {}
+
+/** Where the 'close' listener shared by every admitted socket finds the socket's slot. */
+const SLOT = Symbol('keyway.admissionSlot');
+type SlottedStream = Duplex & { [SLOT]?: Slot };
 
 /**
  * The accept loop with admission limits. Subclasses implement {@link admit}.
@@ -347,12 +352,21 @@ export abstract class Listener extends EventEmitter {
     }
     const acceptedAt = Date.now();
     this.#unauthenticated++;
-    const slot: Slot = { source: balancer ? undefined : peer, holds: true, handedOff: false };
+    const slot: Slot = {
+      owner: this,
+      source: balancer ? undefined : peer,
+      holds: true,
+      handedOff: false,
+    };
     const freeSlot = () => this.#free(slot);
     this.#sockets.add(socket);
     // Errors surface through 'close'; an unhandled 'error' must never take the process down.
     socket.on('error', ignoreError);
-    this.#watchClose(socket, slot);
+    // One listener shared by every socket (Node calls it with the socket as `this`), not a
+    // closure per socket: it lives as long as the connection.
+    (socket as SlottedStream)[SLOT] = slot;
+    // 'close' comes once: `on` spares the wrapper that `once` makes per socket.
+    socket.on('close', Listener.#onSocketClose);
     const handOff = (): (() => void) => {
       if (slot.handedOff) throw new Error('socket already handed off');
       slot.handedOff = true;
@@ -442,16 +456,14 @@ export abstract class Listener extends EventEmitter {
     if (slot.source !== undefined) this.#sources.release(slot.source);
   }
 
-  /**
-   * Stops counting the socket once it closes. Its own small scope: the listener lives as
-   * long as the socket, and a closure made in `#onStream` would keep that whole frame.
-   */
-  #watchClose(socket: Duplex, slot: Slot): void {
-    // 'close' comes once: `on` spares the wrapper that `once` makes per socket.
-    socket.on('close', () => {
-      this.#sockets.delete(socket);
-      if (!slot.handedOff) this.#free(slot);
-    });
+  /** Stops counting a socket once it closes. */
+  static #onSocketClose(this: SlottedStream): void {
+    // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
+    const socket: SlottedStream = this;
+    const slot = socket[SLOT];
+    if (slot === undefined) return;
+    slot.owner.#sockets.delete(socket);
+    if (!slot.handedOff) slot.owner.#free(slot);
   }
 
   /** Why a new socket from `remoteAddress` is turned away; undefined admits it (and counts it). */
