@@ -204,10 +204,30 @@ function positive(
 /** Room for the envelope of a stream answer (ids, tags, chunk headers) in a message. */
 const STREAM_ANSWER_OVERHEAD = 1024;
 
-function settingsFrom(
-  options: ConnectionOptions,
-  transport: Transport,
-): SessionSettings & { maxMessageBytes: number; maxElements: number } {
+/** A session's settings with the codec's limits: what `settingsFrom` resolves. */
+type ResolvedSettings = SessionSettings & { maxMessageBytes: number; maxElements: number };
+
+/**
+ * The settings last resolved: a server resolves the same options for every connection,
+ * and those connections then share one settings object instead of holding a copy each.
+ */
+let lastSettings: ResolvedSettings | undefined;
+
+function shareSettings(settings: ResolvedSettings): ResolvedSettings {
+  const last = lastSettings;
+  if (last !== undefined) {
+    const keys = Object.keys(settings) as (keyof ResolvedSettings)[];
+    if (
+      keys.length === Object.keys(last).length &&
+      keys.every((key) => Object.is(settings[key], last[key]))
+    )
+      return last;
+  }
+  lastSettings = settings;
+  return settings;
+}
+
+function settingsFrom(options: ConnectionOptions): ResolvedSettings {
   const d = DEFAULT_CONNECTION_OPTIONS;
   const errorClasses =
     options.errorClasses === undefined || options.errorClasses.length === 0
@@ -248,8 +268,6 @@ function settingsFrom(
     ),
     errorClasses,
     keepalive: keepaliveFrom(options.keepalive),
-    // Opened last: nothing above may throw once the account exists.
-    budget: openBudget(options, transport),
   };
 }
 
@@ -328,19 +346,18 @@ export class Connection {
   }
 
   private constructor(transport: Transport, options: ConnectionOptions) {
-    const settings = settingsFrom(options, transport);
+    const settings = shareSettings(settingsFrom(options));
+    // Opened last: nothing above may throw once the account exists.
+    const budget = openBudget(options, transport);
     this.#transport = transport;
     this.#credentials = options.credentials;
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    const codec = new Codec({
-      maxMessageBytes: settings.maxMessageBytes,
-      maxDepth: settings.maxDepth,
-      maxElements: settings.maxElements,
-    });
+    // The settings carry the codec's limits: no object of its own for them.
+    const codec = new Codec(settings);
     this.#driver = new Driver(this, transport);
-    this.#session = new Session(codec, this.#driver, settings);
+    this.#session = new Session(codec, this.#driver, settings, budget);
     this.#driver.session = this.#session;
     this.#session.attach(this);
   }

@@ -106,7 +106,7 @@ export class Serving {
     // One call and the request's size are taken here and given back on the transitions
     // that end them: the size when it stops being served (#doneServing), the call with
     // #held (#letGo, #complete), or all at once when the session closes.
-    const refused = admitRequest(this.#settings.budget, bytes);
+    const refused = admitRequest(this.#session.budget, bytes);
     if (refused !== undefined) {
       this.#refuse(qid, overBudget(refused), rawArgs);
       return;
@@ -351,7 +351,7 @@ export class Serving {
   /** One request stops counting: against `maxPendingCalls` and in the budget's calls. */
   #release(): void {
     this.#held--;
-    this.#settings.budget.release(BudgetKind.Calls, 1);
+    this.#session.budget.release(BudgetKind.Calls, 1);
   }
 
   /**
@@ -441,7 +441,7 @@ export class Serving {
 
   #doneServing(answer: Answer): void {
     if (this.#session.closed) return;
-    this.#settings.budget.release(BudgetKind.RequestBytes, answer.bytes);
+    this.#session.budget.release(BudgetKind.RequestBytes, answer.bytes);
     this.#serving--;
     if (this.#serving === 0 && this.#drainWaiters !== undefined) {
       const waiters = this.#drainWaiters;
