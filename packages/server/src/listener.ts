@@ -459,10 +459,10 @@ export abstract class Listener extends EventEmitter {
   /** Stops counting a socket once it closes. */
   static #onSocketClose(this: SlottedStream): void {
     // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
-    const socket: SlottedStream = this;
-    const slot = socket[SLOT];
+    const slot = this[SLOT];
     if (slot === undefined) return;
-    slot.owner.#sockets.delete(socket);
+    // biome-ignore lint/complexity/noThisInStatic: the socket, as above
+    slot.owner.#sockets.delete(this);
     if (!slot.handedOff) slot.owner.#free(slot);
   }
 
