@@ -1,5 +1,5 @@
 /**
- * One timer per thread for the deadlines of every connection (docs/design.md §3: each
+ * One timer per thread for the deadlines of every connection (docs/protocol.md §8: each
  * connection has one deadline, the earliest of its calls, pings and keepalive). A
  * connection's deadline is a slot in a binary min-heap shared by all connections; one
  * `setTimeout` is armed for the earliest of them. An idle connection then costs a heap
