@@ -16,29 +16,57 @@
  * every connection made a call, and after all closed (what was not given back). Prints
  * numbers; asserts nothing.
  *
- * Run: `pnpm build && pnpm --filter @keyway/benchmarks bench:idle [--count N] [--concurrency C]`
- * (node needs `--expose-gc`; the script passes it to the child).
+ * The peer, measured the same way in the same run: a node:tls server with mutual TLS 1.3
+ * (ECDSA P-256 certificates, the client's verified), its clients in a child process too
+ * (`server-idle-tls-client.ts`), each connection having echoed one byte. Every measurement
+ * runs in a fresh process (this script with `--only keyway` or `--only tls`), so that one
+ * server's heap growth does not lend pages to the next; rounds alternate which goes
+ * first. Printed: round 1 in full, then the medians per connection and the median of the
+ * per-round ratios keyway / node:tls, and one JSON line (also written with the machine to
+ * `benchmarks/results/server-idle.json`).
+ *
+ * Run: `pnpm build && pnpm --filter @keyway/benchmarks bench:idle [--count N]
+ * [--concurrency C] [--rounds R]` (node needs `--expose-gc`; the script passes it to the
+ * children).
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Remote } from '@keyway/core';
 import { AuthorizedKeys, KnownHosts, publicKeyAuth } from '@keyway/secure';
 import { connect, DEFAULT_SERVER_LIMITS, ThreadedServer } from '@keyway/server';
+import { selfSigned } from './channel-certs.js';
+import { BenchReport } from './report.js';
 import Calculator from './server-fixtures/calculator.js';
 import { makeBenchKeys } from './server-keys.js';
 
 const CLIENT = fileURLToPath(new URL('./server-idle-client.js', import.meta.url));
+const TLS_CLIENT = fileURLToPath(new URL('./server-idle-tls-client.js', import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
 
 const { values } = parseArgs({
   options: {
     count: { type: 'string', default: '10000' },
     concurrency: { type: 'string', default: '200' },
+    rounds: { type: 'string', default: '1' },
+    only: { type: 'string' },
   },
 });
 const COUNT = Number(values.count);
 const CONCURRENCY = Number(values.concurrency);
+const ROUNDS = Number(values.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 20) {
+  throw new RangeError(`--rounds must be an integer 1..20, got ${values.rounds}`);
+}
+if (values.only !== undefined && values.only !== 'keyway' && values.only !== 'tls') {
+  throw new RangeError(`--only must be keyway or tls, got ${values.only}`);
+}
 if (!Number.isInteger(COUNT) || COUNT < 1 || COUNT > 50_000) {
   throw new RangeError(`--count must be an integer 1..50000, got ${values.count}`);
 }
@@ -98,7 +126,31 @@ function perConnection(label: string, from: Memory, to: Memory, n: number): void
   console.log(`  ${row('RSS       ', to.rss - from.rss)}`);
 }
 
-async function main(): Promise<void> {
+/** What one measurement reports to the orchestrating process, per connection in bytes. */
+interface IdleResult {
+  kind: 'keyway' | 'tls';
+  connections: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  rss: number;
+}
+
+/** Prefix of the line a measurement's process reports its {@link IdleResult} on. */
+const RESULT_PREFIX = 'RESULT ';
+
+function idleResult(kind: IdleResult['kind'], from: Memory, to: Memory, n: number): IdleResult {
+  return {
+    kind,
+    connections: n,
+    heapUsed: (to.heapUsed - from.heapUsed) / n,
+    heapTotal: (to.heapTotal - from.heapTotal) / n,
+    external: (to.external - from.external) / n,
+    rss: (to.rss - from.rss) / n,
+  };
+}
+
+async function keywayMain(): Promise<void> {
   console.log(
     `keyway idle connections: ${COUNT.toLocaleString('en-US')} public-key-authenticated ` +
       `connections to one ThreadedServer, ${CONCURRENCY} opening at a time, clients in a ` +
@@ -135,6 +187,7 @@ async function main(): Promise<void> {
   await waitFor(() => server.connections.size === 0, 5000);
   const baseline = await settledMemory();
 
+  let result: IdleResult | undefined;
   const child = spawn(
     process.execPath,
     [
@@ -188,6 +241,7 @@ async function main(): Promise<void> {
       idle,
       n,
     );
+    result = idleResult('keyway', baseline, idle, n);
     const clientBefore = opened.clientBefore as Memory;
     const clientAfter = opened.clientAfter as Memory;
     console.log(
@@ -256,10 +310,190 @@ async function main(): Promise<void> {
     await server.close(1000);
     keys.cleanup();
   }
+  if (result !== undefined) console.log(`${RESULT_PREFIX}${JSON.stringify(result)}`);
+}
+
+/**
+ * The peer: a node:tls server with mutual TLS 1.3, measured as {@link keywayMain} measures
+ * keyway (baseline after one warm-up connection, memory after two collections).
+ */
+async function tlsMain(): Promise<void> {
+  console.log(
+    `node:tls idle connections: ${COUNT.toLocaleString('en-US')} mutual TLS 1.3 connections ` +
+      `(ECDSA P-256) to one tls.Server, ${CONCURRENCY} opening at a time, clients in a child ` +
+      `process, Node ${process.version}`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-bench-'));
+  const serverPem = selfSigned('localhost');
+  const clientPem = selfSigned('client');
+  writeFileSync(join(dir, 'server-cert.pem'), serverPem.cert, { mode: 0o600 });
+  writeFileSync(join(dir, 'client-key.pem'), clientPem.key, { mode: 0o600 });
+  writeFileSync(join(dir, 'client-cert.pem'), clientPem.cert, { mode: 0o600 });
+  const server = createTlsServer({
+    ...serverPem,
+    minVersion: 'TLSv1.3',
+    requestCert: true,
+    rejectUnauthorized: true,
+    ca: clientPem.cert,
+  });
+  let live = 0;
+  server.on('secureConnection', (socket) => {
+    socket.setNoDelay(true);
+    live++;
+    socket.on('error', () => {});
+    // A server that answers, as keyway's does: each connection echoes what it reads.
+    socket.on('data', (data) => socket.write(data));
+    socket.on('end', () => socket.end());
+    socket.on('close', () => live--);
+  });
+  server.on('tlsClientError', () => {});
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+
+  const warm = tlsConnect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: serverPem.cert,
+    ...clientPem,
+    minVersion: 'TLSv1.3',
+  });
+  await once(warm, 'secureConnect');
+  warm.write('x');
+  await once(warm, 'data');
+  warm.end();
+  await once(warm, 'close');
+  await waitFor(() => live === 0, 5000);
+  const baseline = await settledMemory();
+
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', TLS_CLIENT, String(port), dir, String(COUNT), String(CONCURRENCY)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const limit = setTimeout(() => {
+    console.error(`run limit of ${RUN_LIMIT_MS / 1000} s reached; killing the client`);
+    child.kill();
+  }, RUN_LIMIT_MS);
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const nextMessage = async (): Promise<Record<string, unknown>> => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('the client process ended early');
+    return JSON.parse(value) as Record<string, unknown>;
+  };
+  let result: IdleResult | undefined;
+  try {
+    const opened = await nextMessage();
+    const n = opened.opened as number;
+    await waitFor(() => live >= n, 5000);
+    console.log(
+      `\nopened ${n.toLocaleString('en-US')} of ${COUNT.toLocaleString('en-US')} in ` +
+        `${((opened.ms as number) / 1000).toFixed(1)} s; failures ${String(opened.failures)}; ` +
+        `server holds ${live} connections`,
+    );
+    for (const error of opened.firstErrors as string[]) console.log(`  client error: ${error}`);
+    if (n === 0) return;
+    const idle = await settledMemory();
+    perConnection(
+      `\nserver memory, ${n} idle connections, against the baseline:`,
+      baseline,
+      idle,
+      n,
+    );
+    result = idleResult('tls', baseline, idle, n);
+    child.stdin.write('close\n');
+    await nextMessage();
+    await waitFor(() => live === 0, 30_000);
+  } finally {
+    clearTimeout(limit);
+    child.stdin.end();
+    if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (result !== undefined) console.log(`${RESULT_PREFIX}${JSON.stringify(result)}`);
+}
+
+/** Runs one measurement in a fresh process; prints its output when `verbose`. */
+async function measure(kind: IdleResult['kind'], verbose: boolean): Promise<IdleResult> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--expose-gc',
+      SELF,
+      '--only',
+      kind,
+      '--count',
+      String(COUNT),
+      '--concurrency',
+      String(CONCURRENCY),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let result: IdleResult | undefined;
+  for await (const line of createInterface({ input: child.stdout })) {
+    if (line.startsWith(RESULT_PREFIX)) result = JSON.parse(line.slice(RESULT_PREFIX.length));
+    else if (verbose) console.log(line);
+  }
+  if (child.exitCode === null) await once(child, 'exit');
+  if (result === undefined) throw new Error(`the ${kind} measurement reported no result`);
+  return result;
+}
+
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+async function orchestrate(): Promise<void> {
+  const report = new BenchReport('server-idle', 2 * ROUNDS);
+  const runs: { keyway: IdleResult[]; tls: IdleResult[] } = { keyway: [], tls: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternating which goes first spreads whatever the machine does meanwhile.
+    const order: IdleResult['kind'][] = round % 2 === 0 ? ['keyway', 'tls'] : ['tls', 'keyway'];
+    for (const kind of order) {
+      report.step(`round ${round + 1}/${ROUNDS}: ${kind}`);
+      if (round === 0) console.log('');
+      runs[kind].push(await measure(kind, round === 0));
+    }
+  }
+  const fields = ['heapUsed', 'rss', 'external'] as const;
+  const summary: Record<string, unknown> = {};
+  console.log(
+    `\nIdle connections, ${COUNT.toLocaleString('en-US')} per server, ${ROUNDS} round(s), ` +
+      'each measurement in a fresh process; per connection, medians (range):',
+  );
+  for (const field of fields) {
+    const keyway = runs.keyway.map((r) => r[field]);
+    const tls = runs.tls.map((r) => r[field]);
+    const ratios = keyway.map((k, i) => k / (tls[i] as number));
+    const range = (xs: number[]) =>
+      `${kib(Math.min(...xs))}–${kib(Math.max(...xs))}`.replaceAll(' KiB–', '–');
+    summary[field] = {
+      keyway: median(keyway),
+      tls: median(tls),
+      ratio: median(ratios),
+      keywayRuns: keyway,
+      tlsRuns: tls,
+    };
+    const ratio = field === 'external' ? '' : `, ratio ${median(ratios).toFixed(2)}x node:tls`;
+    console.log(
+      `  ${field.padEnd(9)} keyway ${kib(median(keyway))} (${range(keyway)}), ` +
+        `node:tls ${kib(median(tls))} (${range(tls)})${ratio}`,
+    );
+  }
   console.log(
     '\nTarget (docs/design.md §6): 10,000 idle authenticated connections on one server, ' +
       'memory per connection reported.',
   );
+  const json = { count: COUNT, concurrency: CONCURRENCY, rounds: ROUNDS, ...summary };
+  report.record('idle', json);
+  report.save();
+  console.log(JSON.stringify(json));
 }
 
-await main();
+if (values.only === 'keyway') await keywayMain();
+else if (values.only === 'tls') await tlsMain();
+else await orchestrate();

@@ -92,7 +92,7 @@ export class WebSocketByteStream {
   once(event: string, listener: Listener): this {
     const wrapped = ((...args: never[]) => {
       this.off(event, wrapped);
-      listener(...args);
+      listener.apply(this, args);
     }) as Listener;
     return this.on(event, wrapped);
   }
@@ -166,7 +166,9 @@ export class WebSocketByteStream {
   #emit(event: string, ...args: unknown[]): void {
     const set = this.#listeners.get(event);
     if (!set) return;
-    for (const listener of [...set]) (listener as (...a: unknown[]) => void)(...args);
+    // With the stream as `this`, as Node's EventEmitter calls listeners: the secure
+    // channel's listeners, shared by every channel, find their channel through it.
+    for (const listener of [...set]) (listener as (...a: unknown[]) => void).apply(this, args);
   }
 
   /** Delivers asynchronously, as Node does after resume(): a caller may listen first. */

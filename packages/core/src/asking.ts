@@ -36,7 +36,8 @@ export class Asking {
   readonly #settings: SessionSettings;
   readonly #exports: ExportTable;
   readonly #housekeeping: Housekeeping;
-  readonly #questions = new IdTable<Question>();
+  // Made with the first request: a server seldom calls its clients.
+  #questions: IdTable<Question> | undefined;
   #nextQid = 1;
   #armedDeadline = Number.POSITIVE_INFINITY;
 
@@ -56,12 +57,12 @@ export class Asking {
 
   /** Requests awaiting their reply. */
   get pending(): number {
-    return this.#questions.size;
+    return this.#questions?.size ?? 0;
   }
 
   /** Gives back the room of the question table when none is pending (a quiet moment). */
   compact(): void {
-    this.#questions.compact();
+    this.#questions?.compact();
   }
 
   /** Requests sent so far. */
@@ -89,7 +90,7 @@ export class Asking {
       targetId = q.qid;
     }
     if (options?.signal?.aborted === true) return failed(options.signal.reason);
-    if (this.#questions.size >= this.#settings.maxPendingCalls)
+    if (this.pending >= this.#settings.maxPendingCalls)
       return failed(
         new LimitExceededError(`more than ${this.#settings.maxPendingCalls} calls pending`),
       );
@@ -128,6 +129,7 @@ export class Asking {
           housekeeping.takeReleases(),
         ]
       : [MSG_REQUEST, qid, op, targetKind, targetId, wirePath, wireArgs, timeout];
+    this.#questions ??= new IdTable();
     this.#questions.set(qid, question);
     holder.inflight++;
     if (timeout > 0 && Number.isFinite(timeout)) {
@@ -150,7 +152,7 @@ export class Asking {
       this.#exports.rollback();
       // The housekeeping that was to ride along waits for the next message instead.
       this.#housekeeping.stepOff(message);
-      this.#questions.delete(qid);
+      this.#questions?.delete(qid);
       this.#settle(question, false, error);
     }
     return question;
@@ -160,13 +162,13 @@ export class Asking {
   reply(m: unknown[]): void {
     const qid = m[1];
     if (typeof qid !== 'number') throw new ProtocolError('bad reply id');
-    const question = this.#questions.get(qid);
+    const question = this.#questions?.get(qid);
     if (question === undefined) {
       // A late reply to a call we gave up on: decode it so references get released by GC.
       if (m[0] === MSG_RESOLVE) fromWire(m[2], this.#session);
       return;
     }
-    this.#questions.delete(qid);
+    this.#questions?.delete(qid);
     this.#housekeeping.finish(qid);
     let ok = m[0] === MSG_RESOLVE;
     let value: unknown;
@@ -202,8 +204,7 @@ export class Asking {
   }
 
   #cancel(question: Question, reason: unknown): void {
-    if (question.settled || !this.#questions.has(question.qid)) return;
-    this.#questions.delete(question.qid);
+    if (question.settled || this.#questions?.delete(question.qid) !== true) return;
     if (!this.#session.closed) {
       try {
         this.#session.send([MSG_CANCEL, question.qid]);
@@ -219,7 +220,7 @@ export class Asking {
     this.#armedDeadline = Number.POSITIVE_INFINITY;
     let next = Number.POSITIVE_INFINITY;
     const expired: Question[] = [];
-    for (const question of this.#questions.values()) {
+    for (const question of this.#questions?.values() ?? []) {
       if (question.deadline === 0) continue;
       if (question.deadline <= now) expired.push(question);
       else if (question.deadline < next) next = question.deadline;
@@ -233,8 +234,8 @@ export class Asking {
 
   /** The session closed: every request in flight fails with `error`. */
   close(error: Error): void {
-    const questions = [...this.#questions.values()];
-    this.#questions.clear();
+    const questions = [...(this.#questions?.values() ?? [])];
+    this.#questions?.clear();
     for (const q of questions) this.#settle(q, false, error);
   }
 }

@@ -1,9 +1,10 @@
 /**
  * The connection facade and its driver (docs/design.md §2: `Connection`, `connectTransport`).
  * The driver is the only place with I/O: it feeds transport messages to the session,
- * encodes through the per-connection codec, keeps one deadline timer per connection (no
- * timer per call or per ping; the keepalive shares it too) and one housekeeping flush per
- * turn of the event loop. It uses no Node-only global (see `timers.ts`), so the engine
+ * encodes through the per-connection codec, keeps one deadline per connection (no timer
+ * per call or per ping; the keepalive shares it too), a slot under the one timer of the
+ * thread (`deadlines.ts`), and one housekeeping flush per turn of the event loop.
+ * Everything an idle connection keeps is an object with shared methods, not closures. It uses no Node-only global (see `timers.ts`), so the engine
  * runs in browsers and web workers as well.
  */
 import { DEFAULT_ACCESS_POLICY, Operation } from './access-gate.js';
@@ -15,6 +16,7 @@ import {
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_ELEMENTS,
 } from './codec.js';
+import { schedule, type Timed, unschedule } from './deadlines.js';
 import {
   AccessDeniedError,
   ConnectionClosedError,
@@ -28,12 +30,13 @@ import type { KeepaliveSettings } from './liveness.js';
 import { sendPieces } from './message-parts.js';
 import type { ErrorClass } from './serialize.js';
 import { Service } from './service.js';
-import { Session, type SessionSettings } from './session.js';
+import { Session, type SessionIO, type SessionSettings } from './session.js';
 import { type CallOptions, type Stub, stubStateOf } from './stub.js';
 import { nextTurn, type TimerHandle, unrefTimer } from './timers.js';
-import type { Transport } from './transport.js';
+import type { Transport, TransportReceiver } from './transport.js';
 
 let openConnection: (transport: Transport, options: ConnectionOptions) => Promise<Connection>;
+let transportClosed: (connection: Connection, error: Error | undefined) => void;
 
 /**
  * Keepalive of a connection: when nothing has arrived from the peer for `intervalMs`, a
@@ -201,10 +204,30 @@ function positive(
 /** Room for the envelope of a stream answer (ids, tags, chunk headers) in a message. */
 const STREAM_ANSWER_OVERHEAD = 1024;
 
-function settingsFrom(
-  options: ConnectionOptions,
-  transport: Transport,
-): SessionSettings & { maxMessageBytes: number; maxElements: number } {
+/** A session's settings with the codec's limits: what `settingsFrom` resolves. */
+type ResolvedSettings = SessionSettings & { maxMessageBytes: number; maxElements: number };
+
+/**
+ * The settings last resolved: a server resolves the same options for every connection,
+ * and those connections then share one settings object instead of holding a copy each.
+ */
+let lastSettings: ResolvedSettings | undefined;
+
+function shareSettings(settings: ResolvedSettings): ResolvedSettings {
+  const last = lastSettings;
+  if (last !== undefined) {
+    const keys = Object.keys(settings) as (keyof ResolvedSettings)[];
+    if (
+      keys.length === Object.keys(last).length &&
+      keys.every((key) => Object.is(settings[key], last[key]))
+    )
+      return last;
+  }
+  lastSettings = settings;
+  return settings;
+}
+
+function settingsFrom(options: ConnectionOptions): ResolvedSettings {
   const d = DEFAULT_CONNECTION_OPTIONS;
   const errorClasses =
     options.errorClasses === undefined || options.errorClasses.length === 0
@@ -245,8 +268,6 @@ function settingsFrom(
     ),
     errorClasses,
     keepalive: keepaliveFrom(options.keepalive),
-    // Opened last: nothing above may throw once the account exists.
-    budget: openBudget(options, transport),
   };
 }
 
@@ -278,6 +299,9 @@ function keepaliveFrom(
   );
   if (timeoutMs <= intervalMs)
     throw new RangeError('keepalive.timeoutMs must be greater than keepalive.intervalMs');
+  // Connections with the default periods share one frozen object.
+  if (intervalMs === DEFAULT_KEEPALIVE.intervalMs && timeoutMs === DEFAULT_KEEPALIVE.timeoutMs)
+    return DEFAULT_KEEPALIVE;
   return { intervalMs, timeoutMs };
 }
 
@@ -305,12 +329,9 @@ export interface ConnectionStats {
 export class Connection {
   readonly #session: Session;
   readonly #transport: Transport;
+  readonly #driver: Driver;
   readonly #closed: Promise<Error | undefined>;
   #credentials: unknown;
-  #timer: TimerHandle | undefined;
-  #timerAt = Number.POSITIVE_INFINITY;
-  #flushImmediate = false;
-  #flushTimer: TimerHandle | undefined;
   #service: object | undefined;
   #resolveClosed!: (error: Error | undefined) => void;
 
@@ -321,32 +342,23 @@ export class Connection {
       await connection.#open(options);
       return connection;
     };
+    transportClosed = (connection, error) => connection.#onTransportClosed(error);
   }
 
   private constructor(transport: Transport, options: ConnectionOptions) {
-    const settings = settingsFrom(options, transport);
+    const settings = shareSettings(settingsFrom(options));
+    // Opened last: nothing above may throw once the account exists.
+    const budget = openBudget(options, transport);
     this.#transport = transport;
     this.#credentials = options.credentials;
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    const codec = new Codec({
-      maxMessageBytes: settings.maxMessageBytes,
-      maxDepth: settings.maxDepth,
-      maxElements: settings.maxElements,
-    });
-    this.#session = new Session(
-      codec,
-      {
-        send: (bytes) => this.#transport.send(bytes),
-        sendParts: (pieces) => sendPieces(this.#transport, pieces),
-        close: (error) => this.#transport.close(error),
-        armTimer: (deadline) => this.#arm(deadline),
-        scheduleFlush: (urgent) => this.#queueFlush(urgent),
-        now: () => performance.now(),
-      },
-      settings,
-    );
+    // The settings carry the codec's limits: no object of its own for them.
+    const codec = new Codec(settings);
+    this.#driver = new Driver(this, transport);
+    this.#session = new Session(codec, this.#driver, settings, budget);
+    this.#driver.session = this.#session;
     this.#session.attach(this);
   }
 
@@ -437,11 +449,7 @@ export class Connection {
     // transport may hand over, synchronously inside start(), the peer's hello that arrived
     // while the layer below was still authenticating.
     const hello = session.start();
-    this.#transport.start({
-      onMessage: (data) => session.receive(data),
-      onMessageParts: (head, parts) => session.receive(head, parts),
-      onClose: (error) => this.#onTransportClosed(error),
-    });
+    this.#transport.start(this.#driver);
     let timer: TimerHandle | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -479,10 +487,7 @@ export class Connection {
 
   #onTransportClosed(error: Error | undefined): void {
     this.#session.closed_(error);
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
+    this.#driver.stop();
     const root = this.#service;
     const onDisconnect = (root as Partial<Service> | undefined)?.onDisconnect;
     if (root !== undefined && typeof onDisconnect === 'function') {
@@ -497,44 +502,92 @@ export class Connection {
     // reason, whatever the transport makes of it.
     this.#resolveClosed(this.#session.closeError ?? error);
   }
+}
 
-  #arm(deadline: number): void {
-    if (deadline >= this.#timerAt && this.#timer !== undefined) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = deadline;
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined;
-        this.#timerAt = Number.POSITIVE_INFINITY;
-        this.#session.expire(performance.now());
-      },
-      Math.max(0, deadline - performance.now()),
-    );
-    unrefTimer(this.#timer);
+// How long lone finishes and releases wait to ride on a request before going alone.
+const HOUSEKEEPING_DELAY_MS = 25;
+const EMPTY_SERVICE = Object.freeze(new Service());
+
+/**
+ * The driver of one connection: the session's I/O and the transport's receiver in one
+ * object whose methods are shared through its prototype, where a closure per callback
+ * would cost each idle connection a few hundred bytes more.
+ */
+class Driver implements SessionIO, TransportReceiver, Timed {
+  readonly #connection: Connection;
+  readonly #transport: Transport;
+  session!: Session;
+  dueAt = Number.POSITIVE_INFINITY;
+  dueSlot = -1;
+  #flushImmediate = false;
+  #flushTimer: TimerHandle | undefined;
+
+  constructor(connection: Connection, transport: Transport) {
+    this.#connection = connection;
+    this.#transport = transport;
   }
 
-  #queueFlush(urgent: boolean): void {
+  send(bytes: Uint8Array): void {
+    this.#transport.send(bytes);
+  }
+
+  sendParts(pieces: Uint8Array[]): void {
+    sendPieces(this.#transport, pieces);
+  }
+
+  close(error: Error | undefined): void {
+    this.#transport.close(error);
+  }
+
+  now(): number {
+    return performance.now();
+  }
+
+  armTimer(deadline: number): void {
+    schedule(this, deadline);
+  }
+
+  due(now: number): void {
+    this.session.expire(now);
+  }
+
+  scheduleFlush(urgent: boolean): void {
     if (urgent) {
       if (this.#flushImmediate) return;
       this.#flushImmediate = true;
       nextTurn(() => {
         this.#flushImmediate = false;
-        this.#session.flush();
+        this.session.flush();
       });
       return;
     }
     if (this.#flushTimer !== undefined) return;
     this.#flushTimer = setTimeout(() => {
       this.#flushTimer = undefined;
-      this.#session.flush();
+      this.session.flush();
     }, HOUSEKEEPING_DELAY_MS);
     unrefTimer(this.#flushTimer);
   }
-}
 
-// How long lone finishes and releases wait to ride on a request before going alone.
-const HOUSEKEEPING_DELAY_MS = 25;
-const EMPTY_SERVICE = Object.freeze(new Service());
+  onMessage(data: Uint8Array): void {
+    this.session.receive(data);
+  }
+
+  onMessageParts(head: Uint8Array, parts: Uint8Array[]): void {
+    this.session.receive(head, parts);
+  }
+
+  onClose(error?: Error): void {
+    transportClosed(this.#connection, error);
+  }
+
+  /** The transport closed: no deadline or flush runs any more. */
+  stop(): void {
+    unschedule(this);
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+  }
+}
 
 /**
  * Runs the RPC protocol over a message transport. Symmetric: both sides call it, each

@@ -18,8 +18,9 @@ const URGENT_HOUSEKEEPING = 128;
 export class Housekeeping {
   readonly #session: Session;
   readonly #io: SessionIO;
-  #finishes: number[] = [];
-  #releases: number[] = [];
+  // Made when something is queued, dropped when it leaves: an idle session holds neither.
+  #finishes: number[] | undefined;
+  #releases: number[] | undefined;
   #flushScheduled = false;
 
   constructor(session: Session, io: SessionIO) {
@@ -29,6 +30,7 @@ export class Housekeeping {
 
   /** Queues the finish of our request `qid`, whose reply arrived. */
   finish(qid: number): void {
+    this.#finishes ??= [];
     this.#finishes.push(qid);
     this.#schedule();
   }
@@ -36,34 +38,37 @@ export class Housekeeping {
   /** Queues the release of `count` references to the peer's object `id`. */
   release(id: number, count: number): void {
     if (this.#session.closed) return;
+    this.#releases ??= [];
     this.#releases.push(id, count);
     this.#schedule();
   }
 
   /** Whether finishes or releases wait to ride on the next REQUEST. */
   get queued(): boolean {
-    return this.#finishes.length > 0 || this.#releases.length > 0;
+    return (this.#finishes?.length ?? 0) > 0 || (this.#releases?.length ?? 0) > 0;
   }
 
   /** The queued finishes, for an outgoing REQUEST (its ninth field); the queue is emptied. */
   takeFinishes(): readonly number[] {
     const finishes = this.#finishes;
-    if (finishes.length === 0) return NONE;
-    this.#finishes = [];
+    if (finishes === undefined || finishes.length === 0) return NONE;
+    this.#finishes = undefined;
     return finishes;
   }
 
   /** The queued releases, for an outgoing REQUEST (its tenth field); the queue is emptied. */
   takeReleases(): readonly number[] {
     const releases = this.#releases;
-    if (releases.length === 0) return NONE;
-    this.#releases = [];
+    if (releases === undefined || releases.length === 0) return NONE;
+    this.#releases = undefined;
     return releases;
   }
 
   /** The REQUEST `message` could not be sent: what rode on it waits for the next message. */
   stepOff(message: unknown[]): void {
     if (message.length > 8) {
+      this.#finishes ??= [];
+      this.#releases ??= [];
       this.#finishes.push(...(message[8] as number[]));
       this.#releases.push(...(message[9] as number[]));
       this.#schedule();
@@ -72,7 +77,8 @@ export class Housekeeping {
 
   #schedule(): void {
     // Finishes and releases ride on the next request; a lone one waits a little for one.
-    const urgent = this.#finishes.length + this.#releases.length >= URGENT_HOUSEKEEPING;
+    const urgent =
+      (this.#finishes?.length ?? 0) + (this.#releases?.length ?? 0) >= URGENT_HOUSEKEEPING;
     if (this.#flushScheduled && !urgent) return;
     this.#flushScheduled = true;
     this.#io.scheduleFlush(urgent);
@@ -81,11 +87,12 @@ export class Housekeeping {
   /** Sends queued finishes and releases that no request carried. */
   flush(): void {
     this.#flushScheduled = false;
-    if (this.#session.closed || (this.#finishes.length === 0 && this.#releases.length === 0))
-      return;
-    const message = [MSG_HOUSEKEEPING, this.#finishes, this.#releases];
-    this.#finishes = [];
-    this.#releases = [];
+    const finishes = this.#finishes;
+    const releases = this.#releases;
+    if (this.#session.closed || (finishes === undefined && releases === undefined)) return;
+    const message = [MSG_HOUSEKEEPING, finishes ?? NONE, releases ?? NONE];
+    this.#finishes = undefined;
+    this.#releases = undefined;
     try {
       this.#session.send(message);
     } catch {

@@ -16,7 +16,16 @@ interface ImportEntry {
   dead: boolean;
 }
 
-/** The peer's objects we hold stubs for. */
+/** Who is told of released imports (the session's housekeeping). */
+export interface ImportReleases {
+  /** `count` receipts of the peer's object `id` are given back. */
+  release(id: number, count: number): void;
+}
+
+/**
+ * The peer's objects we hold stubs for. The peer's root (import 0) is not in it: the
+ * session holds that stub, for good, and never releases it.
+ */
 export class ImportTable {
   readonly #limit: number;
   readonly #budget: BudgetAccount;
@@ -24,31 +33,21 @@ export class ImportTable {
   // connection that only calls the peer's root never needs them.
   #entries: Map<number, ImportEntry> | undefined;
   #registry: FinalizationRegistry<ImportEntry> | undefined;
-  /** Import 0, held strongly (the session holds it too), never released. */
-  readonly #root: Stub;
-  readonly #onRelease: (id: number, count: number) => void;
+  readonly #releases: ImportReleases;
 
   /**
    * @param limit Most live imports (the root not counted).
-   * @param root The stub for the peer's root, import 0 for good (never released).
-   * @param onRelease Called once per released stub with its id and received count.
+   * @param releases Told once per released stub its id and received count.
    * @param budget Where each entry is also charged as one live reference.
    */
-  constructor(
-    limit: number,
-    root: Stub,
-    onRelease: (id: number, count: number) => void,
-    budget: BudgetAccount = UNLIMITED_ACCOUNT,
-  ) {
+  constructor(limit: number, releases: ImportReleases, budget: BudgetAccount = UNLIMITED_ACCOUNT) {
     this.#limit = limit;
     this.#budget = budget;
-    this.#onRelease = onRelease;
-    this.#root = root;
+    this.#releases = releases;
   }
 
-  /** The live stub for `id`, counting one more receipt of it; `undefined` if none. */
+  /** The live stub for `id` (never 0), counting one more receipt; `undefined` if none. */
   take(id: number): Stub | undefined {
-    if (id === 0) return this.#root;
     const entry = this.#entries?.get(id);
     if (entry === undefined) return undefined;
     const stub = entry.ref.deref();
@@ -99,7 +98,7 @@ export class ImportTable {
     const entry = this.#entries?.get(id);
     if (entry === undefined || entry.dead || entry.ref.deref() !== stub) return false;
     entry.count--;
-    this.#onRelease(id, 1);
+    this.#releases.release(id, 1);
     if (entry.count > 0) return false;
     entry.dead = true;
     this.#registry?.unregister(entry);
@@ -131,6 +130,6 @@ export class ImportTable {
     const entries = this.#entries;
     if (entries !== undefined && entries.get(entry.id) === entry) entries.delete(entry.id);
     this.#budget.release(BudgetKind.References, 1);
-    this.#onRelease(entry.id, entry.count);
+    this.#releases.release(entry.id, entry.count);
   }
 }

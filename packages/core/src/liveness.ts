@@ -16,12 +16,16 @@ export interface KeepaliveSettings {
   readonly timeoutMs: number;
 }
 
-/** What liveness needs from its session and driver. */
+/** What liveness needs from its session. */
 export interface LivenessHost {
   /** Encodes and sends one message. */
   send(message: unknown[]): void;
   /** Closes the session because of `error`. */
   fail(error: Error): void;
+}
+
+/** What liveness needs from its driver: the clock and the one deadline timer. */
+export interface LivenessClock {
   now(): number;
   armTimer(deadline: number): void;
 }
@@ -41,6 +45,7 @@ const PROBE_ID = 0;
 /** Pings in flight and the keepalive watch of one session. */
 export class Liveness {
   readonly #host: LivenessHost;
+  readonly #clock: LivenessClock;
   readonly #keepalive: KeepaliveSettings | undefined;
   // Made on the first ping: most connections never ping by hand.
   #pings: Map<number, PendingPing> | undefined;
@@ -50,8 +55,9 @@ export class Liveness {
   /** The `#lastHeard` a probe was sent for: one probe per silence. */
   #probedFor = Number.NaN;
 
-  constructor(host: LivenessHost, keepalive: KeepaliveSettings | undefined) {
+  constructor(host: LivenessHost, clock: LivenessClock, keepalive: KeepaliveSettings | undefined) {
     this.#host = host;
+    this.#clock = clock;
     this.#keepalive = keepalive;
   }
 
@@ -60,13 +66,13 @@ export class Liveness {
     const keepalive = this.#keepalive;
     if (keepalive === undefined || this.#watching) return;
     this.#watching = true;
-    this.#lastHeard = this.#host.now();
-    this.#host.armTimer(this.#lastHeard + keepalive.intervalMs);
+    this.#lastHeard = this.#clock.now();
+    this.#clock.armTimer(this.#lastHeard + keepalive.intervalMs);
   }
 
   /** A message arrived: the peer is alive. */
   heard(): void {
-    if (this.#watching) this.#lastHeard = this.#host.now();
+    if (this.#watching) this.#lastHeard = this.#clock.now();
   }
 
   /**
@@ -75,7 +81,7 @@ export class Liveness {
    */
   ping(timeout: number): Promise<number> {
     const id = this.#nextPing++;
-    const started = this.#host.now();
+    const started = this.#clock.now();
     const deadline = timeout > 0 ? started + timeout : Number.POSITIVE_INFINITY;
     return new Promise<number>((resolve, reject) => {
       this.#pings ??= new Map();
@@ -87,7 +93,7 @@ export class Liveness {
         reject(error);
         return;
       }
-      if (deadline !== Number.POSITIVE_INFINITY) this.#host.armTimer(deadline);
+      if (deadline !== Number.POSITIVE_INFINITY) this.#clock.armTimer(deadline);
     });
   }
 
@@ -97,7 +103,7 @@ export class Liveness {
     const waiter = this.#pings?.get(id);
     if (waiter === undefined) return;
     this.#pings?.delete(id);
-    waiter.resolve(this.#host.now() - waiter.started);
+    waiter.resolve(this.#clock.now() - waiter.started);
   }
 
   /** Rejects the pings past their deadline, probes or closes a silent peer, re-arms. */
@@ -132,7 +138,7 @@ export class Liveness {
       const wait = this.#probedFor === this.#lastHeard ? keepalive.timeoutMs : keepalive.intervalMs;
       next = Math.min(next, this.#lastHeard + wait);
     }
-    if (next !== Number.POSITIVE_INFINITY) this.#host.armTimer(next);
+    if (next !== Number.POSITIVE_INFINITY) this.#clock.armTimer(next);
   }
 
   /** The session closed: every ping in flight rejects with `error`; the watch stops. */

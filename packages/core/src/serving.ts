@@ -36,7 +36,8 @@ export class Serving {
   readonly #settings: SessionSettings;
   readonly #exports: ExportTable;
   #connection!: Connection;
-  readonly #answers = new IdTable<Answer>();
+  // Made with the first request: a connection whose peer never calls holds no table.
+  #answers: IdTable<Answer> | undefined;
   /**
    * Requests the peer makes us hold: admitted and not yet both completed and finished.
    * A call the peer finished or cancelled while its method still runs stays counted, so
@@ -45,10 +46,10 @@ export class Serving {
   #held = 0;
   /** Peer requests not yet settled, and who waits for that count to reach zero. */
   #serving = 0;
-  #drainWaiters: (() => void)[] = [];
+  #drainWaiters: (() => void)[] | undefined;
   #pendingArgs: Promise<unknown>[] | undefined;
   /** Waiters of settled answers, run one after another (see `#wake`). */
-  readonly #ready: Waiter[] = [];
+  #ready: Waiter[] | undefined;
   #waking = false;
 
   constructor(session: Session, settings: SessionSettings, exports: ExportTable) {
@@ -64,12 +65,12 @@ export class Serving {
 
   /** Answers the peer has not finished yet. */
   get answers(): number {
-    return this.#answers.size;
+    return this.#answers?.size ?? 0;
   }
 
   /** Gives back the room of the answer table when it is empty (a quiet moment). */
   compact(): void {
-    this.#answers.compact();
+    this.#answers?.compact();
   }
 
   /** Requests of the peer not yet settled. */
@@ -84,7 +85,7 @@ export class Serving {
    */
   request(m: unknown[], bytes: number): void {
     const [, qid, op, targetKind, targetId, rawPath, rawArgs] = m;
-    if (typeof qid !== 'number' || !Number.isSafeInteger(qid) || this.#answers.has(qid))
+    if (typeof qid !== 'number' || !Number.isSafeInteger(qid) || this.#answers?.has(qid) === true)
       throw new ProtocolError('bad or duplicate request id');
     if (typeof op !== 'number' || op < 0 || op > Operation.List || !Number.isInteger(op))
       throw new ProtocolError('unknown operation');
@@ -111,7 +112,7 @@ export class Serving {
     // One call and the request's size are taken here and given back on the transitions
     // that end them: the size when it stops being served (#doneServing), the call with
     // #held (#letGo, #complete), or all at once when the session closes.
-    const refused = admitRequest(this.#settings.budget, bytes);
+    const refused = admitRequest(this.#session.budget, bytes);
     if (refused !== undefined) {
       this.#refuse(qid, overBudget(refused), rawArgs);
       return;
@@ -127,11 +128,12 @@ export class Serving {
     const waits = this.#pendingArgs as Promise<unknown>[] | undefined;
     this.#pendingArgs = undefined;
 
-    const base = targetKind === TARGET_ANSWER ? this.#answers.get(targetId) : undefined;
+    const base = targetKind === TARGET_ANSWER ? this.#answers?.get(targetId) : undefined;
     const answer = new Answer(qid, this.#connection, base === undefined ? 0 : base.depth + 1);
     answer.bytes = bytes;
     this.#held++;
     this.#serving++;
+    this.#answers ??= new IdTable();
     this.#answers.set(qid, answer);
     rpcDebugLogger()?.('call', {
       id: qid,
@@ -319,6 +321,7 @@ export class Serving {
    */
   #wake(waiters: Waiter[] | undefined): void {
     if (waiters === undefined) return;
+    this.#ready ??= [];
     const ready = this.#ready;
     for (const waiter of waiters) ready.push(waiter);
     if (this.#waking) return;
@@ -354,7 +357,7 @@ export class Serving {
   /** One request stops counting: against `maxPendingCalls` and in the budget's calls. */
   #release(): void {
     this.#held--;
-    this.#settings.budget.release(BudgetKind.Calls, 1);
+    this.#session.budget.release(BudgetKind.Calls, 1);
   }
 
   /**
@@ -362,7 +365,7 @@ export class Serving {
    * its signal aborts and calls pipelined on it fail now; it keeps counting until it settles.
    */
   #letGo(answer: Answer): void {
-    this.#answers.delete(answer.qid);
+    this.#answers?.delete(answer.qid);
     answer.finished = true;
     if (answer.completed) {
       this.#release();
@@ -380,7 +383,7 @@ export class Serving {
 
   /** The peer cancelled its request `qid` (a CANCEL message). */
   cancel(qid: unknown): void {
-    const answer = typeof qid === 'number' ? this.#answers.get(qid) : undefined;
+    const answer = typeof qid === 'number' ? this.#answers?.get(qid) : undefined;
     if (answer !== undefined) this.#letGo(answer);
   }
 
@@ -388,7 +391,7 @@ export class Serving {
   housekeeping(finishes: unknown, releases: unknown): void {
     if (Array.isArray(finishes)) {
       for (const qid of finishes) {
-        const answer = typeof qid === 'number' ? this.#answers.get(qid) : undefined;
+        const answer = typeof qid === 'number' ? this.#answers?.get(qid) : undefined;
         if (answer !== undefined) this.#letGo(answer);
       }
     }
@@ -427,7 +430,7 @@ export class Serving {
 
   /** The value of the peer's earlier request `qid` (a promise), with `path` followed. */
   answerRef(qid: number, path: readonly string[] | undefined): unknown {
-    const answer = this.#answers.get(qid);
+    const answer = this.#answers?.get(qid);
     if (answer === undefined) throw new ProtocolError('reference to an unknown call result');
     const value =
       path === undefined || path.length === 0
@@ -444,11 +447,11 @@ export class Serving {
 
   #doneServing(answer: Answer): void {
     if (this.#session.closed) return;
-    this.#settings.budget.release(BudgetKind.RequestBytes, answer.bytes);
+    this.#session.budget.release(BudgetKind.RequestBytes, answer.bytes);
     this.#serving--;
-    if (this.#serving === 0 && this.#drainWaiters.length > 0) {
+    if (this.#serving === 0 && this.#drainWaiters !== undefined) {
       const waiters = this.#drainWaiters;
-      this.#drainWaiters = [];
+      this.#drainWaiters = undefined;
       for (const w of waiters) w();
     }
   }
@@ -456,18 +459,24 @@ export class Serving {
   /** Resolves once no request of the peer is being served (at once if none is). */
   drain(): Promise<void> {
     if (this.#serving === 0 || this.#session.closed) return Promise.resolve();
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+    return new Promise((resolve) => {
+      this.#drainWaiters ??= [];
+      this.#drainWaiters.push(resolve);
+    });
   }
 
   /** The session closed: stops every answer, wakes drain() and drops every export. */
   close(): void {
-    for (const answer of this.#answers.values()) answer.cancel();
-    this.#answers.clear();
+    const answers = this.#answers;
+    if (answers !== undefined) {
+      for (const answer of answers.values()) answer.cancel();
+      answers.clear();
+    }
     this.#held = 0;
     this.#serving = 0;
     const drained = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of drained) w();
+    this.#drainWaiters = undefined;
+    for (const w of drained ?? []) w();
     for (const value of this.#exports.clear()) disposeExport(value, this.#settings);
   }
 }

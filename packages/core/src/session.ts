@@ -11,7 +11,13 @@
  */
 import { type AccessPolicy, Operation } from './access-gate.js';
 import { Asking, EMPTY_PATH } from './asking.js';
-import { type BudgetAccount, BudgetKind, overBudget, returnReferences } from './budget.js';
+import {
+  type BudgetAccount,
+  BudgetKind,
+  overBudget,
+  returnReferences,
+  UNLIMITED_ACCOUNT,
+} from './budget.js';
 import { ByteSource, remoteByteStream } from './byte-stream.js';
 import type { Codec } from './codec.js';
 import type { Connection } from './connection.js';
@@ -57,7 +63,10 @@ import {
 export const PROTOCOL_VERSION = 1;
 const PROTOCOL_NAME = 'keyway-rpc';
 
-/** Limits and policy of one session, all resolved to values. */
+/**
+ * Limits and policy of one session, all resolved to values. Sessions with the same
+ * options may share one settings object: nothing here belongs to one connection.
+ */
 export interface SessionSettings extends AccessPolicy {
   timeout: number;
   maxDepth: number;
@@ -67,8 +76,6 @@ export interface SessionSettings extends AccessPolicy {
   includeRemoteStack: boolean;
   errorClasses: ReadonlyMap<string, ErrorClass>;
   iterationBatchSize: number;
-  /** This connection's account in the server's budget (unlimited without one). */
-  budget: BudgetAccount;
   /** Bytes of each stream of the peer we let be in flight (our read-ahead window). */
   streamWindowBytes: number;
   /** Most bytes we send in one answer to a read of one of our streams. */
@@ -96,6 +103,8 @@ export interface SessionIO {
 /** The RPC state machine of one connection. */
 export class Session implements RefHost, StubHost {
   readonly settings: SessionSettings;
+  /** This connection's account in the server's budget (unlimited without one). */
+  readonly budget: BudgetAccount;
   readonly includeRemoteStack: boolean;
   readonly errorClasses: ReadonlyMap<string, ErrorClass>;
   readonly #codec: Codec;
@@ -103,49 +112,53 @@ export class Session implements RefHost, StubHost {
   /** 0 waiting for hello, 1 hello received (buffering until ready), 2 ready, 3 closed. */
   #state = 0;
   #closeError: Error | undefined;
-  #buffered: unknown[][] = [];
-  #bufferedSizes: number[] = [];
+  // Requests that arrive between the hello and onConnect's end; made only if any do.
+  #buffered: unknown[][] | undefined;
+  #bufferedSizes: number[] | undefined;
   /** Set when the budget refused a reference in the message being decoded. */
   #importRefusal: LimitExceededError | undefined;
   #helloWaiters: { resolve: () => void; reject: (e: Error) => void } | undefined;
 
   readonly #exports: ExportTable;
   readonly #imports: ImportTable;
-  readonly rootStub: StubState;
+  /** The peer's root (import 0), made when first used: a server seldom calls its client. */
+  #rootStub: StubState | undefined;
   readonly #housekeeping: Housekeeping;
-  readonly #asking: Asking;
+  /** Our calls to the peer, made with the first: a server seldom calls its client. */
+  #asking: Asking | undefined;
   readonly #serving: Serving;
 
   readonly #liveness: Liveness;
   #messagesSent = 0;
 
-  constructor(codec: Codec, io: SessionIO, settings: SessionSettings) {
+  constructor(
+    codec: Codec,
+    io: SessionIO,
+    settings: SessionSettings,
+    budget: BudgetAccount = UNLIMITED_ACCOUNT,
+  ) {
     this.#codec = codec;
     this.#io = io;
     this.settings = settings;
+    this.budget = budget;
     this.includeRemoteStack = settings.includeRemoteStack;
     this.errorClasses = settings.errorClasses;
-    this.#exports = new ExportTable(settings.maxLiveReferences, settings.budget);
+    this.#exports = new ExportTable(settings.maxLiveReferences, budget);
     this.#housekeeping = new Housekeeping(this, io);
-    this.#asking = new Asking(this, io, settings, this.#exports, this.#housekeeping);
     this.#serving = new Serving(this, settings, this.#exports);
-    this.#liveness = new Liveness(
-      {
-        send: (message) => this.send(message),
-        fail: (error) => this.fail(error),
-        now: () => io.now(),
-        armTimer: (deadline) => io.armTimer(deadline),
-      },
-      settings.keepalive,
-    );
-    this.rootStub = new StubState(this, STUB_IMPORT, 0, undefined, [], undefined);
-    // The peer's root is import 0 for good: receiving it again yields this same stub.
-    this.#imports = new ImportTable(
-      settings.maxLiveReferences,
-      this.rootStub.proxy,
-      (id, count) => this.#housekeeping.release(id, count),
-      settings.budget,
-    );
+    this.#liveness = new Liveness(this, io, settings.keepalive);
+    this.#imports = new ImportTable(settings.maxLiveReferences, this.#housekeeping, budget);
+  }
+
+  #asker(): Asking {
+    this.#asking ??= new Asking(this, this.#io, this.settings, this.#exports, this.#housekeeping);
+    return this.#asking;
+  }
+
+  /** The stub for the peer's root; import 0 for good: receiving it again yields this one. */
+  get rootStub(): StubState {
+    this.#rootStub ??= new StubState(this, STUB_IMPORT, 0, undefined, EMPTY_PATH, undefined);
+    return this.#rootStub;
   }
 
   /** Attaches the facade (the session is built before it). */
@@ -173,8 +186,9 @@ export class Session implements RefHost, StubHost {
     this.#state = 2;
     const buffered = this.#buffered;
     const sizes = this.#bufferedSizes;
-    this.#buffered = [];
-    this.#bufferedSizes = [];
+    this.#buffered = undefined;
+    this.#bufferedSizes = undefined;
+    if (buffered === undefined || sizes === undefined) return;
     try {
       for (let i = 0; i < buffered.length; i++) {
         if (this.#state !== 2) break;
@@ -203,9 +217,11 @@ export class Session implements RefHost, StubHost {
       } else if (this.#state === 1) {
         // Requests wait for onConnect; replies flow, so onConnect may call the peer.
         if (message[0] !== MSG_REQUEST && message[0] !== MSG_CANCEL) this.#dispatch(message, size);
-        else if (this.#buffered.length >= this.settings.maxPendingCalls)
+        else if ((this.#buffered?.length ?? 0) >= this.settings.maxPendingCalls)
           throw new ProtocolError('too many messages before the session was ready');
         else {
+          this.#buffered ??= [];
+          this.#bufferedSizes ??= [];
           this.#buffered.push(message);
           this.#bufferedSizes.push(size);
         }
@@ -254,7 +270,7 @@ export class Session implements RefHost, StubHost {
         return;
       case MSG_RESOLVE:
       case MSG_REJECT:
-        this.#asking.reply(m);
+        this.#asker().reply(m);
         return;
       case MSG_HOUSEKEEPING:
         this.#serving.housekeeping(m[1], m[2]);
@@ -313,6 +329,7 @@ export class Session implements RefHost, StubHost {
   }
 
   importRef(id: number): unknown {
+    if (id === 0) return this.rootStub.proxy;
     const live = this.#imports.take(id);
     if (live !== undefined) return live;
     if (this.#importRefusal === undefined) {
@@ -386,28 +403,28 @@ export class Session implements RefHost, StubHost {
     args: readonly unknown[] | null,
     path?: readonly string[],
   ): Question {
-    return this.#asking.request(state, op, args, path);
+    return this.#asker().request(state, op, args, path);
   }
 
   /** Gives up a request in flight (the peer is told); it fails locally with `reason`. */
   cancelRequest(question: Question, reason: unknown): void {
-    this.#asking.cancel(question, reason);
+    this.#asking?.cancel(question, reason);
   }
 
   call(state: StubState, args: unknown[]): unknown {
-    const question = this.#asking.request(state, Operation.Call, args);
+    const question = this.#asker().request(state, Operation.Call, args);
     return resultStub(this, question, state.options);
   }
 
   promiseOf(state: StubState): Promise<unknown> {
     if (state.kind === STUB_ANSWER && state.path.length === 0) return state.question!.promise();
     // Every await of a property path reads it afresh: a cached promise would go stale.
-    return this.#asking.request(state, Operation.Get, null).promise();
+    return this.#asker().request(state, Operation.Get, null).promise();
   }
 
   /** Sends a set or delete for a path stub. */
   mutate(state: StubState, op: Operation, args: unknown[] | null): Promise<unknown> {
-    return this.#asking.request(state, op, args).promise();
+    return this.#asker().request(state, op, args).promise();
   }
 
   iterate(state: StubState): AsyncIterator<unknown> {
@@ -448,14 +465,14 @@ export class Session implements RefHost, StubHost {
    * and arms the timer for the next deadline.
    */
   expire(now: number): void {
-    this.#asking.expire(now);
+    this.#asking?.expire(now);
     if (this.#state !== 3) this.#liveness.expire(now);
   }
 
   /** Sends queued finishes and releases that no request carried. */
   flush(): void {
     this.#housekeeping.flush();
-    this.#asking.compact();
+    this.#asking?.compact();
   }
 
   /** Resolves once no request of the peer is being served (at once if none is). */
@@ -514,13 +531,13 @@ export class Session implements RefHost, StubHost {
       error ?? new ConnectionClosedError('connection closed during the protocol handshake'),
     );
     this.#helloWaiters = undefined;
-    this.#asking.close(this.closedError());
+    this.#asking?.close(this.closedError());
     this.#serving.close();
     this.#imports.clear();
     this.#liveness.close(this.closedError());
-    this.#buffered = [];
-    this.#bufferedSizes = [];
-    this.settings.budget.close();
+    this.#buffered = undefined;
+    this.#bufferedSizes = undefined;
+    this.budget.close();
   }
 
   /** Numbers for tests and monitoring. */
@@ -535,11 +552,11 @@ export class Session implements RefHost, StubHost {
   } {
     return {
       serving: this.#serving.serving,
-      requestsSent: this.#asking.sent,
+      requestsSent: this.#asking?.sent ?? 0,
       messagesSent: this.#messagesSent,
       exports: this.#exports.size,
       imports: this.#imports.size,
-      questions: this.#asking.pending,
+      questions: this.#asking?.pending ?? 0,
       answers: this.#serving.answers,
     };
   }

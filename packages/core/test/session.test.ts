@@ -4,7 +4,6 @@
  */
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { UNLIMITED_ACCOUNT } from '../src/budget.js';
 import { Codec } from '../src/codec.js';
 import { TimeoutError } from '../src/errors.js';
 import type { ErrorClass } from '../src/serialize.js';
@@ -28,7 +27,6 @@ const settings: SessionSettings = {
   allowSetAttrs: false,
   allowDeleteAttrs: false,
   disposeOnRelease: false,
-  budget: UNLIMITED_ACCOUNT,
 };
 
 function harness() {

@@ -114,6 +114,24 @@ export interface RefusedEvent {
   readonly error?: Error | undefined;
 }
 
+/** What one admitted socket holds of the listener's counts, until it closes. */
+interface Slot {
+  readonly owner: Listener;
+  /** The per-source slot it holds (none for a balancer's socket before its header). */
+  source: string | undefined;
+  /** Whether it still holds an unauthenticated slot. */
+  holds: boolean;
+  /** Whether another process holds the socket now (see `Admission.handOff`). */
+  handedOff: boolean;
+}
+
+/** The 'error' listener of every admitted socket: errors surface through 'close'. */
+function ignoreError(): void {}
+
+/** Where the 'close' listener shared by every admitted socket finds the socket's slot. */
+const SLOT = Symbol('keyway.admissionSlot');
+type SlottedStream = Duplex & { [SLOT]?: Slot };
+
 /**
  * The accept loop with admission limits. Subclasses implement {@link admit}.
  * @internal shared by the servers of this package
@@ -334,25 +352,24 @@ export abstract class Listener extends EventEmitter {
     }
     const acceptedAt = Date.now();
     this.#unauthenticated++;
-    let source: string | undefined = balancer ? undefined : peer;
-    let holdsSlot = true;
-    const freeSlot = () => {
-      if (!holdsSlot) return;
-      holdsSlot = false;
-      this.#unauthenticated--;
-      if (source !== undefined) this.#sources.release(source);
+    const slot: Slot = {
+      owner: this,
+      source: balancer ? undefined : peer,
+      holds: true,
+      handedOff: false,
     };
-    let handedOff = false;
+    const freeSlot = () => this.#free(slot);
     this.#sockets.add(socket);
     // Errors surface through 'close'; an unhandled 'error' must never take the process down.
-    socket.on('error', () => {});
-    socket.once('close', () => {
-      this.#sockets.delete(socket);
-      if (!handedOff) freeSlot();
-    });
+    socket.on('error', ignoreError);
+    // One listener shared by every socket (Node calls it with the socket as `this`), not a
+    // closure per socket: it lives as long as the connection.
+    (socket as SlottedStream)[SLOT] = slot;
+    // 'close' comes once: `on` spares the wrapper that `once` makes per socket.
+    socket.on('close', Listener.#onSocketClose);
     const handOff = (): (() => void) => {
-      if (handedOff) throw new Error('socket already handed off');
-      handedOff = true;
+      if (slot.handedOff) throw new Error('socket already handed off');
+      slot.handedOff = true;
       // This process's copy of a sent socket never emits 'close': stop tracking it here.
       this.#sockets.delete(socket);
       this.#handedOff++;
@@ -361,7 +378,7 @@ export abstract class Listener extends EventEmitter {
         if (!counted) return;
         counted = false;
         this.#handedOff--;
-        freeSlot();
+        this.#free(slot);
       };
     };
     const deadline = this.limits.handshakeTimeoutMs;
@@ -413,7 +430,7 @@ export abstract class Listener extends EventEmitter {
           refuse(client.address, 'max-unauthenticated-per-source');
           return;
         }
-        source = client.address;
+        slot.source = client.address;
         port = client.port;
         // Every reader of the socket's address (the secure channel, the RPC connection's
         // `remoteAddress`) then sees the client's, not the balancer's.
@@ -429,6 +446,24 @@ export abstract class Listener extends EventEmitter {
       },
       (error: Error) => refuse(peer, 'proxy-protocol', error),
     );
+  }
+
+  /** Gives back the unauthenticated slot (and per-source slot) `slot` holds, once. */
+  #free(slot: Slot): void {
+    if (!slot.holds) return;
+    slot.holds = false;
+    this.#unauthenticated--;
+    if (slot.source !== undefined) this.#sources.release(slot.source);
+  }
+
+  /** Stops counting a socket once it closes. */
+  static #onSocketClose(this: SlottedStream): void {
+    // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
+    const slot = this[SLOT];
+    if (slot === undefined) return;
+    // biome-ignore lint/complexity/noThisInStatic: the socket, as above
+    slot.owner.#sockets.delete(this);
+    if (!slot.handedOff) slot.owner.#free(slot);
   }
 
   /** Why a new socket from `remoteAddress` is turned away; undefined admits it (and counts it). */

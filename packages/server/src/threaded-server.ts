@@ -185,15 +185,20 @@ export class ThreadedServer extends Listener {
       connection,
       credentials: accepted.credentials,
     } satisfies AuthenticatedEvent);
-    connection.closed.then(
-      (reason) => this.#ended(connection, accepted.credentials, reason),
-      (reason: Error) => this.#ended(connection, accepted.credentials, reason),
-    );
+    this.#watch(connection, accepted.credentials);
   }
 
-  #ended(connection: Connection, credentials: Credentials, reason: Error | undefined): void {
-    this.#connections.delete(connection);
-    this.emit('disconnect', { credentials, reason } satisfies DisconnectEvent);
+  /**
+   * Reports the connection's end. Its own scope: a callback made in `#serve` would keep
+   * that whole frame (the handshake's deadline timer, the accepted handshake's results)
+   * alive for as long as the connection.
+   */
+  #watch(connection: Connection, credentials: Credentials): void {
+    const ended = (reason: Error | undefined): void => {
+      this.#connections.delete(connection);
+      this.emit('disconnect', { credentials, reason } satisfies DisconnectEvent);
+    };
+    connection.closed.then(ended, ended);
   }
 
   /**

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { secureDebugLogger } from '../debug.js';
 import { AuthenticationError } from '../errors.js';
 import type { MessageTransport } from './message-reader.js';
-import { sessionOf } from './server-session.js';
+import { forgetSession, sessionOf } from './server-session.js';
 import type { AuthContext, Authenticator, Credentials } from './types.js';
 import { AuthMessage, authMessage } from './wire.js';
 
@@ -71,11 +71,13 @@ export async function acceptConnection(
       fingerprint: result.credentials.publicKey?.fingerprint,
       ms: Math.round(performance.now() - started),
     });
-    return {
+    const accepted: AcceptedConnection = {
       transport: session.reader.handoff(),
       credentials: result.credentials,
       handshakeHash: session.handshakeHash,
     };
+    forgetSession(stream);
+    return accepted;
   } catch (error) {
     debug?.('refused', {
       side: 'server',

@@ -26,6 +26,11 @@ export interface MessageTransport {
   /** Sends one message given as pieces in order, without joining them; optional. */
   sendParts?(pieces: readonly Uint8Array[]): void;
   start(receiver: MessageReceiver): void;
+  /**
+   * Optional: stops delivery, so that another receiver can `start()` (the secure channel
+   * can). A reader over such a transport steps out of the way once handed off.
+   */
+  stop?(): void;
   close(error?: Error): void;
   readonly remoteAddress?: string | undefined;
 }
@@ -57,6 +62,12 @@ export const DEFAULT_AUTH_QUEUE_LIMITS: AuthQueueLimits = Object.freeze({
  * @throws {RangeError} when a bound is not a positive integer
  */
 export function resolveAuthQueueLimits(patch: Partial<AuthQueueLimits> = {}): AuthQueueLimits {
+  // Every connection of a server without its own bounds shares the frozen defaults.
+  if (
+    patch === DEFAULT_AUTH_QUEUE_LIMITS ||
+    (patch.maxMessages === undefined && patch.maxBytes === undefined)
+  )
+    return DEFAULT_AUTH_QUEUE_LIMITS;
   const limits = { ...DEFAULT_AUTH_QUEUE_LIMITS };
   if (patch.maxMessages !== undefined) limits.maxMessages = patch.maxMessages;
   if (patch.maxBytes !== undefined) limits.maxBytes = patch.maxBytes;
@@ -79,6 +90,9 @@ export interface MessageReaderOptions {
    */
   endsAuthentication?: ((message: Uint8Array) => boolean) | undefined;
 }
+
+// Set in MessageReader's static block: how `HandedOff` reaches the reader's private state.
+let startDownstream: (reader: MessageReader, receiver: MessageReceiver) => void;
 
 /** Reads the first few messages of a transport, then passes the transport on. */
 export class MessageReader implements MessageReceiver {
@@ -218,25 +232,29 @@ export class MessageReader implements MessageReceiver {
     if (this.#handedOff) throw new UsageError('handoff() was already called');
     this.#handedOff = true;
     this.#bounded = false;
+    // An object with shared methods, not one closure per method: it lives as long as the
+    // connection does.
+    return new HandedOff(this, this.#transport);
+  }
+
+  static {
+    startDownstream = (reader, receiver) => reader.#startDownstream(receiver);
+  }
+
+  #startDownstream(receiver: MessageReceiver): void {
+    if (this.#downstream) throw new UsageError('transport already started');
     const transport = this.#transport;
-    return {
-      send: (data) => transport.send(data),
-      sendParts: (pieces) =>
-        transport.sendParts === undefined
-          ? transport.send(joinPieces(pieces))
-          : transport.sendParts(pieces),
-      close: (error) => transport.close(error),
-      remoteAddress: transport.remoteAddress,
-      start: (receiver) => {
-        if (this.#downstream) throw new UsageError('transport already started');
-        const queued = this.#queue;
-        this.#queue = [];
-        this.#queuedBytes = 0;
-        for (const data of queued) receiver.onMessage(data);
-        this.#downstream = receiver;
-        if (this.#closed) receiver.onClose(this.#closed.error);
-      },
-    };
+    // A transport that can stop and start again then delivers to `receiver` itself: this
+    // reader is let go instead of forwarding every message for the connection's life.
+    const direct = this.#closed === undefined && transport.stop !== undefined;
+    if (direct) transport.stop?.();
+    const queued = this.#queue;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    for (const data of queued) receiver.onMessage(data);
+    this.#downstream = receiver;
+    if (this.#closed) receiver.onClose(this.#closed.error);
+    else if (direct) transport.start(receiver);
   }
 
   /** Drops the queue, closes the transport with `error` and fails every reader. */
@@ -249,6 +267,43 @@ export class MessageReader implements MessageReceiver {
     this.#waiter = undefined;
     waiter?.reject(error);
     this.#transport.close(error);
+  }
+}
+
+/** The transport `handoff()` returns: the reader's transport, started through the reader. */
+class HandedOff implements MessageTransport {
+  /** Until started: then the reader is no longer needed here. */
+  #reader: MessageReader | undefined;
+  readonly #transport: MessageTransport;
+
+  constructor(reader: MessageReader, transport: MessageTransport) {
+    this.#reader = reader;
+    this.#transport = transport;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#transport.remoteAddress;
+  }
+
+  send(data: Uint8Array): void {
+    this.#transport.send(data);
+  }
+
+  sendParts(pieces: readonly Uint8Array[]): void {
+    const transport = this.#transport;
+    if (transport.sendParts === undefined) transport.send(joinPieces(pieces));
+    else transport.sendParts(pieces);
+  }
+
+  close(error?: Error): void {
+    this.#transport.close(error);
+  }
+
+  start(receiver: MessageReceiver): void {
+    const reader = this.#reader;
+    if (reader === undefined) throw new UsageError('transport already started');
+    startDownstream(reader, receiver);
+    this.#reader = undefined;
   }
 }
 

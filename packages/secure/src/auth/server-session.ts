@@ -71,6 +71,18 @@ export function sessionOf(stream: AuthStream): ServerSession | undefined {
 }
 
 /**
+ * Forgets the session of `stream` once the connection is accepted: what only
+ * authentication needed (the client's hello, the handshake hash, the limits to raise to)
+ * then no longer lives as long as the connection. The channel itself goes on.
+ */
+export function forgetSession(stream: AuthStream): void {
+  const session = sessions.get(stream);
+  if (session === undefined) return;
+  sessions.delete(stream);
+  sessions.delete(session.channel);
+}
+
+/**
  * The channel to continue on: the stream itself once upgraded, or the channel that an
  * earlier authenticator established over this raw stream.
  */

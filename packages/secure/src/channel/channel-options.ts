@@ -123,6 +123,17 @@ export function resolveLimits(
   if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1) {
     throw new RangeError('maxMessageBytes must be a positive integer');
   }
+  // Limits equal to a resolved set already made (the defaults, the base, a frozen patch)
+  // are that set: every connection with the same limits shares one object.
+  for (const known of [base, patch, DEFAULT_CHANNEL_LIMITS, DEFAULT_PREAUTH_CHANNEL_LIMITS]) {
+    if (
+      Object.isFrozen(known) &&
+      Object.keys(known).length === 2 &&
+      known.maxFrameBytes === maxFrameBytes &&
+      known.maxMessageBytes === maxMessageBytes
+    )
+      return known as ChannelLimits;
+  }
   return Object.freeze(limits);
 }
 
@@ -131,6 +142,8 @@ export function resolveLimits(
  * @throws {RangeError} when a threshold is not a positive number.
  */
 export function resolveRekeyPolicy(patch: Partial<RekeyPolicy> = {}): RekeyPolicy {
+  // No field given: every channel without a policy of its own shares the frozen default.
+  if (Object.keys(patch).length === 0) return DEFAULT_REKEY_POLICY;
   const policy = { ...DEFAULT_REKEY_POLICY, ...patch };
   for (const [name, value] of Object.entries(policy)) {
     if (typeof value !== 'number' || !(value > 0)) {

@@ -80,6 +80,13 @@ const TYPE_BYTES = [0, 1, 2, 3, 4, 5].map((t) => Uint8Array.of(t));
 const EMPTY = new Uint8Array(0);
 const CLOSE_WITH_ERROR = Uint8Array.of(1);
 
+/**
+ * Where the stream's listeners find the channel reading it (one channel per stream). The
+ * stream calls its listeners with itself as `this`, as Node's EventEmitter does.
+ */
+const CHANNEL = Symbol('keyway.secureChannel');
+type ChannelStream = Duplex & { [CHANNEL]?: SecureChannel };
+
 /** What a channel delivers to; the same shape as core's `TransportReceiver`. */
 export interface ChannelReceiver {
   /** One whole message, in order. The receiver owns `data`. */
@@ -121,8 +128,9 @@ export class SecureChannel {
   readonly #stream: Duplex;
   readonly #send: CipherState;
   readonly #receive: CipherState;
-  readonly #handshakeHash: Uint8Array;
-  readonly #remoteStatic: Uint8Array;
+  /** The handshake hash then the peer's static key, in one buffer (one object, not two). */
+  readonly #hashAndStatic: Uint8Array;
+  readonly #hashBytes: number;
   readonly #reader: FrameReader;
   readonly #rekey: RekeyPolicy;
   readonly #remoteAddress: string | undefined;
@@ -155,8 +163,10 @@ export class SecureChannel {
     this.#stream = init.stream;
     this.#send = init.send;
     this.#receive = init.receive;
-    this.#handshakeHash = new Uint8Array(init.handshakeHash);
-    this.#remoteStatic = new Uint8Array(init.remoteStatic);
+    this.#hashBytes = init.handshakeHash.length;
+    this.#hashAndStatic = new Uint8Array(this.#hashBytes + init.remoteStatic.length);
+    this.#hashAndStatic.set(init.handshakeHash);
+    this.#hashAndStatic.set(init.remoteStatic, this.#hashBytes);
     this.#reader = init.reader;
     this.#limits = resolveLimits(DEFAULT_PREAUTH_CHANNEL_LIMITS, init.options?.limits);
     // Before authentication the received-frame cap is our own (pre-auth) frame limit.
@@ -174,10 +184,11 @@ export class SecureChannel {
     // Nothing is parsed before start(): the stream stays paused, so an unread peer can
     // only fill the socket buffers, not our memory.
     this.#stream.pause();
-    this.#stream.on('data', this.#onData);
-    this.#stream.on('end', this.#onEnd);
-    this.#stream.on('error', this.#onError);
-    this.#stream.on('close', this.#onStreamClose);
+    (this.#stream as ChannelStream)[CHANNEL] = this;
+    this.#stream.on('data', SecureChannel.#onData);
+    this.#stream.on('end', SecureChannel.#onEnd);
+    this.#stream.on('error', SecureChannel.#onError);
+    this.#stream.on('close', SecureChannel.#onStreamClose);
   }
 
   /** Where the peer is (`ip:port` for TCP), for logs and credentials. */
@@ -187,12 +198,12 @@ export class SecureChannel {
 
   /** The Noise handshake hash: a unique, secret-derived id of this session (channel binding). */
   get handshakeHash(): Uint8Array {
-    return new Uint8Array(this.#handshakeHash);
+    return this.#hashAndStatic.slice(0, this.#hashBytes);
   }
 
   /** The peer's static X25519 public key, as proven in the handshake. */
   get remoteStatic(): Uint8Array {
-    return new Uint8Array(this.#remoteStatic);
+    return this.#hashAndStatic.slice(this.#hashBytes);
   }
 
   /** The limits currently enforced. */
@@ -264,7 +275,7 @@ export class SecureChannel {
       this.#batchBytes += 2 + data.length;
       if (!this.#flushQueued) {
         this.#flushQueued = true;
-        nextTick(this.#onTick);
+        nextTick(SecureChannel.#onTick, this);
       }
       return;
     }
@@ -368,10 +379,11 @@ export class SecureChannel {
     this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), bytes);
   }
 
-  readonly #onTick = (): void => {
-    this.#flushQueued = false;
-    if (!this.#closed) this.#flushBatch();
-  };
+  // Static, with the channel as argument: no closure per channel.
+  static #onTick(channel: SecureChannel): void {
+    channel.#flushQueued = false;
+    if (!channel.#closed) channel.#flushBatch();
+  }
 
   /**
    * Starts delivery. Messages that arrived earlier are delivered first, then a close that
@@ -450,11 +462,13 @@ export class SecureChannel {
     // Every frame written in this tick leaves in one writev.
     this.#corked = true;
     this.#stream.cork();
-    nextTick(() => {
-      this.#corked = false;
-      if (!this.#closed) this.#flushBatch();
-      this.#stream.uncork();
-    });
+    nextTick(SecureChannel.#onCorkedTick, this);
+  }
+
+  static #onCorkedTick(channel: SecureChannel): void {
+    channel.#corked = false;
+    if (!channel.#closed) channel.#flushBatch();
+    channel.#stream.uncork();
   }
 
   #writeFrame(
@@ -541,38 +555,48 @@ export class SecureChannel {
     this.#stream.write(frame);
   }
 
-  readonly #onData = (chunk: Uint8Array): void => {
-    if (this.#closed) return;
-    this.#reader.push(chunk);
-    if (this.#receiver) this.#pump();
-    else this.#stream.pause();
-  };
+  // The stream's listeners are shared by every channel: the stream is `this`, and its
+  // channel is found under CHANNEL. Four closures per connection would cost more.
+  static #onData(this: ChannelStream, chunk: Uint8Array): void {
+    // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
+    const channel = this[CHANNEL]!;
+    if (channel.#closed) return;
+    channel.#reader.push(chunk);
+    if (channel.#receiver) channel.#pump();
+    else channel.#stream.pause();
+  }
 
-  readonly #onEnd = (): void => {
-    this.#ended = true;
-    if (this.#closed || !this.#receiver) return;
-    this.#pump();
-    if (!this.#closed && this.#receiver) {
-      this.#fail(new ChannelError('connection ended without CLOSE'));
+  static #onEnd(this: ChannelStream): void {
+    // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
+    const channel = this[CHANNEL]!;
+    channel.#ended = true;
+    if (channel.#closed || !channel.#receiver) return;
+    channel.#pump();
+    if (!channel.#closed && channel.#receiver) {
+      channel.#fail(new ChannelError('connection ended without CLOSE'));
     }
-  };
+  }
 
-  readonly #onError = (cause: Error): void => {
-    if (this.#closed) return;
-    this.#fail(new ChannelError('connection failed', { cause }));
-  };
+  static #onError(this: ChannelStream, cause: Error): void {
+    // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
+    const channel = this[CHANNEL]!;
+    if (channel.#closed) return;
+    channel.#fail(new ChannelError('connection failed', { cause }));
+  }
 
-  readonly #onStreamClose = (): void => {
-    if (this.#closed) return;
+  static #onStreamClose(this: ChannelStream): void {
+    // biome-ignore lint/complexity/noThisInStatic: the emitter calls its listeners with itself as `this`
+    const channel = this[CHANNEL]!;
+    if (channel.#closed) return;
     // A reset or destroy with no 'end': the peer never said CLOSE.
-    this.#ended = true;
-    if (this.#receiver) {
-      this.#pump();
-      if (!this.#closed && this.#receiver) {
-        this.#fail(new ChannelError('connection ended without CLOSE'));
+    channel.#ended = true;
+    if (channel.#receiver) {
+      channel.#pump();
+      if (!channel.#closed && channel.#receiver) {
+        channel.#fail(new ChannelError('connection ended without CLOSE'));
       }
     }
-  };
+  }
 
   /** Parses and delivers every whole frame buffered, until closed. */
   #pump(): void {
@@ -808,10 +832,16 @@ function addressOf(stream: Duplex): string | undefined {
   return typeof socket.remotePort === 'number' ? `${host}:${socket.remotePort}` : host;
 }
 
+type TickCallback = (channel: SecureChannel) => void;
+
 /**
  * Node's `process.nextTick` (runs before promise callbacks, so every frame written in this
- * turn joins the batch); a microtask where there is no `process` (a browser).
+ * turn joins the batch); a microtask where there is no `process` (a browser). The channel
+ * rides as the callback's argument, so that no closure is made for it.
  */
-const nextTick: (callback: () => void) => void =
-  (globalThis as { process?: { nextTick?: (callback: () => void) => void } }).process?.nextTick ??
-  queueMicrotask;
+const nextTick: (callback: TickCallback, channel: SecureChannel) => void =
+  (
+    globalThis as {
+      process?: { nextTick?: (callback: TickCallback, channel: SecureChannel) => void };
+    }
+  ).process?.nextTick ?? ((callback, channel) => queueMicrotask(() => callback(channel)));
