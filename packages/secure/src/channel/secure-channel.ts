@@ -499,9 +499,10 @@ export class SecureChannel {
   }
 
   /**
-   * Seals a frame from one buffer, type byte then body (one native `update`). A small frame
-   * is written as one buffer, header and tag included (one `write`, which reaches the
-   * socket at once when not corked); a larger one as its pieces under the cork, uncopied.
+   * Seals a frame from one buffer, type byte then body. A small frame is laid out and
+   * sealed in place in the buffer that is written, header and tag included (one `write`,
+   * which reaches the socket at once when not corked); a larger one is written as its
+   * pieces under the cork, uncopied.
    */
   #sealJoined(
     type: number,
@@ -509,6 +510,30 @@ export class SecureChannel {
     length: number,
     laidOut: boolean,
   ): void {
+    const size = 1 + length + AEAD_TAG_BYTES;
+    if (length < JOINED_FRAME_MAX_BYTES) {
+      // Not Node's Buffer: the channel also runs in browsers.
+      const frame = freshBytes(FRAME_HEADER_BYTES + size);
+      frame[0] = size >>> 8;
+      frame[1] = size & 0xff;
+      frame[FRAME_HEADER_BYTES] = type;
+      if (body instanceof Uint8Array) frame.set(body, FRAME_HEADER_BYTES + 1);
+      else {
+        let at = FRAME_HEADER_BYTES + 1;
+        for (const piece of body) {
+          frame.set(piece, at);
+          at += piece.length;
+        }
+      }
+      this.#send.encryptIntoWithAd(
+        EMPTY,
+        frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + 1 + length),
+        frame,
+        FRAME_HEADER_BYTES,
+      );
+      this.#stream.write(frame);
+      return;
+    }
     const plain = scratchOf(1 + length);
     plain[0] = type;
     if (!laidOut) {
@@ -522,23 +547,9 @@ export class SecureChannel {
       }
     }
     const sealed = this.#send.encryptPartsWithAd(EMPTY, [plain.subarray(0, 1 + length)]);
-    const size = 1 + length + AEAD_TAG_BYTES;
-    if (length >= JOINED_FRAME_MAX_BYTES) {
-      this.#cork();
-      this.#stream.write(frameHeader(size));
-      for (const chunk of sealed) this.#stream.write(chunk);
-      return;
-    }
-    // Not Node's Buffer: the channel also runs in browsers.
-    const frame = freshBytes(FRAME_HEADER_BYTES + size);
-    frame[0] = size >>> 8;
-    frame[1] = size & 0xff;
-    let at = FRAME_HEADER_BYTES;
-    for (const chunk of sealed) {
-      frame.set(chunk, at);
-      at += chunk.length;
-    }
-    this.#stream.write(frame);
+    this.#cork();
+    this.#stream.write(frameHeader(size));
+    for (const chunk of sealed) this.#stream.write(chunk);
   }
 
   readonly #onData = (chunk: Uint8Array): void => {

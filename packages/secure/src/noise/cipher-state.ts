@@ -7,10 +7,12 @@
 import {
   AEAD_KEY_BYTES,
   AEAD_NONCE_BYTES,
+  AEAD_TAG_BYTES,
   type CryptoProvider,
   checkLength,
 } from '../crypto/provider.js';
-import { ChannelError } from '../errors.js';
+import { SmallAead } from '../crypto/small-aead.js';
+import { ChannelError, DecryptError } from '../errors.js';
 
 /** The reserved nonce 2^64-1: never used for a message, only by `Rekey()` (§4.2). */
 export const MAX_NONCE = 0xffff_ffff_ffff_ffffn;
@@ -24,10 +26,20 @@ const ZEROS_32 = new Uint8Array(32);
 const NONCE = new Uint8Array(AEAD_NONCE_BYTES);
 const NONCE_VIEW = new DataView(NONCE.buffer);
 
+/**
+ * Messages up to this many bytes are sealed and opened by {@link SmallAead} (the same
+ * ChaCha20-Poly1305, in JS, with the key expanded once) rather than by the provider: below
+ * it, a native cipher's per-message setup costs more than the JS cipher's work, several
+ * times more for the ~50-byte frame of a trivial call.
+ */
+export const SMALL_MESSAGE_BYTES = 1024;
+
 /** Noise CipherState: `k` and `n`, with EncryptWithAd / DecryptWithAd / Rekey. */
 export class CipherState {
   readonly #provider: CryptoProvider;
   #k: Uint8Array | undefined;
+  /** `#k` expanded for small messages. */
+  #small: SmallAead | undefined;
   // The 64-bit counter `n` as two 32-bit halves: a bigint would be allocated anew at
   // every increment, once per frame.
   #nHigh = 0;
@@ -45,7 +57,9 @@ export class CipherState {
   /** `InitializeKey(key)`: sets the key and resets the nonce to zero. */
   initializeKey(key: Uint8Array | undefined): void {
     if (key !== undefined) checkLength(key, AEAD_KEY_BYTES, 'key');
+    this.#small?.wipe();
     this.#k = key && new Uint8Array(key);
+    this.#small = key && new SmallAead(key);
     this.#nHigh = 0;
     this.#nLow = 0;
   }
@@ -75,9 +89,39 @@ export class CipherState {
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     const k = this.#k;
     if (k === undefined) return plaintext;
+    if (plaintext.length <= SMALL_MESSAGE_BYTES) {
+      const sealed = new Uint8Array(plaintext.length + AEAD_TAG_BYTES);
+      this.#small!.seal(this.#useNonce(), ad, plaintext, sealed, 0);
+      this.#advance();
+      return sealed;
+    }
     const sealed = this.#provider.seal(k, this.#useNonce(), ad, plaintext);
     this.#advance();
     return sealed;
+  }
+
+  /**
+   * `EncryptWithAd` into a buffer the caller gives: ciphertext then tag
+   * (`plaintext.length + 16` bytes) are written into `out` from `at`. `plaintext` may be
+   * that very region of `out` (sealing in place), but must not overlap it otherwise.
+   * @throws {ChannelError} when no key is set or the nonce space is exhausted.
+   * @throws {RangeError} when `out` is too short.
+   */
+  encryptIntoWithAd(ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, at: number): void {
+    const k = this.#k;
+    if (k === undefined) throw new ChannelError('cipher state has no key');
+    if (at < 0 || out.length - at < plaintext.length + AEAD_TAG_BYTES)
+      throw new RangeError('output too short');
+    if (plaintext.length <= SMALL_MESSAGE_BYTES) {
+      this.#small!.seal(this.#useNonce(), ad, plaintext, out, at);
+    } else {
+      const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, [plaintext]);
+      for (const chunk of sealed) {
+        out.set(chunk, at);
+        at += chunk.length;
+      }
+    }
+    this.#advance();
   }
 
   /**
@@ -88,6 +132,14 @@ export class CipherState {
   encryptPartsWithAd(ad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array[] {
     const k = this.#k;
     if (k === undefined) throw new ChannelError('cipher state has no key');
+    let total = 0;
+    for (const part of parts) total += part.length;
+    if (total <= SMALL_MESSAGE_BYTES) {
+      const sealed = new Uint8Array(total + AEAD_TAG_BYTES);
+      this.#small!.seal(this.#useNonce(), ad, joinPieces(parts), sealed, 0);
+      this.#advance();
+      return [sealed];
+    }
     const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, parts);
     this.#advance();
     return sealed;
@@ -103,6 +155,11 @@ export class CipherState {
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     const k = this.#k;
     if (k === undefined) return ciphertext;
+    if (ciphertext.length <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
+      const plaintext = this.#openSmall(ad, ciphertext);
+      this.#advance();
+      return plaintext;
+    }
     const plaintext = this.#provider.open(k, this.#useNonce(), ad, ciphertext);
     this.#advance();
     return plaintext;
@@ -118,6 +175,13 @@ export class CipherState {
   decryptPartsWithAd(ad: Uint8Array, pieces: readonly Uint8Array[]): Uint8Array[] {
     const k = this.#k;
     if (k === undefined) throw new ChannelError('cipher state has no key');
+    let total = 0;
+    for (const piece of pieces) total += piece.length;
+    if (total <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
+      const plaintext = this.#openSmall(ad, joinPieces(pieces));
+      this.#advance();
+      return [plaintext];
+    }
     const nonce = this.#useNonce();
     const plaintext =
       this.#provider.openParts === undefined
@@ -137,13 +201,26 @@ export class CipherState {
     NONCE_VIEW.setBigUint64(4, MAX_NONCE, true);
     const sealed = this.#provider.seal(k, NONCE, EMPTY, ZEROS_32);
     k.fill(0);
+    this.#small?.wipe();
     this.#k = new Uint8Array(sealed.subarray(0, AEAD_KEY_BYTES));
+    this.#small = new SmallAead(this.#k);
   }
 
   /** Overwrites the key; the state has no key afterwards. */
   destroy(): void {
     this.#k?.fill(0);
     this.#k = undefined;
+    this.#small?.wipe();
+    this.#small = undefined;
+  }
+
+  /** Opens a small sealed message, or throws; the nonce is the caller's to advance. */
+  #openSmall(ad: Uint8Array, sealed: Uint8Array): Uint8Array {
+    if (sealed.length < AEAD_TAG_BYTES) throw new DecryptError('ciphertext shorter than a tag');
+    const plaintext = new Uint8Array(sealed.length - AEAD_TAG_BYTES);
+    if (!this.#small!.open(this.#useNonce(), ad, sealed, plaintext, 0))
+      throw new DecryptError('frame failed authentication');
+    return plaintext;
   }
 
   #useNonce(): Uint8Array {
