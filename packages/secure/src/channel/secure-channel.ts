@@ -36,7 +36,12 @@ import {
   resolveLimits,
   resolveRekeyPolicy,
 } from './channel-options.js';
-import { FRAME_HEADER_BYTES, type FrameReader, frameHeader, freshBytes } from './frame-reader.js';
+import {
+  FRAME_HEADER_BYTES,
+  type FrameReader,
+  frameHeader,
+  outgoingBytes,
+} from './frame-reader.js';
 import { PartsSink, splitIntoParts } from './message-parts.js';
 
 /** The first plaintext byte of every frame. */
@@ -347,13 +352,16 @@ export class SecureChannel {
 
   /** Writes the messages waiting in the batch: one DATA frame, or one BATCH frame. */
   #flushBatch(): void {
+    // The array is kept for the next batch: emptied before anything is written, since a
+    // write may re-enter (a failing stream closes the channel).
     const batch = this.#batch;
     if (batch.length === 0) return;
-    this.#batch = [];
     const bytes = this.#batchBytes;
     this.#batchBytes = 0;
     if (batch.length === 1) {
-      this.#writeFrame(FrameType.DATA, batch[0]!);
+      const message = batch[0]!;
+      batch.length = 0;
+      this.#writeFrame(FrameType.DATA, message);
       return;
     }
     // Laid out once, after the type byte, where #seal reads small frames from.
@@ -365,6 +373,7 @@ export class SecureChannel {
       frame.set(message, at + 2);
       at += 2 + message.length;
     }
+    batch.length = 0;
     this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), bytes);
   }
 
@@ -512,8 +521,7 @@ export class SecureChannel {
   ): void {
     const size = 1 + length + AEAD_TAG_BYTES;
     if (length < JOINED_FRAME_MAX_BYTES) {
-      // Not Node's Buffer: the channel also runs in browsers.
-      const frame = freshBytes(FRAME_HEADER_BYTES + size);
+      const frame = outgoingBytes(FRAME_HEADER_BYTES + size);
       frame[0] = size >>> 8;
       frame[1] = size & 0xff;
       frame[FRAME_HEADER_BYTES] = type;
@@ -588,15 +596,37 @@ export class SecureChannel {
   /** Parses and delivers every whole frame buffered, until closed. */
   #pump(): void {
     while (!this.#closed && this.#receiver !== undefined) {
-      let frame: Uint8Array[] | undefined;
+      let frame: Uint8Array | Uint8Array[] | undefined;
       try {
         // A frame split across socket reads is opened piece by piece, not joined first.
-        frame = this.#reader.nextTransientPieces();
+        frame = this.#reader.nextTransientFrame();
       } catch (error) {
         this.#fail(error as Error);
         return;
       }
       if (frame === undefined) return;
+      if (frame instanceof Uint8Array) {
+        // The usual case: the frame lies in one chunk, and is opened into one buffer.
+        if (frame.length < MIN_FRAME_BYTES) {
+          this.#fail(
+            new ChannelError(`frame of ${frame.length} bytes is shorter than a type and a tag`),
+          );
+          return;
+        }
+        let opened: Uint8Array;
+        try {
+          opened = this.#receive.decryptWithAd(EMPTY, frame);
+        } catch (cause) {
+          this.#fail(
+            cause instanceof DecryptError
+              ? cause
+              : new DecryptError('frame failed authentication', { cause }),
+          );
+          return;
+        }
+        this.#handle(opened[0]!, opened.subarray(1));
+        continue;
+      }
       // Pieces are held until their message is whole; a frame dribbled in many small
       // reads is joined so that each frame costs at most two.
       if (frame.length > 2) frame = [concat(frame, bodyLength(frame))];
