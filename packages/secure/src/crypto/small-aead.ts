@@ -21,8 +21,8 @@ const C3 = 0x6b206574;
 
 /**
  * Scratch of this thread, consumed synchronously by each call: the ChaCha20 block just
- * computed, Poly1305's accumulator and key, and one padded message block. Wiped after
- * every message.
+ * computed, Poly1305's accumulator and key, one padded block of the (public) MAC input and
+ * the tag. What derives from the key is wiped after every message.
  */
 const BLOCK = new Uint32Array(16);
 const H = new Uint16Array(10);
@@ -434,13 +434,12 @@ function writeLength(to: Uint8Array, at: number, n: number): void {
   to[at + 7] = high >>> 24;
 }
 
+/** Wipes what derives from the key: the last block of keystream and Poly1305's key and state. */
 function wipeScratch(): void {
   BLOCK.fill(0);
   H.fill(0);
   R.fill(0);
   PAD.fill(0);
-  LAST.fill(0);
-  TAG.fill(0);
 }
 
 /**
