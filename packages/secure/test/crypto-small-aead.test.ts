@@ -88,11 +88,16 @@ describe('SmallAead', () => {
     const key = new Uint8Array(32).fill(9);
     const nonce = new Uint8Array(12).fill(1);
     const plaintext = new Uint8Array(200).map((_, i) => i);
+    const expected = toHex(nodeSeal(key, nonce, new Uint8Array(0), plaintext));
     const buffer = new Uint8Array(2 + 200 + 16);
     buffer.set(plaintext, 2);
     new SmallAead(key).seal(nonce, new Uint8Array(0), buffer.subarray(2, 202), buffer, 2);
-    expect(toHex(buffer.subarray(2))).toBe(
-      toHex(nodeSeal(key, nonce, new Uint8Array(0), plaintext)),
+    expect(toHex(buffer.subarray(2))).toBe(expected);
+    buffer.fill(0).set(plaintext, 2);
+    new SmallAead(key).sealInPlace(nonce, new Uint8Array(0), buffer, 2, 200);
+    expect(toHex(buffer.subarray(2))).toBe(expected);
+    expect(() => new SmallAead(key).sealInPlace(nonce, new Uint8Array(0), buffer, 3, 200)).toThrow(
+      RangeError,
     );
   });
 
@@ -156,9 +161,10 @@ describe('CipherState across SMALL_MESSAGE_BYTES', () => {
           new DataView(nonce.buffer).setUint32(4, n, true);
           const expected = provider.seal(key, nonce, ad, plaintext);
           expect(toHex(ours.encryptWithAd(ad, plaintext))).toBe(toHex(expected));
-          const out = new Uint8Array(length + 16);
-          theirs.encryptIntoWithAd(ad, plaintext, out, 0);
-          expect(toHex(out)).toBe(toHex(expected));
+          const out = new Uint8Array(3 + length + 16);
+          out.set(plaintext, 3);
+          theirs.encryptInPlaceWithAd(ad, out, 3, length);
+          expect(toHex(out.subarray(3))).toBe(toHex(expected));
           const half = length >> 1;
           const parts = parted.encryptPartsWithAd(ad, [
             plaintext.subarray(0, half),

@@ -60,6 +60,9 @@ export const FrameType = Object.freeze({
   BATCH: 5,
 });
 
+/** A batch array longer than this is dropped after its flush rather than kept. */
+const BATCH_SLOTS_KEPT = 64;
+
 /** Largest message that may travel inside a BATCH frame. */
 const BATCH_ITEM_MAX_BYTES = 4096;
 /**
@@ -134,7 +137,9 @@ export class SecureChannel {
   readonly #closeGraceMs: number;
   readonly #batching: boolean;
   readonly #maxBuffered: number;
+  /** Messages waiting for the end of the tick: the first `#batchCount` slots. */
   #batch: Uint8Array[] = [];
+  #batchCount = 0;
   #batchBytes = 0;
   /** The rest of a received BATCH whose receiver stopped delivery part-way through. */
   #held: Uint8Array | undefined;
@@ -265,7 +270,7 @@ export class SecureChannel {
       // written as one buffer (no cork: a lone frame needs no writev); order is kept
       // because anything else flushes the batch before it is written.
       if (this.#batchBytes + 2 + data.length > room) this.#flushBatch();
-      this.#batch.push(data);
+      this.#batch[this.#batchCount++] = data;
       this.#batchBytes += 2 + data.length;
       if (!this.#flushQueued) {
         this.#flushQueued = true;
@@ -352,28 +357,33 @@ export class SecureChannel {
 
   /** Writes the messages waiting in the batch: one DATA frame, or one BATCH frame. */
   #flushBatch(): void {
-    // The array is kept for the next batch: emptied before anything is written, since a
-    // write may re-enter (a failing stream closes the channel).
+    // The slots are emptied before anything is written, since a write may re-enter (a
+    // failing stream closes the channel); the array is kept for the next batch unless it
+    // grew large.
+    const count = this.#batchCount;
+    if (count === 0) return;
     const batch = this.#batch;
-    if (batch.length === 0) return;
     const bytes = this.#batchBytes;
+    this.#batchCount = 0;
     this.#batchBytes = 0;
-    if (batch.length === 1) {
+    if (count === 1) {
       const message = batch[0]!;
-      batch.length = 0;
+      batch[0] = EMPTY;
       this.#writeFrame(FrameType.DATA, message);
       return;
     }
     // Laid out once, after the type byte, where #seal reads small frames from.
     const frame = scratchOf(1 + bytes);
     let at = 1;
-    for (const message of batch) {
+    for (let i = 0; i < count; i++) {
+      const message = batch[i]!;
       frame[at] = message.length >>> 8;
       frame[at + 1] = message.length & 0xff;
       frame.set(message, at + 2);
       at += 2 + message.length;
+      batch[i] = EMPTY;
     }
-    batch.length = 0;
+    if (batch.length > BATCH_SLOTS_KEPT) this.#batch = [];
     this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), bytes);
   }
 
@@ -533,12 +543,7 @@ export class SecureChannel {
           at += piece.length;
         }
       }
-      this.#send.encryptIntoWithAd(
-        EMPTY,
-        frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + 1 + length),
-        frame,
-        FRAME_HEADER_BYTES,
-      );
+      this.#send.encryptInPlaceWithAd(EMPTY, frame, FRAME_HEADER_BYTES, 1 + length);
       this.#stream.write(frame);
       return;
     }
@@ -811,6 +816,7 @@ export class SecureChannel {
     this.#partial = [];
     this.#sink = undefined;
     this.#batch = [];
+    this.#batchCount = 0;
     this.#held = undefined;
   }
 

@@ -24,14 +24,15 @@ const C3 = 0x6b206574;
  * computed, Poly1305's accumulator and key, one padded block of the (public) MAC input and
  * the tag. What derives from the key is wiped after every message.
  */
-const BLOCK = new Uint32Array(16);
-const H = new Uint16Array(10);
-const R = new Uint16Array(10);
-const PAD = new Uint16Array(8);
+const SCRATCH = new ArrayBuffer(64 + 20 + 20 + 16);
+const BLOCK = new Uint32Array(SCRATCH, 0, 16);
+const H = new Uint16Array(SCRATCH, 64, 10);
+const R = new Uint16Array(SCRATCH, 84, 10);
+const PAD = new Uint16Array(SCRATCH, 104, 8);
+/** All of the above, to wipe in one call. */
+const KEYED = new Uint8Array(SCRATCH);
 const LAST = new Uint8Array(16);
 const TAG = new Uint8Array(AEAD_TAG_BYTES);
-const G = new Uint16Array(10);
-const GMINUS = new Uint16Array(10);
 
 const rotl = (x: number, n: number): number => (x << n) | (x >>> (32 - n));
 
@@ -374,50 +375,118 @@ function polyFinish(adLength: number, textLength: number): void {
   writeLength(LAST, 0, adLength);
   writeLength(LAST, 8, textLength);
   polyBlocks(LAST, 0, 16);
-  const h = G;
-  for (let i = 0; i < 10; i++) h[i] = H[i]!;
-  // Carry fully, then g = h + 5 - 2^130: h mod p is g when g is not negative, else h.
-  let c = 0;
-  for (let i = 1; i < 10; i++) {
-    const v = h[i]! + c;
-    h[i] = v & 0x1fff;
-    c = v >>> 13;
-  }
-  let v = h[0]! + c * 5;
-  h[0] = v & 0x1fff;
-  v = h[1]! + (v >>> 13);
-  h[1] = v & 0x1fff;
-  h[2] = h[2]! + (v >>> 13);
-  const g = GMINUS;
-  v = h[0]! + 5;
-  g[0] = v & 0x1fff;
-  c = v >>> 13;
-  for (let i = 1; i < 10; i++) {
-    v = h[i]! + c;
-    g[i] = v & 0x1fff;
-    c = v >>> 13;
-  }
-  // c is 1 when h + 5 reached 2^130, i.e. h >= p: then take g (g[9]'s 2^13 bit is dropped).
+  // Carry fully.
+  let h0 = H[0]!;
+  let h1 = H[1]!;
+  let h2 = H[2]!;
+  let h3 = H[3]!;
+  let h4 = H[4]!;
+  let h5 = H[5]!;
+  let h6 = H[6]!;
+  let h7 = H[7]!;
+  let h8 = H[8]!;
+  let h9 = H[9]!;
+  let c = h1 >>> 13;
+  h1 &= 0x1fff;
+  h2 += c;
+  c = h2 >>> 13;
+  h2 &= 0x1fff;
+  h3 += c;
+  c = h3 >>> 13;
+  h3 &= 0x1fff;
+  h4 += c;
+  c = h4 >>> 13;
+  h4 &= 0x1fff;
+  h5 += c;
+  c = h5 >>> 13;
+  h5 &= 0x1fff;
+  h6 += c;
+  c = h6 >>> 13;
+  h6 &= 0x1fff;
+  h7 += c;
+  c = h7 >>> 13;
+  h7 &= 0x1fff;
+  h8 += c;
+  c = h8 >>> 13;
+  h8 &= 0x1fff;
+  h9 += c;
+  c = h9 >>> 13;
+  h9 &= 0x1fff;
+  h0 += c * 5;
+  c = h0 >>> 13;
+  h0 &= 0x1fff;
+  h1 += c;
+  c = h1 >>> 13;
+  h1 &= 0x1fff;
+  h2 += c;
+  // g = h + 5 - 2^130: h mod p is g when h + 5 reaches 2^130 (h >= p), else h.
+  let g0 = h0 + 5;
+  c = g0 >>> 13;
+  g0 &= 0x1fff;
+  let g1 = h1 + c;
+  c = g1 >>> 13;
+  g1 &= 0x1fff;
+  let g2 = h2 + c;
+  c = g2 >>> 13;
+  g2 &= 0x1fff;
+  let g3 = h3 + c;
+  c = g3 >>> 13;
+  g3 &= 0x1fff;
+  let g4 = h4 + c;
+  c = g4 >>> 13;
+  g4 &= 0x1fff;
+  let g5 = h5 + c;
+  c = g5 >>> 13;
+  g5 &= 0x1fff;
+  let g6 = h6 + c;
+  c = g6 >>> 13;
+  g6 &= 0x1fff;
+  let g7 = h7 + c;
+  c = g7 >>> 13;
+  g7 &= 0x1fff;
+  let g8 = h8 + c;
+  c = g8 >>> 13;
+  g8 &= 0x1fff;
+  let g9 = h9 + c;
+  c = g9 >>> 13;
+  g9 &= 0x1fff;
   const takeG = -c | 0;
   const keepH = ~takeG;
-  for (let i = 0; i < 10; i++) h[i] = (h[i]! & keepH) | (g[i]! & takeG);
-  // Back to eight 16-bit words (into g), plus s, little-endian.
-  g[0] = h[0]! | (h[1]! << 13);
-  g[1] = (h[1]! >>> 3) | (h[2]! << 10);
-  g[2] = (h[2]! >>> 6) | (h[3]! << 7);
-  g[3] = (h[3]! >>> 9) | (h[4]! << 4);
-  g[4] = (h[4]! >>> 12) | (h[5]! << 1) | (h[6]! << 14);
-  g[5] = (h[6]! >>> 2) | (h[7]! << 11);
-  g[6] = (h[7]! >>> 5) | (h[8]! << 8);
-  g[7] = (h[8]! >>> 8) | (h[9]! << 5);
-  let f = 0;
-  for (let i = 0; i < 8; i++) {
-    f = g[i]! + PAD[i]! + (f >>> 16);
-    TAG[2 * i] = f & 0xff;
-    TAG[2 * i + 1] = (f >>> 8) & 0xff;
-  }
-  G.fill(0);
-  GMINUS.fill(0);
+  h0 = (h0 & keepH) | (g0 & takeG);
+  h1 = (h1 & keepH) | (g1 & takeG);
+  h2 = (h2 & keepH) | (g2 & takeG);
+  h3 = (h3 & keepH) | (g3 & takeG);
+  h4 = (h4 & keepH) | (g4 & takeG);
+  h5 = (h5 & keepH) | (g5 & takeG);
+  h6 = (h6 & keepH) | (g6 & takeG);
+  h7 = (h7 & keepH) | (g7 & takeG);
+  h8 = (h8 & keepH) | (g8 & takeG);
+  h9 = (h9 & keepH) | (g9 & takeG);
+  // Back to eight 16-bit words, plus s, little-endian.
+  let f = ((h0 | (h1 << 13)) & 0xffff) + PAD[0]!;
+  TAG[0] = f;
+  TAG[1] = f >>> 8;
+  f = (((h1 >>> 3) | (h2 << 10)) & 0xffff) + PAD[1]! + (f >>> 16);
+  TAG[2] = f;
+  TAG[3] = f >>> 8;
+  f = (((h2 >>> 6) | (h3 << 7)) & 0xffff) + PAD[2]! + (f >>> 16);
+  TAG[4] = f;
+  TAG[5] = f >>> 8;
+  f = (((h3 >>> 9) | (h4 << 4)) & 0xffff) + PAD[3]! + (f >>> 16);
+  TAG[6] = f;
+  TAG[7] = f >>> 8;
+  f = (((h4 >>> 12) | (h5 << 1) | (h6 << 14)) & 0xffff) + PAD[4]! + (f >>> 16);
+  TAG[8] = f;
+  TAG[9] = f >>> 8;
+  f = (((h6 >>> 2) | (h7 << 11)) & 0xffff) + PAD[5]! + (f >>> 16);
+  TAG[10] = f;
+  TAG[11] = f >>> 8;
+  f = (((h7 >>> 5) | (h8 << 8)) & 0xffff) + PAD[6]! + (f >>> 16);
+  TAG[12] = f;
+  TAG[13] = f >>> 8;
+  f = (((h8 >>> 8) | (h9 << 5)) & 0xffff) + PAD[7]! + (f >>> 16);
+  TAG[14] = f;
+  TAG[15] = f >>> 8;
 }
 
 /** A little-endian u64 of a length below 2^53. */
@@ -436,10 +505,7 @@ function writeLength(to: Uint8Array, at: number, n: number): void {
 
 /** Wipes what derives from the key: the last block of keystream and Poly1305's key and state. */
 function wipeScratch(): void {
-  BLOCK.fill(0);
-  H.fill(0);
-  R.fill(0);
-  PAD.fill(0);
+  KEYED.fill(0);
 }
 
 /**
@@ -471,16 +537,45 @@ export class SmallAead {
     out: Uint8Array,
     at: number,
   ): void {
+    if (at < 0 || out.length - at < plaintext.length + AEAD_TAG_BYTES)
+      throw new RangeError('output too short');
+    this.#seal(nonce, ad, plaintext, 0, plaintext.length, out, at);
+  }
+
+  /**
+   * Encrypts the `length` bytes of `buffer` from `at` where they lie, and writes the tag
+   * right after them.
+   * @throws {RangeError} when the nonce is not 12 bytes or `buffer` has no room for the tag.
+   */
+  sealInPlace(
+    nonce: Uint8Array,
+    ad: Uint8Array,
+    buffer: Uint8Array,
+    at: number,
+    length: number,
+  ): void {
+    if (at < 0 || length < 0 || buffer.length - at < length + AEAD_TAG_BYTES)
+      throw new RangeError('output too short');
+    this.#seal(nonce, ad, buffer, at, length, buffer, at);
+  }
+
+  #seal(
+    nonce: Uint8Array,
+    ad: Uint8Array,
+    from: Uint8Array,
+    i: number,
+    n: number,
+    out: Uint8Array,
+    at: number,
+  ): void {
     checkLength(nonce, AEAD_NONCE_BYTES, 'nonce');
-    const n = plaintext.length;
-    if (at < 0 || out.length - at < n + AEAD_TAG_BYTES) throw new RangeError('output too short');
     const k = this.#k;
     const n0 = word(nonce, 0);
     const n1 = word(nonce, 4);
     const n2 = word(nonce, 8);
     chachaBlock(k, 0, n0, n1, n2);
     polyKey();
-    xorStream(k, n0, n1, n2, plaintext, 0, out, at, n);
+    xorStream(k, n0, n1, n2, from, i, out, at, n);
     if (ad.length > 0) polyPadded(ad, 0, ad.length);
     polyPadded(out, at, n);
     polyFinish(ad.length, n);

@@ -101,23 +101,24 @@ export class CipherState {
   }
 
   /**
-   * `EncryptWithAd` into a buffer the caller gives: ciphertext then tag
-   * (`plaintext.length + 16` bytes) are written into `out` from `at`. `plaintext` may be
-   * that very region of `out` (sealing in place), but must not overlap it otherwise.
+   * `EncryptWithAd` in place: the `length` bytes of `buffer` from `at` are the plaintext;
+   * ciphertext replaces them and the tag follows (`length + 16` bytes in all).
    * @throws {ChannelError} when no key is set or the nonce space is exhausted.
-   * @throws {RangeError} when `out` is too short.
+   * @throws {RangeError} when `buffer` has no room for the tag.
    */
-  encryptIntoWithAd(ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, at: number): void {
+  encryptInPlaceWithAd(ad: Uint8Array, buffer: Uint8Array, at: number, length: number): void {
     const k = this.#k;
     if (k === undefined) throw new ChannelError('cipher state has no key');
-    if (at < 0 || out.length - at < plaintext.length + AEAD_TAG_BYTES)
+    if (at < 0 || length < 0 || buffer.length - at < length + AEAD_TAG_BYTES)
       throw new RangeError('output too short');
-    if (plaintext.length <= SMALL_MESSAGE_BYTES) {
-      this.#small!.seal(this.#useNonce(), ad, plaintext, out, at);
+    if (length <= SMALL_MESSAGE_BYTES) {
+      this.#small!.sealInPlace(this.#useNonce(), ad, buffer, at, length);
     } else {
-      const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, [plaintext]);
+      const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, [
+        buffer.subarray(at, at + length),
+      ]);
       for (const chunk of sealed) {
-        out.set(chunk, at);
+        buffer.set(chunk, at);
         at += chunk.length;
       }
     }
