@@ -364,8 +364,7 @@ function polyPadded(m: Uint8Array, at: number, n: number): void {
   if (whole > 0) polyBlocks(m, at, whole);
   const rest = n - whole;
   if (rest === 0) return;
-  LAST.fill(0);
-  LAST.set(m.subarray(at + whole, at + n));
+  for (let j = 0; j < 16; j++) LAST[j] = j < rest ? m[at + whole + j]! : 0;
   polyBlocks(LAST, 0, 16);
 }
 
