@@ -21,18 +21,53 @@ const C3 = 0x6b206574;
 
 /**
  * Scratch of this thread, consumed synchronously by each call: the ChaCha20 block just
- * computed, Poly1305's accumulator and key, one padded block of the (public) MAC input and
- * the tag. What derives from the key is wiped after every message.
+ * computed, Poly1305's accumulator and key, one padded block of the MAC input and the tag.
+ * All of it is wiped after every message, sealed or opened, verified or not: the tag of a
+ * forged message is the valid tag for its ciphertext, and must not outlive the call.
  */
-const SCRATCH = new ArrayBuffer(64 + 20 + 20 + 16);
+const SCRATCH = new ArrayBuffer(64 + 20 + 20 + 16 + 16 + AEAD_TAG_BYTES);
 const BLOCK = new Uint32Array(SCRATCH, 0, 16);
 const H = new Uint16Array(SCRATCH, 64, 10);
 const R = new Uint16Array(SCRATCH, 84, 10);
 const PAD = new Uint16Array(SCRATCH, 104, 8);
+const LAST = new Uint8Array(SCRATCH, 120, 16);
+const TAG = new Uint8Array(SCRATCH, 136, AEAD_TAG_BYTES);
 /** All of the above, to wipe in one call. */
-const KEYED = new Uint8Array(SCRATCH);
-const LAST = new Uint8Array(16);
-const TAG = new Uint8Array(AEAD_TAG_BYTES);
+const ALL = new Uint8Array(SCRATCH);
+
+/**
+ * @internal A copy of each scratch array of this module, for tests that check that all
+ * of them are wiped between messages.
+ */
+export function scratchSnapshot(): Uint8Array[] {
+  return [BLOCK, H, R, PAD, LAST, TAG].map((view) =>
+    new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice(),
+  );
+}
+
+/** Throws a RangeError naming `name` unless `value` is a non-negative integer. */
+function checkIndex(value: number, name: string): void {
+  if (!Number.isInteger(value) || value < 0)
+    throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+}
+
+/**
+ * True when the `aLength` bytes of `a` from `aAt` and the `bLength` bytes of `b` from
+ * `bAt` share memory without starting at the same byte.
+ */
+function overlapsUnevenly(
+  a: Uint8Array,
+  aAt: number,
+  aLength: number,
+  b: Uint8Array,
+  bAt: number,
+  bLength: number,
+): boolean {
+  if (aLength === 0 || bLength === 0 || a.buffer !== b.buffer) return false;
+  const x = a.byteOffset + aAt;
+  const y = b.byteOffset + bAt;
+  return x !== y && x < y + bLength && y < x + aLength;
+}
 
 const rotl = (x: number, n: number): number => (x << n) | (x >>> (32 - n));
 
@@ -502,9 +537,9 @@ function writeLength(to: Uint8Array, at: number, n: number): void {
   to[at + 7] = high >>> 24;
 }
 
-/** Wipes what derives from the key: the last block of keystream and Poly1305's key and state. */
+/** Wipes the scratch: keystream, Poly1305's key, state and last block, and the tag. */
 function wipeScratch(): void {
-  KEYED.fill(0);
+  ALL.fill(0);
 }
 
 /**
@@ -526,8 +561,11 @@ export class SmallAead {
 
   /**
    * Encrypts `plaintext` and writes ciphertext then tag (`plaintext.length + 16` bytes)
-   * into `out` from `at`. `out` must not overlap `plaintext` except exactly.
-   * @throws {RangeError} when the nonce is not 12 bytes or `out` is too short.
+   * into `out` from `at`. `out` may hold `plaintext` exactly where the ciphertext goes (in
+   * place), but must not overlap it otherwise; `ad` may overlap anything, since it is read
+   * before anything is written.
+   * @throws {RangeError} when the nonce is not 12 bytes, `at` is not a non-negative
+   *   integer, `out` is too short, or `out` overlaps `plaintext` other than exactly.
    */
   seal(
     nonce: Uint8Array,
@@ -536,15 +574,31 @@ export class SmallAead {
     out: Uint8Array,
     at: number,
   ): void {
-    if (at < 0 || out.length - at < plaintext.length + AEAD_TAG_BYTES)
-      throw new RangeError('output too short');
-    this.#seal(nonce, ad, plaintext, 0, plaintext.length, out, at);
+    checkIndex(at, 'at');
+    const n = plaintext.length;
+    if (out.length - at < n + AEAD_TAG_BYTES) throw new RangeError('output too short');
+    if (overlapsUnevenly(out, at, n + AEAD_TAG_BYTES, plaintext, 0, n))
+      throw new RangeError('output overlaps the plaintext other than exactly');
+    this.#seal(nonce, ad, plaintext, 0, n, out, at);
+  }
+
+  /**
+   * {@link SmallAead.seal} into a new array of its own.
+   * @returns ciphertext then tag.
+   * @throws {RangeError} when the nonce is not 12 bytes.
+   */
+  sealToNew(nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const n = plaintext.length;
+    const out = new Uint8Array(n + AEAD_TAG_BYTES);
+    this.#seal(nonce, ad, plaintext, 0, n, out, 0);
+    return out;
   }
 
   /**
    * Encrypts the `length` bytes of `buffer` from `at` where they lie, and writes the tag
    * right after them.
-   * @throws {RangeError} when the nonce is not 12 bytes or `buffer` has no room for the tag.
+   * @throws {RangeError} when the nonce is not 12 bytes, `at` or `length` is not a
+   *   non-negative integer, or `buffer` has no room for the message and its tag.
    */
   sealInPlace(
     nonce: Uint8Array,
@@ -553,8 +607,9 @@ export class SmallAead {
     at: number,
     length: number,
   ): void {
-    if (at < 0 || length < 0 || buffer.length - at < length + AEAD_TAG_BYTES)
-      throw new RangeError('output too short');
+    checkIndex(at, 'at');
+    checkIndex(length, 'length');
+    if (buffer.length - at < length + AEAD_TAG_BYTES) throw new RangeError('output too short');
     this.#seal(nonce, ad, buffer, at, length, buffer, at);
   }
 
@@ -574,8 +629,10 @@ export class SmallAead {
     const n2 = word(nonce, 8);
     chachaBlock(k, 0, n0, n1, n2);
     polyKey();
-    xorStream(k, n0, n1, n2, from, i, out, at, n);
+    // The associated data is MACed first (RFC 8439 §2.8), before any output is written,
+    // so that it is read as given even when it lies in `out`.
     if (ad.length > 0) polyPadded(ad, 0, ad.length);
+    xorStream(k, n0, n1, n2, from, i, out, at, n);
     polyPadded(out, at, n);
     polyFinish(ad.length, n);
     out.set(TAG, at + n);
@@ -584,10 +641,12 @@ export class SmallAead {
 
   /**
    * Checks the tag of `sealed` (ciphertext then tag) and, only when it verifies, writes
-   * the plaintext (`sealed.length - 16` bytes) into `out` from `at`.
+   * the plaintext (`sealed.length - 16` bytes) into `out` from `at`. `out` may hold
+   * `sealed` exactly where the plaintext goes (in place), but must not overlap it otherwise.
    * @returns false, writing nothing, when the tag does not verify.
-   * @throws {RangeError} when the nonce is not 12 bytes, `sealed` is shorter than a tag or
-   *   `out` is too short.
+   * @throws {RangeError} when the nonce is not 12 bytes, `sealed` is shorter than a tag,
+   *   `at` is not a non-negative integer, `out` is too short, or `out` overlaps `sealed`
+   *   other than exactly.
    */
   open(
     nonce: Uint8Array,
@@ -599,7 +658,36 @@ export class SmallAead {
     checkLength(nonce, AEAD_NONCE_BYTES, 'nonce');
     const n = sealed.length - AEAD_TAG_BYTES;
     if (n < 0) throw new RangeError('sealed message shorter than a tag');
-    if (at < 0 || out.length - at < n) throw new RangeError('output too short');
+    checkIndex(at, 'at');
+    if (out.length - at < n) throw new RangeError('output too short');
+    if (overlapsUnevenly(out, at, n, sealed, 0, sealed.length))
+      throw new RangeError('output overlaps the sealed message other than exactly');
+    return this.#open(nonce, ad, sealed, n, out, at);
+  }
+
+  /**
+   * {@link SmallAead.open} into a new array of its own.
+   * @returns the plaintext, or undefined when the tag does not verify.
+   * @throws {RangeError} when the nonce is not 12 bytes or `sealed` is shorter than a tag.
+   */
+  openToNew(nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+    checkLength(nonce, AEAD_NONCE_BYTES, 'nonce');
+    const n = sealed.length - AEAD_TAG_BYTES;
+    if (n < 0) throw new RangeError('sealed message shorter than a tag');
+    const out = new Uint8Array(n);
+    return this.#open(nonce, ad, sealed, n, out, 0) ? out : undefined;
+  }
+
+  // The output is checked by the callers: not overlapping `sealed` other than exactly. A
+  // fresh output is not compared, since reading its `buffer` costs an allocation.
+  #open(
+    nonce: Uint8Array,
+    ad: Uint8Array,
+    sealed: Uint8Array,
+    n: number,
+    out: Uint8Array,
+    at: number,
+  ): boolean {
     const k = this.#k;
     const n0 = word(nonce, 0);
     const n1 = word(nonce, 4);

@@ -10,6 +10,7 @@ import {
   AEAD_TAG_BYTES,
   type CryptoProvider,
   checkLength,
+  isBuiltInProvider,
 } from '../crypto/provider.js';
 import { SmallAead } from '../crypto/small-aead.js';
 import { ChannelError, DecryptError } from '../errors.js';
@@ -30,15 +31,19 @@ const NONCE_VIEW = new DataView(NONCE.buffer);
  * Messages up to this many bytes are sealed and opened by {@link SmallAead} (the same
  * ChaCha20-Poly1305, in JS, with the key expanded once) rather than by the provider: below
  * it, a native cipher's per-message setup costs more than the JS cipher's work, several
- * times more for the ~50-byte frame of a trivial call.
+ * times more for the ~50-byte frame of a trivial call. Only with keyway's own providers
+ * (`nodeCryptoProvider`, `nobleCryptoProvider`): any other provider is called for every
+ * message, whatever its length.
  */
 export const SMALL_MESSAGE_BYTES = 1024;
 
 /** Noise CipherState: `k` and `n`, with EncryptWithAd / DecryptWithAd / Rekey. */
 export class CipherState {
   readonly #provider: CryptoProvider;
+  /** Whether small messages may skip the provider: it is one of keyway's own. */
+  readonly #smallPath: boolean;
   #k: Uint8Array | undefined;
-  /** `#k` expanded for small messages. */
+  /** `#k` expanded for small messages, when {@link CipherState.#smallPath}. */
   #small: SmallAead | undefined;
   // The 64-bit counter `n` as two 32-bit halves: a bigint would be allocated anew at
   // every increment, once per frame.
@@ -51,6 +56,7 @@ export class CipherState {
    */
   constructor(provider: CryptoProvider, key?: Uint8Array) {
     this.#provider = provider;
+    this.#smallPath = isBuiltInProvider(provider);
     if (key !== undefined) this.initializeKey(key);
   }
 
@@ -59,7 +65,7 @@ export class CipherState {
     if (key !== undefined) checkLength(key, AEAD_KEY_BYTES, 'key');
     this.#small?.wipe();
     this.#k = key && new Uint8Array(key);
-    this.#small = key && new SmallAead(key);
+    this.#small = key && this.#smallPath ? new SmallAead(key) : undefined;
     this.#nHigh = 0;
     this.#nLow = 0;
   }
@@ -89,9 +95,9 @@ export class CipherState {
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     const k = this.#k;
     if (k === undefined) return plaintext;
-    if (plaintext.length <= SMALL_MESSAGE_BYTES) {
-      const sealed = new Uint8Array(plaintext.length + AEAD_TAG_BYTES);
-      this.#small!.seal(this.#useNonce(), ad, plaintext, sealed, 0);
+    const small = this.#small;
+    if (small !== undefined && plaintext.length <= SMALL_MESSAGE_BYTES) {
+      const sealed = small.sealToNew(this.#useNonce(), ad, plaintext);
       this.#advance();
       return sealed;
     }
@@ -104,15 +110,18 @@ export class CipherState {
    * `EncryptWithAd` in place: the `length` bytes of `buffer` from `at` are the plaintext;
    * ciphertext replaces them and the tag follows (`length + 16` bytes in all).
    * @throws {ChannelError} when no key is set or the nonce space is exhausted.
-   * @throws {RangeError} when `buffer` has no room for the tag.
+   * @throws {RangeError} when `at` or `length` is not a non-negative integer, or `buffer`
+   *   has no room for the message and its tag.
    */
   encryptInPlaceWithAd(ad: Uint8Array, buffer: Uint8Array, at: number, length: number): void {
     const k = this.#k;
     if (k === undefined) throw new ChannelError('cipher state has no key');
-    if (at < 0 || length < 0 || buffer.length - at < length + AEAD_TAG_BYTES)
-      throw new RangeError('output too short');
-    if (length <= SMALL_MESSAGE_BYTES) {
-      this.#small!.sealInPlace(this.#useNonce(), ad, buffer, at, length);
+    if (!Number.isInteger(at) || at < 0 || !Number.isInteger(length) || length < 0)
+      throw new RangeError('at and length must be non-negative integers');
+    if (buffer.length - at < length + AEAD_TAG_BYTES) throw new RangeError('output too short');
+    const small = this.#small;
+    if (small !== undefined && length <= SMALL_MESSAGE_BYTES) {
+      small.sealInPlace(this.#useNonce(), ad, buffer, at, length);
     } else {
       const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, [
         buffer.subarray(at, at + length),
@@ -135,9 +144,9 @@ export class CipherState {
     if (k === undefined) throw new ChannelError('cipher state has no key');
     let total = 0;
     for (const part of parts) total += part.length;
-    if (total <= SMALL_MESSAGE_BYTES) {
-      const sealed = new Uint8Array(total + AEAD_TAG_BYTES);
-      this.#small!.seal(this.#useNonce(), ad, joinPieces(parts), sealed, 0);
+    const small = this.#small;
+    if (small !== undefined && total <= SMALL_MESSAGE_BYTES) {
+      const sealed = small.sealToNew(this.#useNonce(), ad, joinPieces(parts));
       this.#advance();
       return [sealed];
     }
@@ -156,8 +165,9 @@ export class CipherState {
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     const k = this.#k;
     if (k === undefined) return ciphertext;
-    if (ciphertext.length <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
-      const plaintext = this.#openSmall(ad, ciphertext);
+    const small = this.#small;
+    if (small !== undefined && ciphertext.length <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
+      const plaintext = this.#openSmall(small, ad, ciphertext);
       this.#advance();
       return plaintext;
     }
@@ -178,8 +188,9 @@ export class CipherState {
     if (k === undefined) throw new ChannelError('cipher state has no key');
     let total = 0;
     for (const piece of pieces) total += piece.length;
-    if (total <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
-      const plaintext = this.#openSmall(ad, joinPieces(pieces));
+    const small = this.#small;
+    if (small !== undefined && total <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
+      const plaintext = this.#openSmall(small, ad, joinPieces(pieces));
       this.#advance();
       return [plaintext];
     }
@@ -204,7 +215,9 @@ export class CipherState {
     k.fill(0);
     this.#small?.wipe();
     this.#k = new Uint8Array(sealed.subarray(0, AEAD_KEY_BYTES));
-    this.#small = new SmallAead(this.#k);
+    // The provider's output is the new key (and a tag): it must not linger either.
+    sealed.fill(0);
+    if (this.#smallPath) this.#small = new SmallAead(this.#k);
   }
 
   /** Overwrites the key; the state has no key afterwards. */
@@ -216,11 +229,10 @@ export class CipherState {
   }
 
   /** Opens a small sealed message, or throws; the nonce is the caller's to advance. */
-  #openSmall(ad: Uint8Array, sealed: Uint8Array): Uint8Array {
+  #openSmall(small: SmallAead, ad: Uint8Array, sealed: Uint8Array): Uint8Array {
     if (sealed.length < AEAD_TAG_BYTES) throw new DecryptError('ciphertext shorter than a tag');
-    const plaintext = new Uint8Array(sealed.length - AEAD_TAG_BYTES);
-    if (!this.#small!.open(this.#useNonce(), ad, sealed, plaintext, 0))
-      throw new DecryptError('frame failed authentication');
+    const plaintext = small.openToNew(this.#useNonce(), ad, sealed);
+    if (plaintext === undefined) throw new DecryptError('frame failed authentication');
     return plaintext;
   }
 
