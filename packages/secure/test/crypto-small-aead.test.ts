@@ -449,7 +449,7 @@ describe('CipherState at large nonces and across rekeys', () => {
       const jsOpener = new CipherState(inner, key);
       const providerOpener = new CipherState(counting(inner).provider, key);
       const states = [js, viaProvider, jsOpener, providerOpener];
-      let expectedKey = new Uint8Array(key);
+      let expectedKey: Uint8Array = new Uint8Array(key);
       let counter = 0n;
       for (let round = 0; round < 4; round++) {
         for (const length of lengths) {

@@ -363,6 +363,8 @@ export class SecureChannel {
     const count = this.#batchCount;
     if (count === 0) return;
     const batch = this.#batch;
+    // The bytes counted at send() are only a bound (a message's length can change before the
+    // tick: a resizable or detached buffer); the frame is sealed for what is laid out.
     const bytes = this.#batchBytes;
     this.#batchCount = 0;
     this.#batchBytes = 0;
@@ -377,6 +379,14 @@ export class SecureChannel {
     let at = 1;
     for (let i = 0; i < count; i++) {
       const message = batch[i]!;
+      if (at + 1 + message.length > bytes) {
+        // It grew since send(), past what the frame may hold: nothing of the batch leaves.
+        for (let j = i; j < count; j++) batch[j] = EMPTY;
+        frame.fill(0, 1, at);
+        const error = new ChannelError('a message waiting to be sent grew after send()');
+        this.#fail(error);
+        throw error;
+      }
       frame[at] = message.length >>> 8;
       frame[at + 1] = message.length & 0xff;
       frame.set(message, at + 2);
@@ -384,12 +394,18 @@ export class SecureChannel {
       batch[i] = EMPTY;
     }
     if (batch.length > BATCH_SLOTS_KEPT) this.#batch = [];
-    this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), bytes);
+    this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), at - 1);
   }
 
   readonly #onTick = (): void => {
     this.#flushQueued = false;
-    if (!this.#closed) this.#flushBatch();
+    if (this.#closed) return;
+    // Nobody is there to catch: a failure to send closes the channel instead.
+    try {
+      this.#flushBatch();
+    } catch (error) {
+      this.#fail(error instanceof Error ? error : new ChannelError('sending failed'));
+    }
   };
 
   /**
@@ -543,7 +559,13 @@ export class SecureChannel {
           at += piece.length;
         }
       }
-      this.#send.encryptInPlaceWithAd(EMPTY, frame, FRAME_HEADER_BYTES, 1 + length);
+      try {
+        this.#send.encryptInPlaceWithAd(EMPTY, frame, FRAME_HEADER_BYTES, 1 + length);
+      } catch (error) {
+        // The plaintext lies in pooled memory other Buffers share: it must not stay there.
+        frame.fill(0);
+        throw error;
+      }
       this.#stream.write(frame);
       return;
     }
