@@ -120,3 +120,43 @@ describe('a peer that stops reading', () => {
     a.destroy();
   });
 });
+
+/** ES2024's resizable ArrayBuffer, which this project's TypeScript lib does not declare. */
+const ResizableBuffer = ArrayBuffer as unknown as new (
+  length: number,
+  options: { maxByteLength: number },
+) => ArrayBuffer & { resize(length: number): void };
+
+describe('a batched message whose length changes before the tick', () => {
+  it('is sealed for the bytes laid out, with no tail of unwritten memory', async () => {
+    const { peer, channel } = await scripted();
+    const got = collect(channel);
+    const buffer = new ResizableBuffer(3, { maxByteLength: 3 });
+    const first = new Uint8Array(buffer).fill(7);
+    channel.send(first);
+    channel.send(Uint8Array.of(1, 2));
+    // Shrinking the buffer leaves the queued (length-tracking) view with length 0.
+    buffer.resize(0);
+    expect(first.length).toBe(0);
+    const frame = await peer.readFrame();
+    expect(got.closed()).toBe(null);
+    expect(frame!.type).toBe(FrameType.BATCH);
+    expect([...frame!.body]).toEqual([0, 0, 0, 2, 1, 2]);
+    channel.send(Uint8Array.of(3));
+    expect(await peer.readFrame()).toEqual({ type: FrameType.DATA, body: Uint8Array.of(3) });
+    channel.close();
+  });
+
+  it('closes the channel with ChannelError when it grew, sending nothing of the batch', async () => {
+    const { peer, channel } = await scripted();
+    const got = collect(channel);
+    const buffer = new ResizableBuffer(2, { maxByteLength: 4096 });
+    const growing = new Uint8Array(buffer);
+    channel.send(Uint8Array.of(1));
+    channel.send(growing);
+    buffer.resize(4096);
+    await until(() => got.closed() !== null);
+    expect(got.closed()).toBeInstanceOf(ChannelError);
+    expect(await peer.readFrame()).toBeUndefined();
+  });
+});

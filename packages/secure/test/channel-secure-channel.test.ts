@@ -5,13 +5,14 @@
  */
 import { once } from 'node:events';
 import { Duplex } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_CHANNEL_LIMITS } from '../src/channel/channel-options.js';
 import { FrameReader } from '../src/channel/frame-reader.js';
 import { keywayPrologue, performHandshake } from '../src/channel/perform-handshake.js';
 import { FrameType, SecureChannel } from '../src/channel/secure-channel.js';
 import { nobleCryptoProvider } from '../src/crypto/noble-provider.js';
 import { nodeCryptoProvider } from '../src/crypto/node-provider.js';
+import type { CryptoProvider } from '../src/crypto/provider.js';
 import { AuthenticationError, ChannelError, HandshakeError, HostKeyError } from '../src/errors.js';
 import { CipherState } from '../src/noise/cipher-state.js';
 import { PROLOGUE, record, scriptedPair, securePair, tcpPair } from './channel-helpers.js';
@@ -406,5 +407,81 @@ describe('secure channel rules', () => {
       performHandshake(a, { ...base, prologue: PROLOGUE, timeoutMs: 0 }),
     ).rejects.toThrow(RangeError);
     a.destroy();
+  });
+});
+
+describe('a custom crypto provider', () => {
+  /** Wraps the node provider, counting AEAD calls; sealing throws while `failing`. */
+  function wrapped() {
+    const state = { failing: false, seals: 0, opens: 0 };
+    const provider: CryptoProvider = {
+      ...nodeCryptoProvider,
+      name: 'wrapped',
+      seal(key, nonce, ad, plaintext) {
+        state.seals++;
+        return nodeCryptoProvider.seal(key, nonce, ad, plaintext);
+      },
+      sealParts(key, nonce, ad, parts) {
+        state.seals++;
+        if (state.failing) throw new ChannelError('sealing refused');
+        return nodeCryptoProvider.sealParts(key, nonce, ad, parts);
+      },
+      open(key, nonce, ad, sealed) {
+        state.opens++;
+        return nodeCryptoProvider.open(key, nonce, ad, sealed);
+      },
+      openParts(key, nonce, ad, sealed) {
+        state.opens++;
+        return nodeCryptoProvider.openParts!(key, nonce, ad, sealed);
+      },
+    };
+    return { provider, state };
+  }
+
+  it('seals and opens every frame, small ones included', async () => {
+    const { provider, state } = wrapped();
+    const { client, server } = await securePair({ provider });
+    const got = record(server.channel);
+    record(client.channel);
+    const seals = state.seals;
+    const opens = state.opens;
+    for (let i = 0; i < 5; i++) client.channel.send(Uint8Array.of(i));
+    client.channel.send(bytes(20));
+    await got.waitFor(6);
+    // One BATCH frame for the five, one DATA frame: each sealed and opened by the provider.
+    expect(state.seals - seals).toBe(1);
+    expect(state.opens - opens).toBe(1);
+    client.channel.close();
+    server.channel.close();
+  });
+
+  it('leaves no plaintext in the pooled frame when sealing throws', async () => {
+    const { provider, state } = wrapped();
+    const { client, server } = await securePair({
+      provider,
+      initiator: { channel: { batch: false } },
+    });
+    record(server.channel);
+    record(client.channel);
+    const secret = new Uint8Array(40).fill(0xa5);
+    const frames: Uint8Array[] = [];
+    const allocUnsafe = Buffer.allocUnsafe;
+    const spy = vi.spyOn(Buffer, 'allocUnsafe').mockImplementation((n: number) => {
+      const frame = allocUnsafe(n);
+      frames.push(frame);
+      return frame;
+    });
+    try {
+      state.failing = true;
+      expect(() => client.channel.send(secret)).toThrow('sealing refused');
+    } finally {
+      spy.mockRestore();
+      state.failing = false;
+    }
+    const frame = frames.find((f) => f.length === 2 + 1 + secret.length + 16);
+    expect(frame).toBeDefined();
+    expect(frame!.every((b) => b === 0)).toBe(true);
+    client.channel.close();
+    server.channel.close();
   });
 });

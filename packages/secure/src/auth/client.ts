@@ -84,7 +84,11 @@ export interface ClientHandshakeOptions {
    * function that runs it elsewhere (the browser client's Web Worker).
    */
   ksfOptions?: KsfOptions | undefined;
-  /** Crypto provider; the fastest available by default. */
+  /**
+   * Crypto provider; the fastest available by default. With keyway's own providers,
+   * channel messages of at most 1 KiB are sealed in JavaScript; any other provider is
+   * called for every message.
+   */
   provider?: CryptoProvider | undefined;
   /**
    * Deadline in ms (default 10 s) of the whole exchange: the Noise handshake, the server's
@@ -367,7 +371,11 @@ async function readVerdict(
 
 /** Options of {@link scanHostKey}. */
 export interface ScanHostKeyOptions {
-  /** Crypto provider; the fastest available by default. */
+  /**
+   * Crypto provider; the fastest available by default. With keyway's own providers,
+   * channel messages of at most 1 KiB are sealed in JavaScript; any other provider is
+   * called for every message.
+   */
   provider?: CryptoProvider | undefined;
   /** Deadline in ms (default 10 s). */
   timeoutMs?: number | undefined;

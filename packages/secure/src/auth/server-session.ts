@@ -44,7 +44,11 @@ export interface ServerSession {
 export interface HandshakeSettings {
   /** The server's host key. */
   identity: Identity;
-  /** Crypto provider; the fastest available by default. */
+  /**
+   * Crypto provider; the fastest available by default. With keyway's own providers,
+   * channel messages of at most 1 KiB are sealed in JavaScript; any other provider is
+   * called for every message.
+   */
   provider?: CryptoProvider | undefined;
   /** Handshake deadline in ms (default 10 s). */
   handshakeTimeoutMs?: number | undefined;

@@ -87,6 +87,33 @@ export class FrameReader {
     return out;
   }
 
+  /**
+   * Like {@link FrameReader.nextTransientPieces}, with a frame that lies in one chunk
+   * (the usual case) returned as that one view rather than an array of one.
+   * @throws {ChannelError} when a length prefix exceeds {@link FrameReader.maxFrameBytes}.
+   */
+  nextTransientFrame(): Uint8Array | Uint8Array[] | undefined {
+    const length = this.#nextLength();
+    if (length === undefined) return undefined;
+    const first = this.#chunks[0];
+    if (length === 0) return new Uint8Array(0);
+    if (first !== undefined && first.length - this.#offset >= length) {
+      const frame = first.subarray(this.#offset, this.#offset + length);
+      this.#skip(length);
+      return frame;
+    }
+    const out: Uint8Array[] = [];
+    let filled = 0;
+    while (filled < length) {
+      const chunk = this.#chunks[0]!;
+      const count = Math.min(chunk.length - this.#offset, length - filled);
+      out.push(chunk.subarray(this.#offset, this.#offset + count));
+      filled += count;
+      this.#skip(count);
+    }
+    return out;
+  }
+
   /** The body length of the next frame once it is whole, its header consumed. */
   #nextLength(): number | undefined {
     if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
@@ -156,6 +183,17 @@ export function freshBytes(n: number): Uint8Array {
   if (NodeBuffer === undefined) return new Uint8Array(n);
   const bytes = NodeBuffer.allocUnsafe(n);
   return new Uint8Array(bytes.buffer, bytes.byteOffset, n);
+}
+
+const NodeBuffer = (globalThis as { Buffer?: { allocUnsafe(n: number): Uint8Array } }).Buffer;
+
+/**
+ * `n` bytes to be written to the stream, every one of which the caller overwrites. On Node
+ * a Buffer, which a Node stream takes as it is (it wraps any other Uint8Array in a new
+ * Buffer first); elsewhere (a browser) a plain array.
+ */
+export function outgoingBytes(n: number): Uint8Array {
+  return NodeBuffer === undefined ? new Uint8Array(n) : NodeBuffer.allocUnsafe(n);
 }
 
 /**

@@ -66,7 +66,11 @@ export interface HandshakeOptions {
     remotePayload: Uint8Array,
     payloadHash: Uint8Array,
   ) => void | Promise<void>;
-  /** The crypto provider; `node:crypto` by default. */
+  /**
+   * The crypto provider; `node:crypto` by default. With `nodeCryptoProvider` or
+   * `nobleCryptoProvider`, channel messages of at most 1 KiB are sealed and opened by a
+   * built-in JavaScript ChaCha20-Poly1305; any other provider is called for every message.
+   */
   provider?: CryptoProvider;
   /** Deadline for the whole handshake, `verifyRemote` included. Default 10 s. */
   timeoutMs?: number;

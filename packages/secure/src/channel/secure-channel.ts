@@ -36,7 +36,12 @@ import {
   resolveLimits,
   resolveRekeyPolicy,
 } from './channel-options.js';
-import { FRAME_HEADER_BYTES, type FrameReader, frameHeader, freshBytes } from './frame-reader.js';
+import {
+  FRAME_HEADER_BYTES,
+  type FrameReader,
+  frameHeader,
+  outgoingBytes,
+} from './frame-reader.js';
 import { PartsSink, splitIntoParts } from './message-parts.js';
 
 /** The first plaintext byte of every frame. */
@@ -54,6 +59,9 @@ export const FrameType = Object.freeze({
   /** Several whole messages, each `u16be length ‖ bytes`, sent in one tick. */
   BATCH: 5,
 });
+
+/** A batch array longer than this is dropped after its flush rather than kept. */
+const BATCH_SLOTS_KEPT = 64;
 
 /** Largest message that may travel inside a BATCH frame. */
 const BATCH_ITEM_MAX_BYTES = 4096;
@@ -137,7 +145,9 @@ export class SecureChannel {
   readonly #closeGraceMs: number;
   readonly #batching: boolean;
   readonly #maxBuffered: number;
+  /** Messages waiting for the end of the tick: the first `#batchCount` slots. */
   #batch: Uint8Array[] = [];
+  #batchCount = 0;
   #batchBytes = 0;
   /** The rest of a received BATCH whose receiver stopped delivery part-way through. */
   #held: Uint8Array | undefined;
@@ -271,7 +281,7 @@ export class SecureChannel {
       // written as one buffer (no cork: a lone frame needs no writev); order is kept
       // because anything else flushes the batch before it is written.
       if (this.#batchBytes + 2 + data.length > room) this.#flushBatch();
-      this.#batch.push(data);
+      this.#batch[this.#batchCount++] = data;
       this.#batchBytes += 2 + data.length;
       if (!this.#flushQueued) {
         this.#flushQueued = true;
@@ -358,31 +368,56 @@ export class SecureChannel {
 
   /** Writes the messages waiting in the batch: one DATA frame, or one BATCH frame. */
   #flushBatch(): void {
+    // The slots are emptied before anything is written, since a write may re-enter (a
+    // failing stream closes the channel); the array is kept for the next batch unless it
+    // grew large.
+    const count = this.#batchCount;
+    if (count === 0) return;
     const batch = this.#batch;
-    if (batch.length === 0) return;
-    this.#batch = [];
+    // The bytes counted at send() are only a bound (a message's length can change before the
+    // tick: a resizable or detached buffer); the frame is sealed for what is laid out.
     const bytes = this.#batchBytes;
+    this.#batchCount = 0;
     this.#batchBytes = 0;
-    if (batch.length === 1) {
-      this.#writeFrame(FrameType.DATA, batch[0]!);
+    if (count === 1) {
+      const message = batch[0]!;
+      batch[0] = EMPTY;
+      this.#writeFrame(FrameType.DATA, message);
       return;
     }
     // Laid out once, after the type byte, where #seal reads small frames from.
     const frame = scratchOf(1 + bytes);
     let at = 1;
-    for (const message of batch) {
+    for (let i = 0; i < count; i++) {
+      const message = batch[i]!;
+      if (at + 1 + message.length > bytes) {
+        // It grew since send(), past what the frame may hold: nothing of the batch leaves.
+        for (let j = i; j < count; j++) batch[j] = EMPTY;
+        frame.fill(0, 1, at);
+        const error = new ChannelError('a message waiting to be sent grew after send()');
+        this.#fail(error);
+        throw error;
+      }
       frame[at] = message.length >>> 8;
       frame[at + 1] = message.length & 0xff;
       frame.set(message, at + 2);
       at += 2 + message.length;
+      batch[i] = EMPTY;
     }
-    this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), bytes);
+    if (batch.length > BATCH_SLOTS_KEPT) this.#batch = [];
+    this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), at - 1);
   }
 
   // Static, with the channel as argument: no closure per channel.
   static #onTick(channel: SecureChannel): void {
     channel.#flushQueued = false;
-    if (!channel.#closed) channel.#flushBatch();
+    if (channel.#closed) return;
+    // Nobody is there to catch: a failure to send closes the channel instead.
+    try {
+      channel.#flushBatch();
+    } catch (error) {
+      channel.#fail(error instanceof Error ? error : new ChannelError('sending failed'));
+    }
   }
 
   /**
@@ -513,9 +548,10 @@ export class SecureChannel {
   }
 
   /**
-   * Seals a frame from one buffer, type byte then body (one native `update`). A small frame
-   * is written as one buffer, header and tag included (one `write`, which reaches the
-   * socket at once when not corked); a larger one as its pieces under the cork, uncopied.
+   * Seals a frame from one buffer, type byte then body. A small frame is laid out and
+   * sealed in place in the buffer that is written, header and tag included (one `write`,
+   * which reaches the socket at once when not corked); a larger one is written as its
+   * pieces under the cork, uncopied.
    */
   #sealJoined(
     type: number,
@@ -523,6 +559,30 @@ export class SecureChannel {
     length: number,
     laidOut: boolean,
   ): void {
+    const size = 1 + length + AEAD_TAG_BYTES;
+    if (length < JOINED_FRAME_MAX_BYTES) {
+      const frame = outgoingBytes(FRAME_HEADER_BYTES + size);
+      frame[0] = size >>> 8;
+      frame[1] = size & 0xff;
+      frame[FRAME_HEADER_BYTES] = type;
+      if (body instanceof Uint8Array) frame.set(body, FRAME_HEADER_BYTES + 1);
+      else {
+        let at = FRAME_HEADER_BYTES + 1;
+        for (const piece of body) {
+          frame.set(piece, at);
+          at += piece.length;
+        }
+      }
+      try {
+        this.#send.encryptInPlaceWithAd(EMPTY, frame, FRAME_HEADER_BYTES, 1 + length);
+      } catch (error) {
+        // The plaintext lies in pooled memory other Buffers share: it must not stay there.
+        frame.fill(0);
+        throw error;
+      }
+      this.#stream.write(frame);
+      return;
+    }
     const plain = scratchOf(1 + length);
     plain[0] = type;
     if (!laidOut) {
@@ -536,23 +596,9 @@ export class SecureChannel {
       }
     }
     const sealed = this.#send.encryptPartsWithAd(EMPTY, [plain.subarray(0, 1 + length)]);
-    const size = 1 + length + AEAD_TAG_BYTES;
-    if (length >= JOINED_FRAME_MAX_BYTES) {
-      this.#cork();
-      this.#stream.write(frameHeader(size));
-      for (const chunk of sealed) this.#stream.write(chunk);
-      return;
-    }
-    // Not Node's Buffer: the channel also runs in browsers.
-    const frame = freshBytes(FRAME_HEADER_BYTES + size);
-    frame[0] = size >>> 8;
-    frame[1] = size & 0xff;
-    let at = FRAME_HEADER_BYTES;
-    for (const chunk of sealed) {
-      frame.set(chunk, at);
-      at += chunk.length;
-    }
-    this.#stream.write(frame);
+    this.#cork();
+    this.#stream.write(frameHeader(size));
+    for (const chunk of sealed) this.#stream.write(chunk);
   }
 
   // The stream's listeners are shared by every channel: the stream is `this`, and its
@@ -601,15 +647,37 @@ export class SecureChannel {
   /** Parses and delivers every whole frame buffered, until closed. */
   #pump(): void {
     while (!this.#closed && this.#receiver !== undefined) {
-      let frame: Uint8Array[] | undefined;
+      let frame: Uint8Array | Uint8Array[] | undefined;
       try {
         // A frame split across socket reads is opened piece by piece, not joined first.
-        frame = this.#reader.nextTransientPieces();
+        frame = this.#reader.nextTransientFrame();
       } catch (error) {
         this.#fail(error as Error);
         return;
       }
       if (frame === undefined) return;
+      if (frame instanceof Uint8Array) {
+        // The usual case: the frame lies in one chunk, and is opened into one buffer.
+        if (frame.length < MIN_FRAME_BYTES) {
+          this.#fail(
+            new ChannelError(`frame of ${frame.length} bytes is shorter than a type and a tag`),
+          );
+          return;
+        }
+        let opened: Uint8Array;
+        try {
+          opened = this.#receive.decryptWithAd(EMPTY, frame);
+        } catch (cause) {
+          this.#fail(
+            cause instanceof DecryptError
+              ? cause
+              : new DecryptError('frame failed authentication', { cause }),
+          );
+          return;
+        }
+        this.#handle(opened[0]!, opened.subarray(1));
+        continue;
+      }
       // Pieces are held until their message is whole; a frame dribbled in many small
       // reads is joined so that each frame costs at most two.
       if (frame.length > 2) frame = [concat(frame, bodyLength(frame))];
@@ -794,6 +862,7 @@ export class SecureChannel {
     this.#partial = [];
     this.#sink = undefined;
     this.#batch = [];
+    this.#batchCount = 0;
     this.#held = undefined;
   }
 

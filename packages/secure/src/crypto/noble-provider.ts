@@ -14,6 +14,7 @@ import {
   AEAD_KEY_BYTES,
   AEAD_NONCE_BYTES,
   AEAD_TAG_BYTES,
+  builtInProvider,
   type CryptoProvider,
   checkLength,
   ED25519_KEY_BYTES,
@@ -76,8 +77,7 @@ function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
   return h.digest();
 }
 
-/** The @noble/* implementation of {@link CryptoProvider}. */
-export const nobleCryptoProvider: CryptoProvider = Object.freeze({
+const provider: CryptoProvider = Object.freeze({
   name: 'noble',
 
   seal: nobleSeal,
@@ -150,3 +150,6 @@ export const nobleCryptoProvider: CryptoProvider = Object.freeze({
     return verifyCofactorless(publicKey, message, signature);
   },
 });
+
+/** The @noble/* implementation of {@link CryptoProvider}. */
+export const nobleCryptoProvider: CryptoProvider = builtInProvider(provider);

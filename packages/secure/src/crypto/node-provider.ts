@@ -21,6 +21,7 @@ import {
   AEAD_KEY_BYTES,
   AEAD_NONCE_BYTES,
   AEAD_TAG_BYTES,
+  builtInProvider,
   type CryptoProvider,
   checkLength,
   ED25519_KEY_BYTES,
@@ -210,8 +211,7 @@ function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
   return new Uint8Array(h.digest());
 }
 
-/** The `node:crypto` implementation of {@link CryptoProvider}. */
-export const nodeCryptoProvider: CryptoProvider = Object.freeze({
+const provider: CryptoProvider = Object.freeze({
   name: 'node',
 
   seal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
@@ -300,3 +300,6 @@ export const nodeCryptoProvider: CryptoProvider = Object.freeze({
     }
   },
 });
+
+/** The `node:crypto` implementation of {@link CryptoProvider}. */
+export const nodeCryptoProvider: CryptoProvider = builtInProvider(provider);

@@ -32,6 +32,11 @@ export interface X25519KeyPair {
 /**
  * The primitives keyway's Noise handshake and channel run on. Every method is synchronous
  * and never keeps a reference to its arguments after returning.
+ *
+ * With keyway's own providers (`nodeCryptoProvider`, `nobleCryptoProvider`), messages of
+ * at most 1 KiB are sealed and opened by a ChaCha20-Poly1305 in JavaScript built into the
+ * cipher state, not by the provider's `seal` and `open`. Any other provider, including one
+ * that wraps or spreads those two, is called for every message.
  */
 export interface CryptoProvider {
   /** A short name for logs and benchmarks (`node`, `noble`). */
@@ -142,6 +147,26 @@ export function noiseHkdf(
 const ONE = Uint8Array.of(1);
 const TWO = Uint8Array.of(2);
 const THREE = Uint8Array.of(3);
+
+/** keyway's own providers, whose ChaCha20-Poly1305 is RFC 8439's and nothing else. */
+const BUILT_IN = new WeakSet<CryptoProvider>();
+
+/**
+ * @internal Marks one of keyway's own providers (`nodeCryptoProvider`,
+ * `nobleCryptoProvider`): only with these may a cipher state seal and open small messages
+ * in JavaScript instead of calling the provider. Any other provider, even one that wraps
+ * or copies these, is called for every message.
+ * @returns `provider`.
+ */
+export function builtInProvider<T extends CryptoProvider>(provider: T): T {
+  BUILT_IN.add(provider);
+  return provider;
+}
+
+/** @internal True for the providers marked by {@link builtInProvider}. */
+export function isBuiltInProvider(provider: CryptoProvider): boolean {
+  return BUILT_IN.has(provider);
+}
 
 /** Throws a RangeError naming `name` unless `bytes` has exactly `length` bytes. */
 export function checkLength(bytes: Uint8Array, length: number, name: string): void {

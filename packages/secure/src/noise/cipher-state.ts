@@ -7,10 +7,13 @@
 import {
   AEAD_KEY_BYTES,
   AEAD_NONCE_BYTES,
+  AEAD_TAG_BYTES,
   type CryptoProvider,
   checkLength,
+  isBuiltInProvider,
 } from '../crypto/provider.js';
-import { ChannelError } from '../errors.js';
+import { SmallAead } from '../crypto/small-aead.js';
+import { ChannelError, DecryptError } from '../errors.js';
 
 /** The reserved nonce 2^64-1: never used for a message, only by `Rekey()` (§4.2). */
 export const MAX_NONCE = 0xffff_ffff_ffff_ffffn;
@@ -24,10 +27,24 @@ const ZEROS_32 = new Uint8Array(32);
 const NONCE = new Uint8Array(AEAD_NONCE_BYTES);
 const NONCE_VIEW = new DataView(NONCE.buffer);
 
+/**
+ * Messages up to this many bytes are sealed and opened by {@link SmallAead} (the same
+ * ChaCha20-Poly1305, in JS, with the key expanded once) rather than by the provider: below
+ * it, a native cipher's per-message setup costs more than the JS cipher's work, several
+ * times more for the ~50-byte frame of a trivial call. Only with keyway's own providers
+ * (`nodeCryptoProvider`, `nobleCryptoProvider`): any other provider is called for every
+ * message, whatever its length.
+ */
+export const SMALL_MESSAGE_BYTES = 1024;
+
 /** Noise CipherState: `k` and `n`, with EncryptWithAd / DecryptWithAd / Rekey. */
 export class CipherState {
   readonly #provider: CryptoProvider;
+  /** Whether small messages may skip the provider: it is one of keyway's own. */
+  readonly #smallPath: boolean;
   #k: Uint8Array | undefined;
+  /** `#k` expanded for small messages, when {@link CipherState.#smallPath}. */
+  #small: SmallAead | undefined;
   // The 64-bit counter `n` as two 32-bit halves: a bigint would be allocated anew at
   // every increment, once per frame.
   #nHigh = 0;
@@ -39,13 +56,16 @@ export class CipherState {
    */
   constructor(provider: CryptoProvider, key?: Uint8Array) {
     this.#provider = provider;
+    this.#smallPath = isBuiltInProvider(provider);
     if (key !== undefined) this.initializeKey(key);
   }
 
   /** `InitializeKey(key)`: sets the key and resets the nonce to zero. */
   initializeKey(key: Uint8Array | undefined): void {
     if (key !== undefined) checkLength(key, AEAD_KEY_BYTES, 'key');
+    this.#small?.wipe();
     this.#k = key && new Uint8Array(key);
+    this.#small = key && this.#smallPath ? new SmallAead(key) : undefined;
     this.#nHigh = 0;
     this.#nLow = 0;
   }
@@ -75,9 +95,43 @@ export class CipherState {
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     const k = this.#k;
     if (k === undefined) return plaintext;
+    const small = this.#small;
+    if (small !== undefined && plaintext.length <= SMALL_MESSAGE_BYTES) {
+      const sealed = small.sealToNew(this.#useNonce(), ad, plaintext);
+      this.#advance();
+      return sealed;
+    }
     const sealed = this.#provider.seal(k, this.#useNonce(), ad, plaintext);
     this.#advance();
     return sealed;
+  }
+
+  /**
+   * `EncryptWithAd` in place: the `length` bytes of `buffer` from `at` are the plaintext;
+   * ciphertext replaces them and the tag follows (`length + 16` bytes in all).
+   * @throws {ChannelError} when no key is set or the nonce space is exhausted.
+   * @throws {RangeError} when `at` or `length` is not a non-negative integer, or `buffer`
+   *   has no room for the message and its tag.
+   */
+  encryptInPlaceWithAd(ad: Uint8Array, buffer: Uint8Array, at: number, length: number): void {
+    const k = this.#k;
+    if (k === undefined) throw new ChannelError('cipher state has no key');
+    if (!Number.isInteger(at) || at < 0 || !Number.isInteger(length) || length < 0)
+      throw new RangeError('at and length must be non-negative integers');
+    if (buffer.length - at < length + AEAD_TAG_BYTES) throw new RangeError('output too short');
+    const small = this.#small;
+    if (small !== undefined && length <= SMALL_MESSAGE_BYTES) {
+      small.sealInPlace(this.#useNonce(), ad, buffer, at, length);
+    } else {
+      const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, [
+        buffer.subarray(at, at + length),
+      ]);
+      for (const chunk of sealed) {
+        buffer.set(chunk, at);
+        at += chunk.length;
+      }
+    }
+    this.#advance();
   }
 
   /**
@@ -88,6 +142,14 @@ export class CipherState {
   encryptPartsWithAd(ad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array[] {
     const k = this.#k;
     if (k === undefined) throw new ChannelError('cipher state has no key');
+    let total = 0;
+    for (const part of parts) total += part.length;
+    const small = this.#small;
+    if (small !== undefined && total <= SMALL_MESSAGE_BYTES) {
+      const sealed = small.sealToNew(this.#useNonce(), ad, joinPieces(parts));
+      this.#advance();
+      return [sealed];
+    }
     const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, parts);
     this.#advance();
     return sealed;
@@ -103,6 +165,12 @@ export class CipherState {
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     const k = this.#k;
     if (k === undefined) return ciphertext;
+    const small = this.#small;
+    if (small !== undefined && ciphertext.length <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
+      const plaintext = this.#openSmall(small, ad, ciphertext);
+      this.#advance();
+      return plaintext;
+    }
     const plaintext = this.#provider.open(k, this.#useNonce(), ad, ciphertext);
     this.#advance();
     return plaintext;
@@ -118,6 +186,14 @@ export class CipherState {
   decryptPartsWithAd(ad: Uint8Array, pieces: readonly Uint8Array[]): Uint8Array[] {
     const k = this.#k;
     if (k === undefined) throw new ChannelError('cipher state has no key');
+    let total = 0;
+    for (const piece of pieces) total += piece.length;
+    const small = this.#small;
+    if (small !== undefined && total <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
+      const plaintext = this.#openSmall(small, ad, joinPieces(pieces));
+      this.#advance();
+      return [plaintext];
+    }
     const nonce = this.#useNonce();
     const plaintext =
       this.#provider.openParts === undefined
@@ -137,13 +213,27 @@ export class CipherState {
     NONCE_VIEW.setBigUint64(4, MAX_NONCE, true);
     const sealed = this.#provider.seal(k, NONCE, EMPTY, ZEROS_32);
     k.fill(0);
+    this.#small?.wipe();
     this.#k = new Uint8Array(sealed.subarray(0, AEAD_KEY_BYTES));
+    // The provider's output is the new key (and a tag): it must not linger either.
+    sealed.fill(0);
+    if (this.#smallPath) this.#small = new SmallAead(this.#k);
   }
 
   /** Overwrites the key; the state has no key afterwards. */
   destroy(): void {
     this.#k?.fill(0);
     this.#k = undefined;
+    this.#small?.wipe();
+    this.#small = undefined;
+  }
+
+  /** Opens a small sealed message, or throws; the nonce is the caller's to advance. */
+  #openSmall(small: SmallAead, ad: Uint8Array, sealed: Uint8Array): Uint8Array {
+    if (sealed.length < AEAD_TAG_BYTES) throw new DecryptError('ciphertext shorter than a tag');
+    const plaintext = small.openToNew(this.#useNonce(), ad, sealed);
+    if (plaintext === undefined) throw new DecryptError('frame failed authentication');
+    return plaintext;
   }
 
   #useNonce(): Uint8Array {

@@ -37,7 +37,11 @@ export interface HandshakeStateOptions {
   rs?: Uint8Array;
   /** The remote ephemeral public key, when the pattern has it as a pre-message. */
   re?: Uint8Array;
-  /** The crypto provider; {@link defaultCryptoProvider} when omitted. */
+  /**
+   * The crypto provider; {@link defaultCryptoProvider} when omitted. Only keyway's own
+   * providers let small messages skip it (see `CipherState`); any other is called for
+   * every message.
+   */
   provider?: CryptoProvider;
   /** The suite's hash function; SHA-256 from `provider` when omitted. */
   hash?: NoiseHashFunction;
