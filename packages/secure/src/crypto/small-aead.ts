@@ -25,13 +25,15 @@ const C3 = 0x6b206574;
  * All of it is wiped after every message, sealed or opened, verified or not: the tag of a
  * forged message is the valid tag for its ciphertext, and must not outlive the call.
  */
-const SCRATCH = new ArrayBuffer(64 + 20 + 20 + 16 + 16 + AEAD_TAG_BYTES);
+const SCRATCH = new ArrayBuffer(64 + 20 + 20 + 16 + 16 + AEAD_TAG_BYTES + 32);
 const BLOCK = new Uint32Array(SCRATCH, 0, 16);
 const H = new Uint16Array(SCRATCH, 64, 10);
 const R = new Uint16Array(SCRATCH, 84, 10);
 const PAD = new Uint16Array(SCRATCH, 104, 8);
 const LAST = new Uint8Array(SCRATCH, 120, 16);
 const TAG = new Uint8Array(SCRATCH, 136, AEAD_TAG_BYTES);
+/** The key of the message at hand, as ChaCha20's eight words. */
+const KEY = new Uint32Array(SCRATCH, 152, 8);
 /** All of the above, to wipe in one call. */
 const ALL = new Uint8Array(SCRATCH);
 
@@ -40,7 +42,7 @@ const ALL = new Uint8Array(SCRATCH);
  * of them are wiped between messages.
  */
 export function scratchSnapshot(): Uint8Array[] {
-  return [BLOCK, H, R, PAD, LAST, TAG].map((view) =>
+  return [BLOCK, H, R, PAD, LAST, TAG, KEY].map((view) =>
     new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice(),
   );
 }
@@ -548,15 +550,26 @@ function wipeScratch(): void {
  * `node:crypto`'s does.
  */
 export class SmallAead {
-  readonly #k = new Uint32Array(8);
+  // A reference, not a copy: a connection holds two keys for its whole life, and their
+  // words are read into this thread's scratch per message (eight reads, against the
+  // twenty rounds of every block).
+  readonly #key: Uint8Array;
 
   /**
-   * @param key - the 32-byte key; copied.
+   * @param key - the 32-byte key; kept by reference, so the caller owns it and leaves it
+   *   unchanged while this object is used (CipherState passes its private copy).
    * @throws {RangeError} when `key` is not 32 bytes.
    */
   constructor(key: Uint8Array) {
     checkLength(key, AEAD_KEY_BYTES, 'key');
-    for (let i = 0; i < 8; i++) this.#k[i] = word(key, 4 * i);
+    this.#key = key;
+  }
+
+  /** The key's words in {@link KEY}, wiped with the rest of the scratch. */
+  #expand(): Uint32Array {
+    const key = this.#key;
+    for (let i = 0; i < 8; i++) KEY[i] = word(key, 4 * i);
+    return KEY;
   }
 
   /**
@@ -623,7 +636,7 @@ export class SmallAead {
     at: number,
   ): void {
     checkLength(nonce, AEAD_NONCE_BYTES, 'nonce');
-    const k = this.#k;
+    const k = this.#expand();
     const n0 = word(nonce, 0);
     const n1 = word(nonce, 4);
     const n2 = word(nonce, 8);
@@ -688,7 +701,7 @@ export class SmallAead {
     out: Uint8Array,
     at: number,
   ): boolean {
-    const k = this.#k;
+    const k = this.#expand();
     const n0 = word(nonce, 0);
     const n1 = word(nonce, 4);
     const n2 = word(nonce, 8);
@@ -708,8 +721,8 @@ export class SmallAead {
     return true;
   }
 
-  /** Overwrites the expanded key. */
+  /** Overwrites the key (the caller's array, which this object uses by reference). */
   wipe(): void {
-    this.#k.fill(0);
+    this.#key.fill(0);
   }
 }

@@ -65,7 +65,8 @@ export class CipherState {
     if (key !== undefined) checkLength(key, AEAD_KEY_BYTES, 'key');
     this.#small?.wipe();
     this.#k = key && new Uint8Array(key);
-    this.#small = key && this.#smallPath ? new SmallAead(key) : undefined;
+    // Our own copy, by reference: wiped with it.
+    this.#small = this.#k && this.#smallPath ? new SmallAead(this.#k) : undefined;
     this.#nHigh = 0;
     this.#nLow = 0;
   }
