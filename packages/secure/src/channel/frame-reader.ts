@@ -74,17 +74,7 @@ export class FrameReader {
    */
   nextTransientPieces(): Uint8Array[] | undefined {
     const length = this.#nextLength();
-    if (length === undefined) return undefined;
-    const out: Uint8Array[] = [];
-    let filled = 0;
-    while (filled < length) {
-      const chunk = this.#chunks[0]!;
-      const count = Math.min(chunk.length - this.#offset, length - filled);
-      out.push(chunk.subarray(this.#offset, this.#offset + count));
-      filled += count;
-      this.#skip(count);
-    }
-    return out;
+    return length === undefined ? undefined : this.#pieces(length);
   }
 
   /**
@@ -102,6 +92,11 @@ export class FrameReader {
       this.#skip(length);
       return frame;
     }
+    return this.#pieces(length);
+  }
+
+  /** The next `length` bytes as views of the chunks they lie in, consumed. */
+  #pieces(length: number): Uint8Array[] {
     const out: Uint8Array[] = [];
     let filled = 0;
     while (filled < length) {
@@ -176,16 +171,20 @@ export class FrameReader {
   }
 }
 
+/** Node's Buffer where there is one (never in a browser), looked up once. */
+const NodeBuffer = (
+  globalThis as {
+    Buffer?: { allocUnsafe(n: number): Uint8Array; allocUnsafeSlow(n: number): Uint8Array };
+  }
+).Buffer;
+
 /** `n` bytes every one of which the caller overwrites (so no zero-fill). */
-export function freshBytes(n: number): Uint8Array {
+function freshBytes(n: number): Uint8Array {
   // Node's pooled allocation skips the zero-fill; elsewhere (a browser) a plain array.
-  const NodeBuffer = (globalThis as { Buffer?: { allocUnsafe(n: number): Uint8Array } }).Buffer;
   if (NodeBuffer === undefined) return new Uint8Array(n);
   const bytes = NodeBuffer.allocUnsafe(n);
   return new Uint8Array(bytes.buffer, bytes.byteOffset, n);
 }
-
-const NodeBuffer = (globalThis as { Buffer?: { allocUnsafe(n: number): Uint8Array } }).Buffer;
 
 /**
  * `n` bytes to be written to the stream, every one of which the caller overwrites. On Node
@@ -202,7 +201,6 @@ export function outgoingBytes(n: number): Uint8Array {
  * writes every byte before anyone reads them.
  */
 export function ownBytes(n: number): Uint8Array {
-  const NodeBuffer = (globalThis as { Buffer?: { allocUnsafeSlow(n: number): Uint8Array } }).Buffer;
   if (NodeBuffer === undefined) return new Uint8Array(n);
   const bytes = NodeBuffer.allocUnsafeSlow(n);
   return new Uint8Array(bytes.buffer, bytes.byteOffset, n);

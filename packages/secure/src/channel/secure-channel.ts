@@ -659,20 +659,14 @@ export class SecureChannel {
       if (frame instanceof Uint8Array) {
         // The usual case: the frame lies in one chunk, and is opened into one buffer.
         if (frame.length < MIN_FRAME_BYTES) {
-          this.#fail(
-            new ChannelError(`frame of ${frame.length} bytes is shorter than a type and a tag`),
-          );
+          this.#fail(tooShort(frame.length));
           return;
         }
         let opened: Uint8Array;
         try {
           opened = this.#receive.decryptWithAd(EMPTY, frame);
         } catch (cause) {
-          this.#fail(
-            cause instanceof DecryptError
-              ? cause
-              : new DecryptError('frame failed authentication', { cause }),
-          );
+          this.#fail(authFailure(cause));
           return;
         }
         this.#handle(opened[0]!, opened.subarray(1));
@@ -683,7 +677,7 @@ export class SecureChannel {
       if (frame.length > 2) frame = [concat(frame, bodyLength(frame))];
       const length = frame.length === 1 ? frame[0]!.length : bodyLength(frame);
       if (length < MIN_FRAME_BYTES) {
-        this.#fail(new ChannelError(`frame of ${length} bytes is shorter than a type and a tag`));
+        this.#fail(tooShort(length));
         return;
       }
       let plaintext: Uint8Array[];
@@ -693,11 +687,7 @@ export class SecureChannel {
             ? [this.#receive.decryptWithAd(EMPTY, frame[0]!)]
             : this.#receive.decryptPartsWithAd(EMPTY, frame);
       } catch (cause) {
-        this.#fail(
-          cause instanceof DecryptError
-            ? cause
-            : new DecryptError('frame failed authentication', { cause }),
-        );
+        this.#fail(authFailure(cause));
         return;
       }
       const first = plaintext[0]!;
@@ -914,3 +904,15 @@ const nextTick: (callback: TickCallback, channel: SecureChannel) => void =
       process?: { nextTick?: (callback: TickCallback, channel: SecureChannel) => void };
     }
   ).process?.nextTick ?? ((callback, channel) => queueMicrotask(() => callback(channel)));
+
+/** A frame that failed to open, as the error the channel closes with. */
+function authFailure(cause: unknown): DecryptError {
+  return cause instanceof DecryptError
+    ? cause
+    : new DecryptError('frame failed authentication', { cause });
+}
+
+/** A frame too short to hold its type and tag. */
+function tooShort(length: number): ChannelError {
+  return new ChannelError(`frame of ${length} bytes is shorter than a type and a tag`);
+}
