@@ -10,6 +10,7 @@ import { sessionOf } from '../src/auth/server-session.js';
 import { AuthMessage, authMessage } from '../src/auth/wire.js';
 import {
   anonymousAuth,
+  ChannelError,
   clientHandshake,
   generateIdentity,
   HandshakeError,
@@ -31,7 +32,10 @@ interface StallingServer {
  * A server that completes the Noise handshake (as anonymousAuth does) and then sends
  * `script` and nothing else: never a verdict.
  */
-async function stallingServer(script: Uint8Array[] = []): Promise<StallingServer> {
+async function stallingServer(
+  script: Uint8Array[] = [],
+  after?: (socket: Socket) => void,
+): Promise<StallingServer> {
   const sockets = new Set<Socket>();
   const received: Uint8Array[] = [];
   const server: Server = createServer((socket) => {
@@ -41,6 +45,7 @@ async function stallingServer(script: Uint8Array[] = []): Promise<StallingServer
       .then(async () => {
         const reader = sessionOf(socket)!.reader;
         for (const message of script) reader.send(message);
+        after?.(socket);
         for (;;) received.push(await reader.next());
       })
       .catch(() => {});
@@ -123,6 +128,38 @@ describe('clientHandshake deadline', () => {
     // The client did start the login: KE1 reached the server before the deadline.
     expect(server.received[0]?.[0]).toBe(AuthMessage.PASSWORD_KE1);
   });
+});
+
+describe('a server that goes away before its verdict', () => {
+  // A server stopping (or a balancer cutting the connection) between the Noise handshake
+  // and the verdict: connect() fails as a handshake, with the channel's reason as cause.
+  const endings: [string, (socket: Socket) => void][] = [
+    ['closes the channel', (socket) => sessionOf(socket)!.reader.close()],
+    ['closes it with an error', (socket) => sessionOf(socket)!.reader.close(new Error('drain'))],
+    ['drops the connection', (socket) => socket.destroy()],
+  ];
+  for (const [what, ending] of endings) {
+    it(`${what}: HandshakeError whose cause is the channel's`, async () => {
+      server = await stallingServer([], ending);
+      const socket = await dial(server.port);
+      socket.on('error', () => {});
+      const outcome = await settledWithin(
+        clientHandshake(socket, {
+          host: '127.0.0.1',
+          port: server.port,
+          knownHosts: knownHostsFor(server.port),
+          timeoutMs: 2000,
+        }),
+        3000,
+      );
+      expect(outcome).toBeInstanceOf(HandshakeError);
+      expect((outcome as HandshakeError).code).toBe('ERR_HANDSHAKE');
+      expect((outcome as HandshakeError).message).toBe(
+        'the channel closed before the server accepted or refused the login',
+      );
+      expect((outcome as HandshakeError).cause).toBeInstanceOf(ChannelError);
+    });
+  }
 });
 
 describe('clientHandshake options', () => {

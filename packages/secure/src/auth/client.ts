@@ -13,6 +13,7 @@ import type { CryptoProvider } from '../crypto/provider.js';
 import { secureDebugLogger } from '../debug.js';
 import {
   AuthenticationError,
+  ChannelError,
   HandshakeError,
   HostKeyError,
   ServiceMismatchError,
@@ -319,7 +320,16 @@ export async function clientHandshake(
       service,
       handshakeHash: result.handshakeHash,
     };
-  } catch (error) {
+  } catch (thrown) {
+    // A server stopping, or a balancer cutting the connection, before its verdict (also
+    // in the middle of a password login): the login did not happen, which is a failed
+    // handshake to the caller, with the channel's reason as the cause.
+    const error =
+      thrown instanceof ChannelError
+        ? new HandshakeError('the channel closed before the server accepted or refused the login', {
+            cause: thrown,
+          })
+        : thrown;
     // The peer learns only that we closed because of an error, for a missed deadline.
     stop.abort(error);
     debug?.('refused', {
