@@ -280,7 +280,11 @@ export class SecureChannel {
       // Small messages wait for the end of the tick and leave together, as one frame
       // written as one buffer (no cork: a lone frame needs no writev); order is kept
       // because anything else flushes the batch before it is written.
-      if (this.#batchBytes + 2 + data.length > room) this.#flushBatch();
+      if (this.#batchBytes + 2 + data.length > room) {
+        this.#flushBatch();
+        // A stream that writes at once may have run code that closed this channel.
+        if (this.#closed) throw new ChannelError('channel is closed');
+      }
       this.#batch[this.#batchCount++] = data;
       this.#batchBytes += 2 + data.length;
       if (!this.#flushQueued) {
@@ -371,6 +375,12 @@ export class SecureChannel {
     // The slots are emptied before anything is written, since a write may re-enter (a
     // failing stream closes the channel); the array is kept for the next batch unless it
     // grew large.
+    if (this.#batchCount === 0) return;
+    // A REKEY frame goes out before the batch is laid out, not between the layout and the
+    // sealing: its write may run code (a stream that writes at once) that makes another
+    // channel of this thread lay out its own batch in the same scratch, or this one send
+    // more. Whatever that code sent has left by now, or joined this batch, in order.
+    this.#rekeyIfDue();
     const count = this.#batchCount;
     if (count === 0) return;
     const batch = this.#batch;
@@ -382,7 +392,7 @@ export class SecureChannel {
     if (count === 1) {
       const message = batch[0]!;
       batch[0] = EMPTY;
-      this.#writeFrame(FrameType.DATA, message);
+      this.#writeFrame(FrameType.DATA, message, message.length, true);
       return;
     }
     // Laid out once, after the type byte, where #seal reads small frames from.
@@ -400,12 +410,13 @@ export class SecureChannel {
       }
       frame[at] = message.length >>> 8;
       frame[at + 1] = message.length & 0xff;
-      frame.set(message, at + 2);
+      // A buffer detached since send() reads as empty (and cannot be copied from).
+      if (message.length > 0) frame.set(message, at + 2);
       at += 2 + message.length;
       batch[i] = EMPTY;
     }
     if (batch.length > BATCH_SLOTS_KEPT) this.#batch = [];
-    this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), at - 1);
+    this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), at - 1, true);
   }
 
   // Static, with the channel as argument: no closure per channel.
@@ -506,26 +517,45 @@ export class SecureChannel {
     channel.#stream.uncork();
   }
 
+  /**
+   * @param rekeyChecked - the caller ran {@link SecureChannel.#rekeyIfDue} just before
+   *   (a batch, whose layout no write may come between with its sealing).
+   */
   #writeFrame(
     type: number,
     body: Uint8Array | readonly Uint8Array[],
     length = bodyLength(body),
+    rekeyChecked = false,
   ): void {
-    if (
-      type !== FrameType.CLOSE &&
-      (this.#sentBytes >= this.#rekey.afterBytes ||
-        this.#sentFrames >= this.#rekey.afterFrames ||
-        Date.now() - this.#keySince >= this.#rekey.afterMs)
-    ) {
-      this.#seal(FrameType.REKEY, EMPTY);
-      this.#send.rekey();
-      this.#sentBytes = 0;
-      this.#sentFrames = 0;
-      this.#keySince = Date.now();
-    }
+    if (type !== FrameType.CLOSE && !rekeyChecked) this.#rekeyIfDue();
     this.#seal(type, body, length);
     this.#sentBytes += length;
     this.#sentFrames++;
+  }
+
+  /**
+   * Sends REKEY and moves to the next key when the policy says so. The key moves before
+   * the frame is written: a write may run code that sends on this channel, and what it
+   * sends must be sealed under the next key, as the peer reads it after REKEY.
+   */
+  #rekeyIfDue(): void {
+    if (
+      this.#sentBytes < this.#rekey.afterBytes &&
+      this.#sentFrames < this.#rekey.afterFrames &&
+      Date.now() - this.#keySince < this.#rekey.afterMs
+    )
+      return;
+    const size = 1 + AEAD_TAG_BYTES;
+    const frame = outgoingBytes(FRAME_HEADER_BYTES + size);
+    frame[0] = size >>> 8;
+    frame[1] = size & 0xff;
+    frame[FRAME_HEADER_BYTES] = FrameType.REKEY;
+    this.#send.encryptInPlaceWithAd(EMPTY, frame, FRAME_HEADER_BYTES, 1);
+    this.#send.rekey();
+    this.#sentBytes = 0;
+    this.#sentFrames = 0;
+    this.#keySince = Date.now();
+    this.#stream.write(frame);
   }
 
   #seal(type: number, body: Uint8Array | readonly Uint8Array[], length = bodyLength(body)): void {
