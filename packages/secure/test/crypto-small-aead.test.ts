@@ -471,3 +471,73 @@ describe('CipherState at large nonces and across rekeys', () => {
     });
   }
 });
+
+describe('CipherState with its key moved into a shared store', () => {
+  const lengths = [0, 50, SMALL_MESSAGE_BYTES, SMALL_MESSAGE_BYTES + 1, 3000];
+
+  for (const inner of [nodeCryptoProvider, nobleCryptoProvider]) {
+    it(`seals, opens and rekeys as a state with its own key, in place, on both paths (${inner.name})`, () => {
+      const key = new Uint8Array(32).map((_, i) => i * 7 + 1);
+      const viaProvider = counting(inner).provider;
+      // Two states per path: one keeps its own copy, the other's key moves into a store
+      // between other bytes (as a channel keeps both keys and its handshake values).
+      const own = [new CipherState(inner, key), new CipherState(viaProvider, key)];
+      const moved = [new CipherState(inner, key), new CipherState(viaProvider, key)];
+      const opener = new CipherState(inner, key);
+      const store = new Uint8Array(128).fill(0xee);
+      moved[0]!.moveKeyTo(store, 32);
+      moved[1]!.moveKeyTo(store, 64);
+      expect(toHex(store.subarray(32, 64))).toBe(toHex(key));
+      expect(toHex(store.subarray(64, 96))).toBe(toHex(key));
+      for (let round = 0; round < 3; round++) {
+        for (const length of lengths) {
+          const plaintext = new Uint8Array(length).map((_, i) => i ^ round);
+          const expected = own[0]!.encryptWithAd(EMPTY, plaintext);
+          expect(toHex(own[1]!.encryptWithAd(EMPTY, plaintext))).toBe(toHex(expected));
+          for (const state of moved) {
+            const buffer = new Uint8Array(length + 16);
+            buffer.set(plaintext);
+            state.encryptInPlaceWithAd(EMPTY, buffer, 0, length);
+            expect(toHex(buffer)).toBe(toHex(expected));
+          }
+          expect(toHex(opener.decryptWithAd(EMPTY, expected))).toBe(toHex(plaintext));
+        }
+        for (const state of [...own, ...moved, opener]) state.rekey();
+        // The new key overwrote the old where it lies; the bytes around it are untouched.
+        expect(toHex(store.subarray(32, 64))).toBe(toHex(store.subarray(64, 96)));
+        expect(toHex(store.subarray(32, 64))).not.toBe(toHex(key));
+      }
+      expect(store.subarray(0, 32).every((b) => b === 0xee)).toBe(true);
+      expect(store.subarray(96).every((b) => b === 0xee)).toBe(true);
+      // destroy() zeroes the key where it lies, and only there.
+      moved[0]!.destroy();
+      expect(moved[0]!.hasKey()).toBe(false);
+      expect(store.subarray(32, 64).every((b) => b === 0)).toBe(true);
+      expect(store.subarray(64, 96).some((b) => b !== 0)).toBe(true);
+      expect(() => moved[0]!.encryptWithAd(EMPTY, Uint8Array.of(1))).not.toThrow();
+      expect(moved[0]!.encryptWithAd(EMPTY, Uint8Array.of(1))).toEqual(Uint8Array.of(1));
+    });
+  }
+
+  it('wipes the key where it was, and refuses a state with no key or a store without room', () => {
+    const key = new Uint8Array(32).fill(9);
+    const state = new CipherState(nodeCryptoProvider, key);
+    const first = new Uint8Array(64);
+    state.moveKeyTo(first, 0);
+    const second = new Uint8Array(64);
+    state.moveKeyTo(second, 32);
+    expect(first.every((b) => b === 0)).toBe(true);
+    expect(toHex(second.subarray(32))).toBe(toHex(key));
+    // The caller's key was copied at construction, never used in place.
+    expect(key.every((b) => b === 9)).toBe(true);
+    expect(() => state.moveKeyTo(new Uint8Array(63), 32)).toThrow(RangeError);
+    expect(() => state.moveKeyTo(new Uint8Array(64), -1)).toThrow(RangeError);
+    expect(() => state.moveKeyTo(new Uint8Array(64), 0.5)).toThrow(RangeError);
+    expect(() => new CipherState(nodeCryptoProvider).moveKeyTo(new Uint8Array(32), 0)).toThrow(
+      ChannelError,
+    );
+    // A later InitializeKey wipes the shared bytes and takes a copy of its own again.
+    state.initializeKey(new Uint8Array(32).fill(3));
+    expect(second.every((b) => b === 0)).toBe(true);
+  });
+});
