@@ -1,7 +1,9 @@
 /**
  * The client end of the server scaling benchmark (server-scaling.ts), in a child process of
  * its own: logs in `connections` times with its key, runs one workload for `seconds` after
- * a short warm-up, and prints one JSON line `{ calls, seconds }`.
+ * a short warm-up, and prints two JSON lines: `{ "start": true }` as the timed window
+ * opens (the parent samples the servers' CPU time then), and `{ calls, seconds,
+ * cpuMicros }` when it closes, `cpuMicros` being this process's own CPU time in the window.
  *
  * Workloads: `cpu` (each connection calls `spin(5)` back to back), `seq` (each connection
  * calls `add` back to back), `inflight100` (batches of 100 `add` calls in flight).
@@ -57,10 +59,17 @@ async function loop(calc: Remote<Calculator>, deadline: number, max = 10_000_000
 
 const calcs = conns.map((c) => c.root as Remote<Calculator>);
 await Promise.all(calcs.map((c) => loop(c, performance.now() + 300)));
+process.stdout.write(`${JSON.stringify({ start: true })}\n`);
+const cpuBefore = process.cpuUsage();
 const start = performance.now();
 const counts = await Promise.all(calcs.map((c) => loop(c, start + Number(seconds ?? 2) * 1000)));
 const elapsed = (performance.now() - start) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
 process.stdout.write(
-  `${JSON.stringify({ calls: counts.reduce((a, b) => a + b, 0), seconds: elapsed })}\n`,
+  `${JSON.stringify({
+    calls: counts.reduce((a, b) => a + b, 0),
+    seconds: elapsed,
+    cpuMicros: cpu.user + cpu.system,
+  })}\n`,
 );
 await Promise.all(conns.map((c) => c.close()));

@@ -6,13 +6,20 @@
  * back to back from 8 clients and from 1, and 100 calls in flight from 1. The clients run
  * in a child process. Variants are interleaved round by round, and each round's rate is
  * divided by ThreadedServer's in the same round; the medians of both are printed, then
- * one JSON line.
+ * the CPU time each call cost the server's processes and the client's, then one JSON line.
+ *
+ * The CPU time shows where a ratio comes from on a small machine, where the client shares
+ * the cores with the server: the server's is this process's (ThreadedServer, the thread
+ * pools and the process pool's primary live here, the idle ones costing nothing) plus, for
+ * ProcessPoolServer, its workers' (read from /proc, so on Linux only); the client's is its
+ * own. Both are taken over the timed window and divided by the calls made in it.
  *
  * Run: `pnpm --filter @keyway/benchmarks build && node benchmarks/dist/server-scaling.js`
  * Environment: BENCH_ROUNDS (default 5), BENCH_SECONDS per window (default 2),
  * BENCH_ONLY=threaded,pool2,... for a subset of variants.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AuthorizedKeys, publicKeyAuth } from '@keyway/secure';
@@ -35,6 +42,47 @@ const AUTH = new URL('./server-fixtures/key-auth.js', import.meta.url).href;
 interface Server {
   listen(): Promise<BoundAddress>;
   close(graceMs?: number): Promise<void>;
+  /** Worker processes serving (ProcessPoolServer), whose CPU time counts as the server's. */
+  readonly workerPids?: number[];
+}
+
+/** What one run of a workload measured. */
+interface Run {
+  rate: number;
+  /** CPU time per call in µs of the server's processes; undefined where unknown. */
+  serverCpu: number | undefined;
+  /** CPU time per call in µs of the client process. */
+  clientCpu: number;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ), asked once. */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU time in µs of this process (every thread) and of the processes `pids`, or undefined
+ * when a process's time cannot be read (no /proc).
+ */
+function cpuMicros(pids: readonly number[]): number | undefined {
+  const own = process.cpuUsage();
+  let total = own.user + own.system;
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    // Fields after the command's closing parenthesis: state is the 1st, utime the 12th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total += ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  }
+  return total;
 }
 
 interface Workload {
@@ -107,7 +155,12 @@ async function variants(keys: BenchKeys): Promise<[string, Server][]> {
   return out;
 }
 
-async function run(keys: BenchKeys, port: number, workload: Workload): Promise<number> {
+async function run(
+  keys: BenchKeys,
+  server: Server,
+  port: number,
+  workload: Workload,
+): Promise<Run> {
   const knownHostsPath = await keys.knownHostsFor(port);
   const child = spawn(
     process.execPath,
@@ -124,14 +177,37 @@ async function run(keys: BenchKeys, port: number, workload: Workload): Promise<n
   );
   const limit = setTimeout(() => child.kill(), (SECONDS + 60) * 1000);
   let out = '';
+  let cpuAtStart: number | undefined;
+  let cpuAtEnd: number | undefined;
+  const pids = server.workerPids ?? [];
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
     out += d;
+    // The window's edges, sampled as the client reports them.
+    if (cpuAtStart === undefined && out.includes('"start"')) cpuAtStart = cpuMicros(pids);
+    if (cpuAtEnd === undefined && out.includes('"calls"')) cpuAtEnd = cpuMicros(pids);
   });
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   clearTimeout(limit);
   if (code !== 0) throw new Error(`client failed (exit ${String(code)})`);
-  const { calls, seconds } = JSON.parse(out) as { calls: number; seconds: number };
-  return calls / seconds;
+  const line = out.split('\n').find((l) => l.includes('"calls"'));
+  if (line === undefined) throw new Error('the client reported no result');
+  const {
+    calls,
+    seconds,
+    cpuMicros: clientMicros,
+  } = JSON.parse(line) as {
+    calls: number;
+    seconds: number;
+    cpuMicros: number;
+  };
+  return {
+    rate: calls / seconds,
+    serverCpu:
+      cpuAtStart === undefined || cpuAtEnd === undefined
+        ? undefined
+        : (cpuAtEnd - cpuAtStart) / calls,
+    clientCpu: clientMicros / calls,
+  };
 }
 
 const median = (xs: number[]) => {
@@ -155,16 +231,23 @@ async function main(): Promise<void> {
       if (!('port' in address)) throw new Error('expected a TCP address');
       ports.set(name, address.port);
     }
-    // rates[workload][variant] = calls/s per round; ratios likewise, against threaded.
+    // rates[workload][variant] = calls/s per round; ratios likewise, against threaded;
+    // CPU µs per call of the server's processes and of the client's.
     const rates = WORKLOADS.map(() => new Map<string, number[]>());
     const ratios = WORKLOADS.map(() => new Map<string, number[]>());
+    const serverCpu = WORKLOADS.map(() => new Map<string, number[]>());
+    const clientCpu = WORKLOADS.map(() => new Map<string, number[]>());
+    const add = (table: Map<string, number[]>[], w: number, name: string, value: number) =>
+      table[w]?.set(name, [...(table[w]?.get(name) ?? []), value]);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [w, workload] of WORKLOADS.entries()) {
         const inRound = new Map<string, number>();
-        for (const [name] of servers) {
-          const rate = await run(keys, ports.get(name) as number, workload);
-          inRound.set(name, rate);
-          rates[w]?.set(name, [...(rates[w]?.get(name) ?? []), rate]);
+        for (const [name, server] of servers) {
+          const measured = await run(keys, server, ports.get(name) as number, workload);
+          inRound.set(name, measured.rate);
+          add(rates, w, name, measured.rate);
+          add(clientCpu, w, name, measured.clientCpu);
+          if (measured.serverCpu !== undefined) add(serverCpu, w, name, measured.serverCpu);
         }
         const base = inRound.get('threaded') as number;
         for (const [name, rate] of inRound) {
@@ -176,15 +259,47 @@ async function main(): Promise<void> {
     const names = servers.map(([name]) => name);
     console.log(`\n| workload | ${names.join(' | ')} |`);
     console.log(`|---|${names.map(() => '---').join('|')}|`);
-    const json: Record<string, Record<string, { callsPerSecond: number; ratio: number }>> = {};
+    const json: Record<
+      string,
+      Record<
+        string,
+        {
+          callsPerSecond: number;
+          ratio: number;
+          serverCpuMicrosPerCall: number | undefined;
+          clientCpuMicrosPerCall: number;
+        }
+      >
+    > = {};
     for (const [w, workload] of WORKLOADS.entries()) {
       const cells = names.map((name) => {
         const rate = median(rates[w]?.get(name) ?? []);
         const ratio = median(ratios[w]?.get(name) ?? []);
+        const server = serverCpu[w]?.get(name);
         json[workload.label] ??= {};
-        (json[workload.label] as Record<string, unknown>)[name] = { callsPerSecond: rate, ratio };
+        (json[workload.label] as Record<string, unknown>)[name] = {
+          callsPerSecond: rate,
+          ratio,
+          serverCpuMicrosPerCall: server === undefined ? undefined : median(server),
+          clientCpuMicrosPerCall: median(clientCpu[w]?.get(name) ?? []),
+        };
         const r = Math.round(rate).toLocaleString('en-US');
         return name === 'threaded' ? `${r}/s` : `${r}/s (${ratio.toFixed(2)}x)`;
+      });
+      console.log(`| ${workload.label} | ${cells.join(' | ')} |`);
+    }
+    console.log('\nCPU time per call, µs (medians): server processes + client process');
+    console.log(`| workload | ${names.join(' | ')} |`);
+    console.log(`|---|${names.map(() => '---').join('|')}|`);
+    for (const [w, workload] of WORKLOADS.entries()) {
+      const cells = names.map((name) => {
+        const server = serverCpu[w]?.get(name);
+        const client = median(clientCpu[w]?.get(name) ?? []);
+        const s = server === undefined ? undefined : median(server);
+        const digits = client >= 100 ? 0 : 1;
+        return s === undefined
+          ? `– + ${client.toFixed(digits)}`
+          : `${s.toFixed(digits)} + ${client.toFixed(digits)} = ${(s + client).toFixed(digits)}`;
       });
       console.log(`| ${workload.label} | ${cells.join(' | ')} |`);
     }

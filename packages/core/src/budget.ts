@@ -93,6 +93,12 @@ export interface BudgetUsage {
 class Share {
   readonly used = [0, 0, 0];
   accounts = 0;
+  /** The key, held once here for all its accounts (not a string per connection). */
+  readonly key: string;
+
+  constructor(key: string) {
+    this.key = key;
+  }
 }
 
 /** The counters behind a {@link SharedBudget} (kept out of its public shape). */
@@ -112,14 +118,12 @@ class Pool {
 /** One connection's account in a {@link SharedBudget}. */
 class SharedAccount implements BudgetAccount {
   readonly #pool: Pool;
-  readonly #key: string;
   readonly #share: Share;
   readonly #held = [0, 0, 0];
   #closed = false;
 
-  constructor(pool: Pool, key: string, share: Share) {
+  constructor(pool: Pool, share: Share) {
     this.#pool = pool;
-    this.#key = key;
     this.#share = share;
   }
 
@@ -153,7 +157,7 @@ class SharedAccount implements BudgetAccount {
     if (this.#closed) return;
     for (let kind = 0; kind < 3; kind++) this.release(kind as BudgetKind, this.#held[kind]!);
     this.#closed = true;
-    if (--this.#share.accounts === 0) this.#pool.shares.delete(this.#key);
+    if (--this.#share.accounts === 0) this.#pool.shares.delete(this.#share.key);
   }
 }
 
@@ -200,11 +204,11 @@ export class SharedBudget implements ResourceBudget {
     const pool = this.#pool;
     let share = pool.shares.get(key);
     if (share === undefined) {
-      share = new Share();
+      share = new Share(key);
       pool.shares.set(key, share);
     }
     share.accounts++;
-    return new SharedAccount(pool, key, share);
+    return new SharedAccount(pool, share);
   }
 
   /** What is held now, over every connection. */

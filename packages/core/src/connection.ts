@@ -146,6 +146,15 @@ export interface ConnectionOptions {
    * `@keyway/server`'s `connect()` and servers default to {@link DEFAULT_KEEPALIVE}.
    */
   keepalive?: KeepaliveOptions | false;
+  /**
+   * Called once when the connection has closed, with the error if it failed (what
+   * `closed` settles with), after the service's `onDisconnect`; only for a connection that
+   * opened (one that fails to open rejects `connectTransport` instead). For a server that
+   * watches many connections: one function serves them all, where `closed.then(...)` keeps
+   * a promise and a closure per connection for as long as it lives. An exception thrown
+   * here is rethrown on its own, as an uncaught one.
+   */
+  onClose?: (connection: Connection, error: Error | undefined) => void;
 }
 
 /** Defaults of {@link ConnectionOptions}. */
@@ -330,10 +339,16 @@ export class Connection {
   readonly #session: Session;
   readonly #transport: Transport;
   readonly #driver: Driver;
-  readonly #closed: Promise<Error | undefined>;
+  /** Made when first asked for: a server that watches with `onClose` never makes one. */
+  #closed: Promise<Error | undefined> | undefined;
+  #resolveClosed: ((error: Error | undefined) => void) | undefined;
+  /** Whether the connection has closed (the end `closed` reports), and with what. */
+  #ended = false;
+  #endError: Error | undefined;
+  /** The `onClose` option, once the connection has opened. */
+  #onClose: ConnectionOptions['onClose'];
   #credentials: unknown;
   #service: object | undefined;
-  #resolveClosed!: (error: Error | undefined) => void;
 
   static {
     // connectTransport() is the only way in; nothing of the engine shows in the typings.
@@ -347,13 +362,12 @@ export class Connection {
 
   private constructor(transport: Transport, options: ConnectionOptions) {
     const settings = shareSettings(settingsFrom(options));
+    if (options.onClose !== undefined && typeof options.onClose !== 'function')
+      throw new TypeError('onClose must be a function');
     // Opened last: nothing above may throw once the account exists.
     const budget = openBudget(options, transport);
     this.#transport = transport;
     this.#credentials = options.credentials;
-    this.#closed = new Promise((resolve) => {
-      this.#resolveClosed = resolve;
-    });
     // The settings carry the codec's limits: no object of its own for them.
     const codec = new Codec(settings);
     this.#driver = new Driver(this, transport);
@@ -379,6 +393,13 @@ export class Connection {
 
   /** Settles (never rejects) when the connection has closed, with the error if it failed. */
   get closed(): Promise<Error | undefined> {
+    if (this.#closed === undefined) {
+      if (this.#ended) this.#closed = Promise.resolve(this.#endError);
+      else
+        this.#closed = new Promise((resolve) => {
+          this.#resolveClosed = resolve;
+        });
+    }
     return this.#closed;
   }
 
@@ -401,7 +422,7 @@ export class Connection {
       this.#session.closed_(undefined);
       this.#transport.close();
     }
-    return this.#closed.then(() => undefined);
+    return this.closed.then(() => undefined);
   }
 
   /**
@@ -483,6 +504,7 @@ export class Connection {
     }
     if (session.closed) throw new ConnectionClosedError('connection closed during onConnect');
     session.ready(root);
+    this.#onClose = options.onClose;
   }
 
   #onTransportClosed(error: Error | undefined): void {
@@ -498,9 +520,25 @@ export class Connection {
         // A failing hook must not stop the close from completing.
       }
     }
+    if (this.#ended) return;
     // A close the session decided (a protocol violation, the keepalive) reports its own
     // reason, whatever the transport makes of it.
-    this.#resolveClosed(this.#session.closeError ?? error);
+    const reason = this.#session.closeError ?? error;
+    this.#ended = true;
+    this.#endError = reason;
+    this.#resolveClosed?.(reason);
+    this.#resolveClosed = undefined;
+    const onClose = this.#onClose;
+    this.#onClose = undefined;
+    if (onClose === undefined) return;
+    try {
+      onClose(this, reason);
+    } catch (thrown) {
+      // The close itself is done; the watcher's failure surfaces as its own.
+      queueMicrotask(() => {
+        throw thrown;
+      });
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import { ConnectionClosedError, ProtocolError } from '../src/errors.js';
 import { memoryTransportPair } from '../src/memory-transport.js';
 import type { Remote } from '../src/remote.js';
 import { Service } from '../src/service.js';
-import { connectionPair, TRANSPORTS } from './helpers.js';
+import { connectionPair, TRANSPORTS, tick, waitFor } from './helpers.js';
 
 class Calculator extends Service {
   static instances = 0;
@@ -172,5 +172,106 @@ describe('per-call context', () => {
     expect(await (alice.client.root as Remote<Vault>).whoCalls()).toBe('alice');
     expect(await (bob.client.root as Remote<Vault>).whoCalls()).toBe('bob');
     expect(() => currentCall()).toThrow(/outside an incoming call/);
+  });
+});
+
+describe('onClose', () => {
+  it('is called once, after onDisconnect, with what closed settles with', async () => {
+    const events: string[] = [];
+    class Hooked extends Service {
+      override onDisconnect() {
+        events.push('disconnect');
+      }
+    }
+    const calls: [Connection, Error | undefined][] = [];
+    const onClose = (connection: Connection, error: Error | undefined) => {
+      events.push('onClose');
+      calls.push([connection, error]);
+    };
+    const { server, client } = await connectionPair(
+      'memory',
+      { service: Hooked, onClose },
+      { onClose },
+    );
+    await client.close();
+    await waitFor(() => calls.length === 2);
+    expect(events).toEqual(['onClose', 'disconnect', 'onClose']);
+    expect(calls.map(([c]) => c)).toEqual([client, server]);
+    expect(calls.every(([, error]) => error === undefined)).toBe(true);
+    // `closed`, asked for only now, settles at once with the same.
+    expect(await server.closed).toBeUndefined();
+    await client.close();
+    await tick();
+    expect(calls).toHaveLength(2);
+  });
+
+  it('gets the error of a connection that failed, as closed does', async () => {
+    const seen: (Error | undefined)[] = [];
+    const [a, b] = memoryTransportPair();
+    const [server] = await Promise.all([
+      connectTransport(a, { onClose: (_, error) => seen.push(error) }),
+      connectTransport(b),
+    ]);
+    const closedBefore = server.closed;
+    // The peer's transport fails: the server side sees the transport's error.
+    b.close(new ProtocolError('gone'));
+    await waitFor(() => seen.length === 1);
+    expect(seen[0]).toBeInstanceOf(Error);
+    expect(await closedBefore).toBe(seen[0]);
+    expect(await server.closed).toBe(seen[0]);
+  });
+
+  it('is not called for a connection that never opened', async () => {
+    let called = 0;
+    class Refusing extends Service {
+      override onConnect(): void {
+        throw new Error('no');
+      }
+    }
+    const [a, b] = memoryTransportPair();
+    const opening = connectTransport(a, { service: Refusing, onClose: () => called++ });
+    await Promise.allSettled([opening, connectTransport(b)]);
+    await expect(opening).rejects.toMatchObject({ code: 'ERR_ON_CONNECT' });
+    await tick();
+    await tick();
+    expect(called).toBe(0);
+  });
+
+  it('refuses what is not a function, before anything opens', async () => {
+    const [a] = memoryTransportPair();
+    await expect(
+      connectTransport(a, { onClose: 'yes' as unknown as () => void }),
+    ).rejects.toBeInstanceOf(TypeError);
+  });
+
+  it('rethrows what it throws on its own, and the close still completes', async () => {
+    const thrown = new Error('watcher failed');
+    const caught: unknown[] = [];
+    const original = globalThis.queueMicrotask;
+    const { server, client } = await connectionPair('memory', {
+      onClose: () => {
+        throw thrown;
+      },
+    });
+    // Microtasks run as usual; only the rethrown error is caught here, not by the runner.
+    globalThis.queueMicrotask = (callback) =>
+      original(() => {
+        try {
+          callback();
+        } catch (error) {
+          if (error !== thrown) throw error;
+          caught.push(error);
+        }
+      });
+    try {
+      await client.close();
+      await waitFor(() => caught.length > 0);
+      await tick();
+    } finally {
+      globalThis.queueMicrotask = original;
+    }
+    expect(await server.closed).toBeUndefined();
+    expect(server.isClosed).toBe(true);
+    expect(caught).toEqual([thrown]);
   });
 });

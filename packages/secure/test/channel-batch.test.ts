@@ -72,6 +72,36 @@ describe('BATCH frames', () => {
     server.close();
   });
 
+  it('keeps the batches of channels sending in the same ticks apart, whatever their sizes', async () => {
+    // Channels take their batch array from one spare per thread and give it back at
+    // their flush: interleaved sends must never mix or lose messages.
+    const pairs = await Promise.all([securePair(), securePair(), securePair()]);
+    const received = pairs.map((pair) => collect(pair.server.channel));
+    for (const pair of pairs) collect(pair.client.channel);
+    const sent: number[][] = pairs.map(() => []);
+    for (let round = 0; round < 6; round++) {
+      // 1, 2, 70 (more than the array kept) and 1 000 messages per channel per tick.
+      const perChannel = [1, 2, 70, 1000][round % 4]!;
+      for (let i = 0; i < perChannel; i++) {
+        for (const [c, pair] of pairs.entries()) {
+          if (c === 1 && i % 3 === 0) continue;
+          const n = (round * 1000 + i) * 4 + c;
+          sent[c]!.push(n);
+          pair.client.channel.send(Uint8Array.of(n >> 16, (n >> 8) & 0xff, n & 0xff));
+        }
+      }
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    await until(() => received.every((r, c) => r.messages.length === sent[c]!.length));
+    for (const [c, r] of received.entries()) {
+      expect(r.messages.map((m) => (m[0]! << 16) | (m[1]! << 8) | m[2]!)).toEqual(sent[c]);
+    }
+    for (const pair of pairs) {
+      pair.client.channel.close();
+      pair.server.channel.close();
+    }
+  });
+
   it('sends one message per frame when batching is off', async () => {
     const { peer, channel } = await scripted({ batch: false });
     collect(channel);

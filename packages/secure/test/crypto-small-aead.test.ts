@@ -10,12 +10,13 @@ import { describe, expect, it } from 'vitest';
 import { nobleCryptoProvider } from '../src/crypto/noble-provider.js';
 import { nodeCryptoProvider } from '../src/crypto/node-provider.js';
 import { type CryptoProvider, isBuiltInProvider } from '../src/crypto/provider.js';
-import { SmallAead, scratchSnapshot } from '../src/crypto/small-aead.js';
+import { openSmall, SmallAead, scratchSnapshot, sealSmall } from '../src/crypto/small-aead.js';
 import { ChannelError, DecryptError } from '../src/errors.js';
 import { CipherState, MAX_NONCE, SMALL_MESSAGE_BYTES } from '../src/noise/cipher-state.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
 
 function nodeSeal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array) {
   const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
@@ -470,4 +471,162 @@ describe('CipherState at large nonces and across rekeys', () => {
       }
     });
   }
+});
+
+describe('CipherState with its key moved into a shared store', () => {
+  const lengths = [0, 50, SMALL_MESSAGE_BYTES, SMALL_MESSAGE_BYTES + 1, 3000];
+
+  for (const inner of [nodeCryptoProvider, nobleCryptoProvider]) {
+    it(`seals, opens and rekeys as a state with its own key, in place, on both paths (${inner.name})`, () => {
+      const key = new Uint8Array(32).map((_, i) => i * 7 + 1);
+      const viaProvider = counting(inner).provider;
+      // Two states per path: one keeps its own copy, the other's key moves into a store
+      // between other bytes (as a channel keeps both keys and its handshake values).
+      const own = [new CipherState(inner, key), new CipherState(viaProvider, key)];
+      const moved = [new CipherState(inner, key), new CipherState(viaProvider, key)];
+      const opener = new CipherState(inner, key);
+      const store = new Uint8Array(128).fill(0xee);
+      moved[0]!.moveKeyTo(store, 32);
+      moved[1]!.moveKeyTo(store, 64);
+      expect(toHex(store.subarray(32, 64))).toBe(toHex(key));
+      expect(toHex(store.subarray(64, 96))).toBe(toHex(key));
+      for (let round = 0; round < 3; round++) {
+        for (const length of lengths) {
+          const plaintext = new Uint8Array(length).map((_, i) => i ^ round);
+          const expected = own[0]!.encryptWithAd(EMPTY, plaintext);
+          expect(toHex(own[1]!.encryptWithAd(EMPTY, plaintext))).toBe(toHex(expected));
+          for (const state of moved) {
+            const buffer = new Uint8Array(length + 16);
+            buffer.set(plaintext);
+            state.encryptInPlaceWithAd(EMPTY, buffer, 0, length);
+            expect(toHex(buffer)).toBe(toHex(expected));
+          }
+          expect(toHex(opener.decryptWithAd(EMPTY, expected))).toBe(toHex(plaintext));
+        }
+        for (const state of [...own, ...moved, opener]) state.rekey();
+        // The new key overwrote the old where it lies; the bytes around it are untouched.
+        expect(toHex(store.subarray(32, 64))).toBe(toHex(store.subarray(64, 96)));
+        expect(toHex(store.subarray(32, 64))).not.toBe(toHex(key));
+      }
+      expect(store.subarray(0, 32).every((b) => b === 0xee)).toBe(true);
+      expect(store.subarray(96).every((b) => b === 0xee)).toBe(true);
+      // destroy() zeroes the key where it lies, and only there.
+      moved[0]!.destroy();
+      expect(moved[0]!.hasKey()).toBe(false);
+      expect(store.subarray(32, 64).every((b) => b === 0)).toBe(true);
+      expect(store.subarray(64, 96).some((b) => b !== 0)).toBe(true);
+      expect(() => moved[0]!.encryptWithAd(EMPTY, Uint8Array.of(1))).not.toThrow();
+      expect(moved[0]!.encryptWithAd(EMPTY, Uint8Array.of(1))).toEqual(Uint8Array.of(1));
+    });
+  }
+
+  it('wipes the key where it was, and refuses a state with no key or a store without room', () => {
+    const key = new Uint8Array(32).fill(9);
+    const state = new CipherState(nodeCryptoProvider, key);
+    const first = new Uint8Array(64);
+    state.moveKeyTo(first, 0);
+    const second = new Uint8Array(64);
+    state.moveKeyTo(second, 32);
+    expect(first.every((b) => b === 0)).toBe(true);
+    expect(toHex(second.subarray(32))).toBe(toHex(key));
+    // The caller's key was copied at construction, never used in place.
+    expect(key.every((b) => b === 9)).toBe(true);
+    expect(() => state.moveKeyTo(new Uint8Array(63), 32)).toThrow(RangeError);
+    expect(() => state.moveKeyTo(new Uint8Array(64), -1)).toThrow(RangeError);
+    expect(() => state.moveKeyTo(new Uint8Array(64), 0.5)).toThrow(RangeError);
+    expect(() => new CipherState(nodeCryptoProvider).moveKeyTo(new Uint8Array(32), 0)).toThrow(
+      ChannelError,
+    );
+    // A later InitializeKey wipes the shared bytes and takes a copy of its own again.
+    state.initializeKey(new Uint8Array(32).fill(3));
+    expect(second.every((b) => b === 0)).toBe(true);
+  });
+
+  it('keeps its key when moved to where it already is, and refuses an overlapping place', () => {
+    const key = new Uint8Array(32).map((_, i) => i + 1);
+    const reference = new CipherState(nodeCryptoProvider, key);
+    const state = new CipherState(nodeCryptoProvider, key);
+    const store = new Uint8Array(96);
+    state.moveKeyTo(store, 16);
+    state.moveKeyTo(store, 16);
+    state.moveKeyTo(store.subarray(16), 0);
+    expect(toHex(store.subarray(16, 48))).toBe(toHex(key));
+    for (const at of [0, 1, 31, 47]) {
+      expect(() => state.moveKeyTo(store, at)).toThrow(RangeError);
+      expect(toHex(store.subarray(16, 48))).toBe(toHex(key));
+    }
+    // Just past it is fine, and the old place is wiped.
+    state.moveKeyTo(store, 48);
+    expect(store.subarray(0, 48).every((b) => b === 0)).toBe(true);
+    const message = Uint8Array.of(1, 2, 3);
+    expect(toHex(state.encryptWithAd(EMPTY, message))).toBe(
+      toHex(reference.encryptWithAd(EMPTY, message)),
+    );
+  });
+
+  it('takes a new key read from where its old key lies before wiping it', () => {
+    const key = new Uint8Array(32).fill(7);
+    const state = new CipherState(nodeCryptoProvider, key);
+    const store = new Uint8Array(32);
+    state.moveKeyTo(store, 0);
+    state.initializeKey(store);
+    const reference = new CipherState(nodeCryptoProvider, key);
+    expect(toHex(state.encryptWithAd(EMPTY, Uint8Array.of(9)))).toBe(
+      toHex(reference.encryptWithAd(EMPTY, Uint8Array.of(9))),
+    );
+  });
+
+  it('sealSmall and openSmall meet RFC 8439 with the key anywhere in a buffer, and only there', () => {
+    // RFC 8439 §2.8.2.
+    const key = fromHex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
+    const nonce = fromHex('070000004041424344454647');
+    const ad = fromHex('50515253c0c1c2c3c4c5c6c7');
+    const plaintext = new TextEncoder().encode(
+      "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+    );
+    const tag = '1ae10b594f09e26a7e902ecbd0600691';
+    for (const keyAt of [0, 5, 32, 61]) {
+      const holder = new Uint8Array(keyAt + 32 + 3).fill(0xaa);
+      holder.set(key, keyAt);
+      const out = new Uint8Array(plaintext.length + 16);
+      sealSmall(holder, keyAt, nonce, ad, plaintext, 0, plaintext.length, out, 0);
+      expect(toHex(out.subarray(plaintext.length))).toBe(tag);
+      const opened = new Uint8Array(plaintext.length);
+      expect(openSmall(holder, keyAt, nonce, ad, out, plaintext.length, opened, 0)).toBe(true);
+      expect(toHex(opened)).toBe(toHex(plaintext));
+      // A key cut off by the end of the buffer, or before its start, is refused.
+      const short = holder.subarray(0, keyAt + 31);
+      expect(() => sealSmall(short, keyAt, nonce, ad, plaintext, 0, 1, out, 0)).toThrow(RangeError);
+      expect(() => openSmall(holder, -1, nonce, ad, out, 1, opened, 0)).toThrow(RangeError);
+    }
+  });
+});
+
+describe('a channel whose options are refused', () => {
+  it('wipes both cipher keys before it throws', async () => {
+    const { SecureChannel } = await import('../src/channel/secure-channel.js');
+    const { FrameReader } = await import('../src/channel/frame-reader.js');
+    const { PassThrough } = await import('node:stream');
+    for (const options of [
+      { maxBufferedBytes: 0 },
+      { closeGraceMs: -1 },
+      { rekey: { afterFrames: 0 } },
+    ]) {
+      const send = new CipherState(nodeCryptoProvider, new Uint8Array(32).fill(1));
+      const receive = new CipherState(nodeCryptoProvider, new Uint8Array(32).fill(2));
+      expect(
+        () =>
+          new SecureChannel({
+            stream: new PassThrough(),
+            send,
+            receive,
+            handshakeHash: new Uint8Array(32),
+            remoteStatic: new Uint8Array(32),
+            reader: new FrameReader(16 * 1024),
+            options,
+          }),
+      ).toThrow(RangeError);
+      expect([send.hasKey(), receive.hasKey()]).toEqual([false, false]);
+    }
+  });
 });

@@ -169,6 +169,7 @@ export class ThreadedServer extends Listener {
         credentials: accepted.credentials,
         budget: this.#budget,
         budgetKey: budgetKeyOf(accepted.credentials),
+        onClose: this.#ended,
       });
     } catch (error) {
       // Authenticated, but the RPC session never opened (the peer hung up at once, or
@@ -185,21 +186,22 @@ export class ThreadedServer extends Listener {
       connection,
       credentials: accepted.credentials,
     } satisfies AuthenticatedEvent);
-    this.#watch(connection, accepted.credentials);
+    // Closed before it was added (onClose found nothing to remove): reported now.
+    if (connection.isClosed)
+      void connection.closed.then((reason) => this.#ended(connection, reason));
   }
 
   /**
-   * Reports the connection's end. Its own scope: a callback made in `#serve` would keep
-   * that whole frame (the handshake's deadline timer, the accepted handshake's results)
-   * alive for as long as the connection.
+   * Reports a connection's end: the `onClose` of every connection, one function for all of
+   * them rather than a promise reaction and a closure per connection.
    */
-  #watch(connection: Connection, credentials: Credentials): void {
-    const ended = (reason: Error | undefined): void => {
-      this.#connections.delete(connection);
-      this.emit('disconnect', { credentials, reason } satisfies DisconnectEvent);
-    };
-    connection.closed.then(ended, ended);
-  }
+  readonly #ended = (connection: Connection, reason: Error | undefined): void => {
+    if (!this.#connections.delete(connection)) return;
+    this.emit('disconnect', {
+      credentials: connection.credentials as Credentials,
+      reason,
+    } satisfies DisconnectEvent);
+  };
 
   /**
    * Stops accepting, lets in-flight calls finish for up to `graceMs` (default the

@@ -234,6 +234,35 @@ describe('ThreadedServer and connect()', () => {
     ]);
   });
 
+  it('reports one disconnect per connection, one closed from the authenticated event included', async () => {
+    const { server, port } = await start();
+    const disconnects: (Error | undefined)[] = [];
+    let closeNext = true;
+    server.on('authenticated', (e: AuthenticatedEvent) => {
+      // The first one is closed before the server has finished admitting it.
+      if (closeNext) {
+        closeNext = false;
+        void e.connection.close();
+      }
+    });
+    server.on('disconnect', (e: { reason?: Error }) => disconnects.push(e.reason));
+    const first = await connect('127.0.0.1', port, {
+      identity: alice,
+      knownHosts: knownHosts(port),
+    });
+    await first.closed;
+    const others = await Promise.all([login(port), login(port), login(port)]);
+    const deadline = Date.now() + 5000;
+    while (server.connections.size < 3 && Date.now() < deadline) await sleep(10);
+    expect(server.connections.size).toBe(3);
+    expect(disconnects).toHaveLength(1);
+    await Promise.all(others.map((c) => c.close()));
+    while (disconnects.length < 4 && Date.now() < deadline) await sleep(10);
+    await sleep(50);
+    expect(disconnects).toHaveLength(4);
+    expect(server.connections.size).toBe(0);
+  });
+
   it('checks its limits: zero is "off" only for the idle timeout and the close grace', () => {
     const authenticator = publicKeyAuth({
       identity: hostKey,

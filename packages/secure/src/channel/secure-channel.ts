@@ -19,7 +19,7 @@
  * ends the connection with a typed error; nothing after it is parsed.
  */
 import type { Duplex } from 'node:stream';
-import { AEAD_TAG_BYTES } from '../crypto/provider.js';
+import { AEAD_KEY_BYTES, AEAD_TAG_BYTES } from '../crypto/provider.js';
 import { ChannelError, DecryptError } from '../errors.js';
 import type { CipherState } from '../noise/cipher-state.js';
 import {
@@ -63,6 +63,13 @@ export const FrameType = Object.freeze({
 /** A batch array longer than this is dropped after its flush rather than kept. */
 const BATCH_SLOTS_KEPT = 64;
 
+/**
+ * An emptied batch array, for the next channel that batches. A channel holds one only
+ * between its first send of a tick and that tick's flush, so one array serves every
+ * channel of the thread in turn, and an idle channel holds none.
+ */
+let spareBatch: Uint8Array[] | undefined;
+
 /** Largest message that may travel inside a BATCH frame. */
 const BATCH_ITEM_MAX_BYTES = 4096;
 /**
@@ -83,6 +90,9 @@ function scratchOf(size: number): Uint8Array {
   if (sealScratch.length < size) sealScratch = new Uint8Array(Math.max(size, 4096));
   return sealScratch;
 }
+
+/** Where the handshake hash starts in a channel's store, after the two keys. */
+const STORE_HASH_AT = 2 * AEAD_KEY_BYTES;
 
 const TYPE_BYTES = [0, 1, 2, 3, 4, 5].map((t) => Uint8Array.of(t));
 const EMPTY = new Uint8Array(0);
@@ -136,8 +146,12 @@ export class SecureChannel {
   readonly #stream: Duplex;
   readonly #send: CipherState;
   readonly #receive: CipherState;
-  /** The handshake hash then the peer's static key, in one buffer (one object, not two). */
-  readonly #hashAndStatic: Uint8Array;
+  /**
+   * The keys of both cipher states, then the handshake hash, then the peer's static key,
+   * in one buffer: one object where four arrays would each cost an array and its buffer
+   * (~0.2 KiB apiece) for as long as the connection lives.
+   */
+  readonly #store: Uint8Array;
   readonly #hashBytes: number;
   readonly #reader: FrameReader;
   readonly #rekey: RekeyPolicy;
@@ -146,7 +160,7 @@ export class SecureChannel {
   readonly #batching: boolean;
   readonly #maxBuffered: number;
   /** Messages waiting for the end of the tick: the first `#batchCount` slots. */
-  #batch: Uint8Array[] = [];
+  #batch: Uint8Array[] | undefined;
   #batchCount = 0;
   #batchBytes = 0;
   /** The rest of a received BATCH whose receiver stopped delivery part-way through. */
@@ -156,7 +170,8 @@ export class SecureChannel {
   #closed = false;
   #closeError: Error | undefined;
   #closeDelivered = false;
-  #partial: Uint8Array[] = [];
+  /** The pieces of a message split across frames, until its last frame. */
+  #partial: Uint8Array[] | undefined;
   #partialBytes = 0;
   /** Where the message being received goes when it has out-of-line parts. */
   #sink: PartsSink | undefined;
@@ -174,23 +189,33 @@ export class SecureChannel {
     this.#send = init.send;
     this.#receive = init.receive;
     this.#hashBytes = init.handshakeHash.length;
-    this.#hashAndStatic = new Uint8Array(this.#hashBytes + init.remoteStatic.length);
-    this.#hashAndStatic.set(init.handshakeHash);
-    this.#hashAndStatic.set(init.remoteStatic, this.#hashBytes);
     this.#reader = init.reader;
-    this.#limits = resolveLimits(DEFAULT_PREAUTH_CHANNEL_LIMITS, init.options?.limits);
+    try {
+      this.#limits = resolveLimits(DEFAULT_PREAUTH_CHANNEL_LIMITS, init.options?.limits);
+      this.#rekey = resolveRekeyPolicy(init.options?.rekey);
+      this.#closeGraceMs = init.options?.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+      this.#maxBuffered = init.options?.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+      if (!Number.isSafeInteger(this.#maxBuffered) || this.#maxBuffered < 1)
+        throw new RangeError('maxBufferedBytes must be a positive integer');
+      if (!(this.#closeGraceMs >= 0))
+        throw new RangeError('closeGraceMs must be a non-negative number');
+    } catch (error) {
+      // No channel: its keys must not outlive the failure.
+      init.send.destroy();
+      init.receive.destroy();
+      throw error;
+    }
+    const store = new Uint8Array(STORE_HASH_AT + this.#hashBytes + init.remoteStatic.length);
+    init.send.moveKeyTo(store, 0);
+    init.receive.moveKeyTo(store, AEAD_KEY_BYTES);
+    store.set(init.handshakeHash, STORE_HASH_AT);
+    store.set(init.remoteStatic, STORE_HASH_AT + this.#hashBytes);
+    this.#store = store;
     // Before authentication the received-frame cap is our own (pre-auth) frame limit.
     this.#reader.maxFrameBytes = this.#limits.maxFrameBytes;
-    this.#rekey = resolveRekeyPolicy(init.options?.rekey);
     this.#remoteAddress = init.options?.remoteAddress ?? addressOf(init.stream);
     this.#ended = init.ended === true;
-    this.#closeGraceMs = init.options?.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
     this.#batching = init.options?.batch ?? true;
-    this.#maxBuffered = init.options?.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
-    if (!Number.isSafeInteger(this.#maxBuffered) || this.#maxBuffered < 1)
-      throw new RangeError('maxBufferedBytes must be a positive integer');
-    if (!(this.#closeGraceMs >= 0))
-      throw new RangeError('closeGraceMs must be a non-negative number');
     // Nothing is parsed before start(): the stream stays paused, so an unread peer can
     // only fill the socket buffers, not our memory.
     this.#stream.pause();
@@ -208,12 +233,12 @@ export class SecureChannel {
 
   /** The Noise handshake hash: a unique, secret-derived id of this session (channel binding). */
   get handshakeHash(): Uint8Array {
-    return this.#hashAndStatic.slice(0, this.#hashBytes);
+    return this.#store.slice(STORE_HASH_AT, STORE_HASH_AT + this.#hashBytes);
   }
 
   /** The peer's static X25519 public key, as proven in the handshake. */
   get remoteStatic(): Uint8Array {
-    return this.#hashAndStatic.slice(this.#hashBytes);
+    return this.#store.slice(STORE_HASH_AT + this.#hashBytes);
   }
 
   /** The limits currently enforced. */
@@ -285,7 +310,13 @@ export class SecureChannel {
         // A stream that writes at once may have run code that closed this channel.
         if (this.#closed) throw new ChannelError('channel is closed');
       }
-      this.#batch[this.#batchCount++] = data;
+      let batch = this.#batch;
+      if (batch === undefined) {
+        batch = spareBatch ?? [];
+        spareBatch = undefined;
+        this.#batch = batch;
+      }
+      batch[this.#batchCount++] = data;
       this.#batchBytes += 2 + data.length;
       if (!this.#flushQueued) {
         this.#flushQueued = true;
@@ -373,8 +404,8 @@ export class SecureChannel {
   /** Writes the messages waiting in the batch: one DATA frame, or one BATCH frame. */
   #flushBatch(): void {
     // The slots are emptied before anything is written, since a write may re-enter (a
-    // failing stream closes the channel); the array is kept for the next batch unless it
-    // grew large.
+    // failing stream closes the channel); the emptied array goes back for the next batch,
+    // of any channel, unless it grew large.
     if (this.#batchCount === 0) return;
     // A REKEY frame goes out before the batch is laid out, not between the layout and the
     // sealing: its write may run code (a stream that writes at once) that makes another
@@ -382,16 +413,18 @@ export class SecureChannel {
     // more. Whatever that code sent has left by now, or joined this batch, in order.
     this.#rekeyIfDue();
     const count = this.#batchCount;
-    if (count === 0) return;
     const batch = this.#batch;
+    if (count === 0 || batch === undefined) return;
     // The bytes counted at send() are only a bound (a message's length can change before the
     // tick: a resizable or detached buffer); the frame is sealed for what is laid out.
     const bytes = this.#batchBytes;
+    this.#batch = undefined;
     this.#batchCount = 0;
     this.#batchBytes = 0;
     if (count === 1) {
       const message = batch[0]!;
       batch[0] = EMPTY;
+      spareBatch = batch;
       this.#writeFrame(FrameType.DATA, message, message.length, true);
       return;
     }
@@ -415,7 +448,7 @@ export class SecureChannel {
       at += 2 + message.length;
       batch[i] = EMPTY;
     }
-    if (batch.length > BATCH_SLOTS_KEPT) this.#batch = [];
+    if (batch.length <= BATCH_SLOTS_KEPT) spareBatch = batch;
     this.#writeFrame(FrameType.BATCH, frame.subarray(1, at), at - 1, true);
   }
 
@@ -736,7 +769,7 @@ export class SecureChannel {
   #handle(type: number, body: Uint8Array | Uint8Array[]): void {
     switch (type) {
       case FrameType.DATA: {
-        if (this.#partial.length === 0 && this.#sink === undefined && body instanceof Uint8Array) {
+        if (this.#partial === undefined && this.#sink === undefined && body instanceof Uint8Array) {
           this.#receiver!.onMessage(body);
           return;
         }
@@ -753,9 +786,9 @@ export class SecureChannel {
           receiver.onMessageParts!(sink.buffers[0]!, sink.buffers.slice(1));
           return;
         }
-        const pieces = this.#partial;
+        const pieces = this.#partial ?? [];
         const total = this.#partialBytes;
-        this.#partial = [];
+        this.#partial = undefined;
         this.#partialBytes = 0;
         // A message with out-of-line parts goes straight into one buffer per part.
         const split =
@@ -807,7 +840,7 @@ export class SecureChannel {
 
   /** Delivers each message of a BATCH frame, as views into the decrypted body. */
   #deliverBatch(body: Uint8Array): void {
-    if (this.#partial.length !== 0 || this.#sink !== undefined) {
+    if (this.#partial !== undefined || this.#sink !== undefined) {
       this.#fail(new ChannelError('BATCH frame inside a message split across frames'));
       return;
     }
@@ -847,7 +880,7 @@ export class SecureChannel {
     // bytes go straight into their buffers.
     if (
       this.#sink === undefined &&
-      this.#partial.length === 0 &&
+      this.#partial === undefined &&
       this.#receiver?.onMessageParts !== undefined
     ) {
       const first = body instanceof Uint8Array ? body : body[0];
@@ -862,8 +895,10 @@ export class SecureChannel {
       }
       return true;
     }
-    if (body instanceof Uint8Array) this.#partial.push(body);
-    else for (const piece of body) if (piece.length > 0) this.#partial.push(piece);
+    this.#partial ??= [];
+    const partial = this.#partial;
+    if (body instanceof Uint8Array) partial.push(body);
+    else for (const piece of body) if (piece.length > 0) partial.push(piece);
     return true;
   }
 
@@ -879,9 +914,9 @@ export class SecureChannel {
   #wipe(): void {
     this.#send.destroy();
     this.#receive.destroy();
-    this.#partial = [];
+    this.#partial = undefined;
     this.#sink = undefined;
-    this.#batch = [];
+    this.#batch = undefined;
     this.#batchCount = 0;
     this.#held = undefined;
   }

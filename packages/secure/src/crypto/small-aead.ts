@@ -1,6 +1,6 @@
 /**
- * ChaCha20-Poly1305 (RFC 8439 §2.8) in plain JavaScript for small messages, with the key
- * expanded once per key rather than once per message. A channel frame of a trivial call
+ * ChaCha20-Poly1305 (RFC 8439 §2.8) in plain JavaScript for small messages, the key's
+ * words read into this thread's scratch per message. A channel frame of a trivial call
  * is ~50 bytes: sealing it through `node:crypto` costs a native cipher object, its
  * initialisation and three native calls, several times the cipher's own work; sealing it
  * here costs two ChaCha20 blocks and a few Poly1305 blocks, written straight into the
@@ -544,15 +544,96 @@ function wipeScratch(): void {
   ALL.fill(0);
 }
 
+/** The 32-byte key at `keyAt` of `key` as ChaCha20's words in {@link KEY}, wiped with the scratch. */
+function expandKey(key: Uint8Array, keyAt: number): Uint32Array {
+  // A key cut off at the end of its buffer would read as zeros, silently.
+  if (!(keyAt >= 0 && key.length - keyAt >= 32) || !Number.isInteger(keyAt))
+    throw new RangeError('no 32-byte key there');
+  for (let i = 0; i < 8; i++) KEY[i] = word(key, keyAt + 4 * i);
+  return KEY;
+}
+
 /**
- * One ChaCha20-Poly1305 key, expanded into words once; seals and opens into buffers the
- * caller gives. Meant for small messages: its cost grows with the length faster than
- * `node:crypto`'s does.
+ * @internal Seals the `n` bytes of `from` at `i` with the 32-byte key at `keyAt` of `key`,
+ * writing ciphertext then tag into `out` at `at`. Nothing is checked but the nonce's
+ * length: the caller has checked the indices, the room in `out` and that `out` overlaps
+ * `from` only exactly. For key holders that keep their key inside a larger buffer (a
+ * channel keeps both of its keys in one), so that no object per key is needed.
+ */
+export function sealSmall(
+  key: Uint8Array,
+  keyAt: number,
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  from: Uint8Array,
+  i: number,
+  n: number,
+  out: Uint8Array,
+  at: number,
+): void {
+  checkLength(nonce, AEAD_NONCE_BYTES, 'nonce');
+  const k = expandKey(key, keyAt);
+  const n0 = word(nonce, 0);
+  const n1 = word(nonce, 4);
+  const n2 = word(nonce, 8);
+  chachaBlock(k, 0, n0, n1, n2);
+  polyKey();
+  // The associated data is MACed first (RFC 8439 §2.8), before any output is written,
+  // so that it is read as given even when it lies in `out`.
+  if (ad.length > 0) polyPadded(ad, 0, ad.length);
+  xorStream(k, n0, n1, n2, from, i, out, at, n);
+  polyPadded(out, at, n);
+  polyFinish(ad.length, n);
+  out.set(TAG, at + n);
+  wipeScratch();
+}
+
+/**
+ * @internal Checks the tag of `sealed` (`n` bytes of ciphertext then the tag) with the
+ * 32-byte key at `keyAt` of `key` and, only when it verifies, writes the plaintext into
+ * `out` at `at`. As {@link sealSmall}, the caller has checked the rest.
+ * @returns false, writing nothing, when the tag does not verify.
+ */
+export function openSmall(
+  key: Uint8Array,
+  keyAt: number,
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  sealed: Uint8Array,
+  n: number,
+  out: Uint8Array,
+  at: number,
+): boolean {
+  checkLength(nonce, AEAD_NONCE_BYTES, 'nonce');
+  const k = expandKey(key, keyAt);
+  const n0 = word(nonce, 0);
+  const n1 = word(nonce, 4);
+  const n2 = word(nonce, 8);
+  chachaBlock(k, 0, n0, n1, n2);
+  polyKey();
+  if (ad.length > 0) polyPadded(ad, 0, ad.length);
+  polyPadded(sealed, 0, n);
+  polyFinish(ad.length, n);
+  let diff = 0;
+  for (let i = 0; i < AEAD_TAG_BYTES; i++) diff |= TAG[i]! ^ sealed[n + i]!;
+  if (diff !== 0) {
+    wipeScratch();
+    return false;
+  }
+  xorStream(k, n0, n1, n2, sealed, 0, out, at, n);
+  wipeScratch();
+  return true;
+}
+
+/**
+ * One ChaCha20-Poly1305 key; seals and opens into buffers the caller gives. Meant for small
+ * messages: its cost grows with the length faster than `node:crypto`'s does. (A channel's
+ * cipher states call {@link sealSmall} and {@link openSmall} with their key where it lies,
+ * and make no object of this class.)
  */
 export class SmallAead {
-  // A reference, not a copy: a connection holds two keys for its whole life, and their
-  // words are read into this thread's scratch per message (eight reads, against the
-  // twenty rounds of every block).
+  // A reference, not a copy: its words are read into this thread's scratch per message
+  // (eight reads, against the twenty rounds of every block).
   readonly #key: Uint8Array;
 
   /**
@@ -563,13 +644,6 @@ export class SmallAead {
   constructor(key: Uint8Array) {
     checkLength(key, AEAD_KEY_BYTES, 'key');
     this.#key = key;
-  }
-
-  /** The key's words in {@link KEY}, wiped with the rest of the scratch. */
-  #expand(): Uint32Array {
-    const key = this.#key;
-    for (let i = 0; i < 8; i++) KEY[i] = word(key, 4 * i);
-    return KEY;
   }
 
   /**
@@ -592,7 +666,7 @@ export class SmallAead {
     if (out.length - at < n + AEAD_TAG_BYTES) throw new RangeError('output too short');
     if (overlapsUnevenly(out, at, n + AEAD_TAG_BYTES, plaintext, 0, n))
       throw new RangeError('output overlaps the plaintext other than exactly');
-    this.#seal(nonce, ad, plaintext, 0, n, out, at);
+    sealSmall(this.#key, 0, nonce, ad, plaintext, 0, n, out, at);
   }
 
   /**
@@ -603,7 +677,7 @@ export class SmallAead {
   sealToNew(nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     const n = plaintext.length;
     const out = new Uint8Array(n + AEAD_TAG_BYTES);
-    this.#seal(nonce, ad, plaintext, 0, n, out, 0);
+    sealSmall(this.#key, 0, nonce, ad, plaintext, 0, n, out, 0);
     return out;
   }
 
@@ -623,33 +697,7 @@ export class SmallAead {
     checkIndex(at, 'at');
     checkIndex(length, 'length');
     if (buffer.length - at < length + AEAD_TAG_BYTES) throw new RangeError('output too short');
-    this.#seal(nonce, ad, buffer, at, length, buffer, at);
-  }
-
-  #seal(
-    nonce: Uint8Array,
-    ad: Uint8Array,
-    from: Uint8Array,
-    i: number,
-    n: number,
-    out: Uint8Array,
-    at: number,
-  ): void {
-    checkLength(nonce, AEAD_NONCE_BYTES, 'nonce');
-    const k = this.#expand();
-    const n0 = word(nonce, 0);
-    const n1 = word(nonce, 4);
-    const n2 = word(nonce, 8);
-    chachaBlock(k, 0, n0, n1, n2);
-    polyKey();
-    // The associated data is MACed first (RFC 8439 §2.8), before any output is written,
-    // so that it is read as given even when it lies in `out`.
-    if (ad.length > 0) polyPadded(ad, 0, ad.length);
-    xorStream(k, n0, n1, n2, from, i, out, at, n);
-    polyPadded(out, at, n);
-    polyFinish(ad.length, n);
-    out.set(TAG, at + n);
-    wipeScratch();
+    sealSmall(this.#key, 0, nonce, ad, buffer, at, length, buffer, at);
   }
 
   /**
@@ -675,7 +723,7 @@ export class SmallAead {
     if (out.length - at < n) throw new RangeError('output too short');
     if (overlapsUnevenly(out, at, n, sealed, 0, sealed.length))
       throw new RangeError('output overlaps the sealed message other than exactly');
-    return this.#open(nonce, ad, sealed, n, out, at);
+    return openSmall(this.#key, 0, nonce, ad, sealed, n, out, at);
   }
 
   /**
@@ -688,37 +736,7 @@ export class SmallAead {
     const n = sealed.length - AEAD_TAG_BYTES;
     if (n < 0) throw new RangeError('sealed message shorter than a tag');
     const out = new Uint8Array(n);
-    return this.#open(nonce, ad, sealed, n, out, 0) ? out : undefined;
-  }
-
-  // The output is checked by the callers: not overlapping `sealed` other than exactly. A
-  // fresh output is not compared, since reading its `buffer` costs an allocation.
-  #open(
-    nonce: Uint8Array,
-    ad: Uint8Array,
-    sealed: Uint8Array,
-    n: number,
-    out: Uint8Array,
-    at: number,
-  ): boolean {
-    const k = this.#expand();
-    const n0 = word(nonce, 0);
-    const n1 = word(nonce, 4);
-    const n2 = word(nonce, 8);
-    chachaBlock(k, 0, n0, n1, n2);
-    polyKey();
-    if (ad.length > 0) polyPadded(ad, 0, ad.length);
-    polyPadded(sealed, 0, n);
-    polyFinish(ad.length, n);
-    let diff = 0;
-    for (let i = 0; i < AEAD_TAG_BYTES; i++) diff |= TAG[i]! ^ sealed[n + i]!;
-    if (diff !== 0) {
-      wipeScratch();
-      return false;
-    }
-    xorStream(k, n0, n1, n2, sealed, 0, out, at, n);
-    wipeScratch();
-    return true;
+    return openSmall(this.#key, 0, nonce, ad, sealed, n, out, 0) ? out : undefined;
   }
 
   /** Overwrites the key (the caller's array, which this object uses by reference). */

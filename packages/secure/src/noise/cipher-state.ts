@@ -12,7 +12,7 @@ import {
   checkLength,
   isBuiltInProvider,
 } from '../crypto/provider.js';
-import { SmallAead } from '../crypto/small-aead.js';
+import { openSmall, sealSmall } from '../crypto/small-aead.js';
 import { ChannelError, DecryptError } from '../errors.js';
 
 /** The reserved nonce 2^64-1: never used for a message, only by `Rekey()` (§4.2). */
@@ -28,8 +28,8 @@ const NONCE = new Uint8Array(AEAD_NONCE_BYTES);
 const NONCE_VIEW = new DataView(NONCE.buffer);
 
 /**
- * Messages up to this many bytes are sealed and opened by {@link SmallAead} (the same
- * ChaCha20-Poly1305, in JS, with the key expanded once) rather than by the provider: below
+ * Messages up to this many bytes are sealed and opened by small-aead.ts (the same
+ * ChaCha20-Poly1305, in JS) rather than by the provider: below
  * it, a native cipher's per-message setup costs more than the JS cipher's work, several
  * times more for the ~50-byte frame of a trivial call. Only with keyway's own providers
  * (`nodeCryptoProvider`, `nobleCryptoProvider`): any other provider is called for every
@@ -42,9 +42,13 @@ export class CipherState {
   readonly #provider: CryptoProvider;
   /** Whether small messages may skip the provider: it is one of keyway's own. */
   readonly #smallPath: boolean;
-  #k: Uint8Array | undefined;
-  /** `#k` expanded for small messages, when {@link CipherState.#smallPath}. */
-  #small: SmallAead | undefined;
+  /**
+   * Where `k` lies: the 32 bytes of `#store` from `#at`; undefined when there is no key.
+   * The store is this state's own copy, or a buffer it shares with the other keys of its
+   * channel (see {@link CipherState.moveKeyTo}); either way nobody else writes there.
+   */
+  #store: Uint8Array | undefined;
+  #at = 0;
   // The 64-bit counter `n` as two 32-bit halves: a bigint would be allocated anew at
   // every increment, once per frame.
   #nHigh = 0;
@@ -63,17 +67,61 @@ export class CipherState {
   /** `InitializeKey(key)`: sets the key and resets the nonce to zero. */
   initializeKey(key: Uint8Array | undefined): void {
     if (key !== undefined) checkLength(key, AEAD_KEY_BYTES, 'key');
-    this.#small?.wipe();
-    this.#k = key && new Uint8Array(key);
-    // Our own copy, by reference: wiped with it.
-    this.#small = this.#k && this.#smallPath ? new SmallAead(this.#k) : undefined;
+    // Our own copy, taken before the old key is wiped (the new one may be read from it).
+    const copy = key && new Uint8Array(key);
+    this.#wipeKey();
+    this.#store = copy;
+    this.#at = 0;
     this.#nHigh = 0;
     this.#nLow = 0;
   }
 
+  /**
+   * @internal Moves the key to the 32 bytes of `store` from `at` and wipes where it was:
+   * a channel keeps both of its keys (and its handshake values) in one buffer, one object
+   * rather than one per key. The caller leaves those bytes to this state from then on.
+   * @throws {ChannelError} when no key is set.
+   * @throws {RangeError} when `store` has no room for a key at `at`.
+   */
+  moveKeyTo(store: Uint8Array, at: number): void {
+    const from = this.#store;
+    if (from === undefined) throw new ChannelError('cipher state has no key');
+    if (!Number.isInteger(at) || at < 0 || store.length - at < AEAD_KEY_BYTES)
+      throw new RangeError('no room for a key there');
+    if (store.buffer === from.buffer) {
+      const to = store.byteOffset + at;
+      const was = from.byteOffset + this.#at;
+      if (to === was) {
+        this.#store = store;
+        this.#at = at;
+        return;
+      }
+      // Copying then wiping where it was would zero part of the key.
+      if (to < was + AEAD_KEY_BYTES && was < to + AEAD_KEY_BYTES)
+        throw new RangeError('the new place overlaps where the key is');
+    }
+    store.set(from.subarray(this.#at, this.#at + AEAD_KEY_BYTES), at);
+    this.#wipeKey();
+    this.#store = store;
+    this.#at = at;
+  }
+
+  /** The key as one array, for the provider (a view when it lies inside a larger store). */
+  #key(store: Uint8Array): Uint8Array {
+    const at = this.#at;
+    return at === 0 && store.length === AEAD_KEY_BYTES
+      ? store
+      : store.subarray(at, at + AEAD_KEY_BYTES);
+  }
+
+  /** Zeroes the key where it lies; the state keeps pointing there. */
+  #wipeKey(): void {
+    this.#store?.fill(0, this.#at, this.#at + AEAD_KEY_BYTES);
+  }
+
   /** `HasKey()`. */
   hasKey(): boolean {
-    return this.#k !== undefined;
+    return this.#store !== undefined;
   }
 
   /** `SetNonce(nonce)`: for tests and out-of-order transports; keyway never calls it. */
@@ -94,15 +142,16 @@ export class CipherState {
    * @throws {ChannelError} when the nonce space is exhausted.
    */
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    const k = this.#k;
-    if (k === undefined) return plaintext;
-    const small = this.#small;
-    if (small !== undefined && plaintext.length <= SMALL_MESSAGE_BYTES) {
-      const sealed = small.sealToNew(this.#useNonce(), ad, plaintext);
+    const store = this.#store;
+    if (store === undefined) return plaintext;
+    const n = plaintext.length;
+    if (this.#smallPath && n <= SMALL_MESSAGE_BYTES) {
+      const sealed = new Uint8Array(n + AEAD_TAG_BYTES);
+      sealSmall(store, this.#at, this.#useNonce(), ad, plaintext, 0, n, sealed, 0);
       this.#advance();
       return sealed;
     }
-    const sealed = this.#provider.seal(k, this.#useNonce(), ad, plaintext);
+    const sealed = this.#provider.seal(this.#key(store), this.#useNonce(), ad, plaintext);
     this.#advance();
     return sealed;
   }
@@ -115,16 +164,15 @@ export class CipherState {
    *   has no room for the message and its tag.
    */
   encryptInPlaceWithAd(ad: Uint8Array, buffer: Uint8Array, at: number, length: number): void {
-    const k = this.#k;
-    if (k === undefined) throw new ChannelError('cipher state has no key');
+    const store = this.#store;
+    if (store === undefined) throw new ChannelError('cipher state has no key');
     if (!Number.isInteger(at) || at < 0 || !Number.isInteger(length) || length < 0)
       throw new RangeError('at and length must be non-negative integers');
     if (buffer.length - at < length + AEAD_TAG_BYTES) throw new RangeError('output too short');
-    const small = this.#small;
-    if (small !== undefined && length <= SMALL_MESSAGE_BYTES) {
-      small.sealInPlace(this.#useNonce(), ad, buffer, at, length);
+    if (this.#smallPath && length <= SMALL_MESSAGE_BYTES) {
+      sealSmall(store, this.#at, this.#useNonce(), ad, buffer, at, length, buffer, at);
     } else {
-      const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, [
+      const sealed = this.#provider.sealParts(this.#key(store), this.#useNonce(), ad, [
         buffer.subarray(at, at + length),
       ]);
       for (const chunk of sealed) {
@@ -141,17 +189,17 @@ export class CipherState {
    * @throws {ChannelError} when no key is set or the nonce space is exhausted.
    */
   encryptPartsWithAd(ad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array[] {
-    const k = this.#k;
-    if (k === undefined) throw new ChannelError('cipher state has no key');
+    const store = this.#store;
+    if (store === undefined) throw new ChannelError('cipher state has no key');
     let total = 0;
     for (const part of parts) total += part.length;
-    const small = this.#small;
-    if (small !== undefined && total <= SMALL_MESSAGE_BYTES) {
-      const sealed = small.sealToNew(this.#useNonce(), ad, joinPieces(parts));
+    if (this.#smallPath && total <= SMALL_MESSAGE_BYTES) {
+      const sealed = new Uint8Array(total + AEAD_TAG_BYTES);
+      sealSmall(store, this.#at, this.#useNonce(), ad, joinPieces(parts), 0, total, sealed, 0);
       this.#advance();
       return [sealed];
     }
-    const sealed = this.#provider.sealParts(k, this.#useNonce(), ad, parts);
+    const sealed = this.#provider.sealParts(this.#key(store), this.#useNonce(), ad, parts);
     this.#advance();
     return sealed;
   }
@@ -164,15 +212,14 @@ export class CipherState {
    * @throws {ChannelError} when the nonce space is exhausted.
    */
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
-    const k = this.#k;
-    if (k === undefined) return ciphertext;
-    const small = this.#small;
-    if (small !== undefined && ciphertext.length <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
-      const plaintext = this.#openSmall(small, ad, ciphertext);
+    const store = this.#store;
+    if (store === undefined) return ciphertext;
+    if (this.#smallPath && ciphertext.length <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
+      const plaintext = this.#openSmall(store, ad, ciphertext);
       this.#advance();
       return plaintext;
     }
-    const plaintext = this.#provider.open(k, this.#useNonce(), ad, ciphertext);
+    const plaintext = this.#provider.open(this.#key(store), this.#useNonce(), ad, ciphertext);
     this.#advance();
     return plaintext;
   }
@@ -185,16 +232,16 @@ export class CipherState {
    * @throws {ChannelError} when the cipher state has no key or the nonce space is exhausted.
    */
   decryptPartsWithAd(ad: Uint8Array, pieces: readonly Uint8Array[]): Uint8Array[] {
-    const k = this.#k;
-    if (k === undefined) throw new ChannelError('cipher state has no key');
+    const store = this.#store;
+    if (store === undefined) throw new ChannelError('cipher state has no key');
     let total = 0;
     for (const piece of pieces) total += piece.length;
-    const small = this.#small;
-    if (small !== undefined && total <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
-      const plaintext = this.#openSmall(small, ad, joinPieces(pieces));
+    if (this.#smallPath && total <= SMALL_MESSAGE_BYTES + AEAD_TAG_BYTES) {
+      const plaintext = this.#openSmall(store, ad, joinPieces(pieces));
       this.#advance();
       return [plaintext];
     }
+    const k = this.#key(store);
     const nonce = this.#useNonce();
     const plaintext =
       this.#provider.openParts === undefined
@@ -206,34 +253,31 @@ export class CipherState {
 
   /**
    * `Rekey()` (§4.2, §11.3): `k = first 32 bytes of ENCRYPT(k, 2^64-1, "", zeros(32))`.
-   * The nonce is not reset.
+   * The nonce is not reset. The new key overwrites the old where it lies.
    */
   rekey(): void {
-    const k = this.#k;
-    if (k === undefined) throw new ChannelError('cipher state has no key');
+    const store = this.#store;
+    if (store === undefined) throw new ChannelError('cipher state has no key');
     NONCE_VIEW.setBigUint64(4, MAX_NONCE, true);
-    const sealed = this.#provider.seal(k, NONCE, EMPTY, ZEROS_32);
-    k.fill(0);
-    this.#small?.wipe();
-    this.#k = new Uint8Array(sealed.subarray(0, AEAD_KEY_BYTES));
+    const sealed = this.#provider.seal(this.#key(store), NONCE, EMPTY, ZEROS_32);
+    store.set(sealed.subarray(0, AEAD_KEY_BYTES), this.#at);
     // The provider's output is the new key (and a tag): it must not linger either.
     sealed.fill(0);
-    if (this.#smallPath) this.#small = new SmallAead(this.#k);
   }
 
   /** Overwrites the key; the state has no key afterwards. */
   destroy(): void {
-    this.#k?.fill(0);
-    this.#k = undefined;
-    this.#small?.wipe();
-    this.#small = undefined;
+    this.#wipeKey();
+    this.#store = undefined;
   }
 
   /** Opens a small sealed message, or throws; the nonce is the caller's to advance. */
-  #openSmall(small: SmallAead, ad: Uint8Array, sealed: Uint8Array): Uint8Array {
-    if (sealed.length < AEAD_TAG_BYTES) throw new DecryptError('ciphertext shorter than a tag');
-    const plaintext = small.openToNew(this.#useNonce(), ad, sealed);
-    if (plaintext === undefined) throw new DecryptError('frame failed authentication');
+  #openSmall(store: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array {
+    const n = sealed.length - AEAD_TAG_BYTES;
+    if (n < 0) throw new DecryptError('ciphertext shorter than a tag');
+    const plaintext = new Uint8Array(n);
+    if (!openSmall(store, this.#at, this.#useNonce(), ad, sealed, n, plaintext, 0))
+      throw new DecryptError('frame failed authentication');
     return plaintext;
   }
 
