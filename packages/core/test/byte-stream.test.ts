@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { byteStream } from '../src/byte-stream.js';
-import type { Connection } from '../src/connection.js';
+import { type Connection, connectTransport } from '../src/connection.js';
 import { ConnectionClosedError, RemoteError } from '../src/errors.js';
+import { memoryTransportPair } from '../src/memory-transport.js';
+import { joinPieces } from '../src/message-parts.js';
 import type { Remote } from '../src/remote.js';
 import { Service } from '../src/service.js';
+import type { Transport } from '../src/transport.js';
 import { connectionPair, TRANSPORTS, waitFor } from './helpers.js';
 
 /** Deterministic bytes: byte i of the whole stream is (i * 7 + 3) & 255. */
@@ -284,6 +287,72 @@ describe('a message with a stream that cannot be sent', () => {
     await waitFor(() => cancelled === 1);
     expect(server.stats().exports).toBe(0);
     expect(client.stats().exports).toBe(0);
+    client.close();
+    server.close();
+  });
+});
+
+/**
+ * `transport` with what it delivers apart re-cut the way the secure channel delivers it:
+ * the parts' bytes in frames of `frame` bytes, each opened into a buffer of its own (a
+ * type byte, then the body), wherever the parts begin and end.
+ */
+function framed(
+  transport: Transport,
+  frame: number,
+): { transport: Transport; frames: Set<ArrayBufferLike> } {
+  const frames = new Set<ArrayBufferLike>();
+  const wrapped: Transport = {
+    send: (data) => transport.send(data),
+    sendParts: (pieces) => transport.sendParts!(pieces),
+    close: (error) => transport.close(error),
+    start: (receiver) =>
+      transport.start({
+        onMessage: (data) => receiver.onMessage(data),
+        onClose: (error) => receiver.onClose(error),
+        onMessageParts: (head, parts) => {
+          const all = joinPieces(parts);
+          const pieces: Uint8Array[] = [];
+          for (let at = 0; at < all.byteLength; at += frame) {
+            const body = all.subarray(at, at + frame);
+            const opened = new Uint8Array(1 + body.byteLength);
+            opened.set(body, 1);
+            frames.add(opened.buffer);
+            pieces.push(opened.subarray(1));
+          }
+          receiver.onMessageParts!(head, pieces);
+        },
+      }),
+  };
+  return { transport: wrapped, frames };
+}
+
+describe('a byte stream over a transport that delivers parts as frames', () => {
+  it('hands the reader each frame as one chunk, uncopied, whatever the source chunks', async () => {
+    const [a, b] = memoryTransportPair();
+    const { transport, frames } = framed(b, 10_000);
+    const [server, client] = await Promise.all([
+      connectTransport(a, { service: Files }),
+      connectTransport(transport),
+    ]);
+    const files = client.root as Remote<Files>;
+    // Source chunks of 8 KiB (out of line: 4 KiB and up) straddle the 10,000-byte frames.
+    const total = 122 * 8192;
+    const stream = await files.download(total, 8192);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const bytes = joinPieces(chunks);
+    expect(bytes.byteLength).toBe(total);
+    expect(firstMismatch(bytes)).toBe(-1);
+    for (const [i, chunk] of chunks.entries()) {
+      expect(frames.has(chunk.buffer)).toBe(true);
+      // Pieces of one frame (the end of a part and the start of the next) come as one.
+      if (i > 0) expect(chunk.buffer === chunks[i - 1]!.buffer).toBe(false);
+      expect(chunk.byteOffset).toBe(1);
+    }
+    // One chunk per frame: a 256 KiB read is 27 frames, the rest 22.
+    expect(chunks).toHaveLength(3 * 27 + 22);
+    await settled(server, client);
     client.close();
     server.close();
   });
