@@ -15,17 +15,23 @@ import { type RefHost, resultFromWire, TAG_ARRAY } from './serialize.js';
 import type { Session } from './session.js';
 import { type Question, type StubState, stubStateOf } from './stub.js';
 
-/** Default bytes a receiver lets be in flight (requested, not yet read) per stream: 1 MiB. */
-export const DEFAULT_STREAM_WINDOW_BYTES = 1024 * 1024;
 /**
- * Largest credit of one request (and so bytes of one answer): 256 KiB, four reads in
- * flight in the default window. The chunks of an answer travel as out-of-line parts, so
- * an answer longer than a frame of the secure channel is neither copied into the message
- * by the encoder nor joined by the receiver: each part is sealed from the owner's chunk,
- * and the reader gets the frames it was opened in. Fewer, larger answers mean fewer
- * requests and fewer turns of the engine per byte.
+ * Default bytes a receiver lets be in flight (requested, not yet read) per stream: 4 MiB,
+ * four reads of 1 MiB, enough to keep both ends busy through a pause of either of
+ * several milliseconds (a garbage collection, a busy CPU).
  */
-export const STREAM_CHUNK_BYTES = 256 * 1024;
+export const DEFAULT_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest credit of one request (and so bytes of one answer): 1 MiB, four reads in flight
+ * in the default window. A read is a round trip through both engines (a request, a
+ * wake-up of the owner, an answer), so fewer, larger reads keep both ends busier
+ * (benchmarks/README.md, "Byte streams"). An answer is one message: a call made meanwhile
+ * on the same connection waits behind at most 1 MiB of it. The chunks of an answer travel
+ * as out-of-line parts, so an answer longer than a frame of the secure channel is neither
+ * copied into the message by the encoder nor joined by the receiver: each part is sealed
+ * from the owner's chunk, and the reader gets the frames it was opened in.
+ */
+export const STREAM_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Below this average size, the chunks of one answer are merged into one; a chunk of at

@@ -1,7 +1,7 @@
 /**
  * Messages with out-of-line parts (docs/protocol.md §2): sent sealed straight from the
  * caller's pieces, delivered to a receiver that takes them apart as a head and the frames
- * they were opened in (parts up to 256 KiB) or one buffer per part (larger), and whole to
+ * they were opened in (parts up to 1 MiB) or one buffer per part (larger), and whole to
  * one that does not or when the head does not add up.
  */
 
@@ -63,7 +63,7 @@ function collect(channel: SecureChannel, apart: boolean) {
 }
 
 describe('messages with out-of-line parts', () => {
-  it('arrive as a head and the frames they were opened in, when no part exceeds 256 KiB', async () => {
+  it('arrive as a head and the frames they were opened in, when no part exceeds 1 MiB', async () => {
     const { a, b } = await pair();
     const got = collect(b, true);
     const parts = [bytes(200_000, 1), bytes(70_000, 2), bytes(1, 3), bytes(VIEW_PART_MAX_BYTES, 4)];
@@ -90,7 +90,7 @@ describe('messages with out-of-line parts', () => {
     a.close();
   });
 
-  it('arrive as a head and one buffer per part when a part exceeds 256 KiB', async () => {
+  it('arrive as a head and one buffer per part when a part exceeds 1 MiB', async () => {
     const { a, b } = await pair();
     const got = collect(b, true);
     const parts = [bytes(200_000, 1), bytes(VIEW_PART_MAX_BYTES + 1, 2), bytes(1, 3)];

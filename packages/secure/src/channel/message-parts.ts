@@ -79,13 +79,13 @@ function readSizes(first: Uint8Array): number[] | undefined {
 }
 
 /**
- * Parts of at most this many bytes (a byte stream's chunks: reads ask for at most 256 KiB)
+ * Parts of at most this many bytes (a byte stream's chunks: reads ask for at most 1 MiB)
  * are delivered as the frames they arrived in, uncopied: a receiver that needs a part in
  * one buffer joins its frames then, which costs no more than copying it here. A larger
  * part is copied here frame by frame into a buffer of its own, so that it is never held
  * twice (as frames, then joined).
  */
-export const VIEW_PART_MAX_BYTES = 256 * 1024;
+export const VIEW_PART_MAX_BYTES = 1024 * 1024;
 
 /**
  * One incoming message with parts, filled frame by frame as its frames are opened: its

@@ -102,7 +102,7 @@ export interface ChannelReceiver {
   /**
    * Optional: one whole message with out-of-line parts (docs/protocol.md §2), delivered as
    * its head and the bytes of its parts: the frames they were decrypted in when no part
-   * exceeds 256 KiB, else one buffer of its own per part. The receiver owns them all, and
+   * exceeds 1 MiB, else one buffer of its own per part. The receiver owns them all, and
    * that memory holds nothing but this message.
    */
   onMessageParts?(head: Uint8Array, parts: Uint8Array[]): void;
