@@ -209,11 +209,24 @@ function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
+/**
+ * Microtask turns a read may take before a timer is armed for it: the next chunk of a
+ * source that computes its chunks (a pull that enqueues at once, an async generator behind
+ * `byteStream()`) arrives within a few.
+ */
+const MICROTASK_TURNS = 16;
+
 /** `promise`'s value if it settles within a timer turn, else {@link NOT_YET}. */
 async function soon<T>(promise: Promise<T>): Promise<T | typeof NOT_YET> {
-  // A read of a source with chunks queued is settled already: no timer for it.
-  const ready = await Promise.race([promise, Promise.resolve(NOT_YET)]);
-  if (ready !== NOT_YET) return ready;
+  let settled = false;
+  const mark = () => {
+    settled = true;
+  };
+  promise.then(mark, mark);
+  // A read of a source with chunks queued, or computing them, settles in a few turns of
+  // the microtask queue: no timer for it (one per chunk would cost more than the chunk).
+  for (let turn = 0; turn < MICROTASK_TURNS && !settled; turn++) await undefined;
+  if (settled) return promise;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<typeof NOT_YET>((resolve) => {
     timer = setTimeout(() => resolve(NOT_YET), 0);

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { byteStream, STREAM_CHUNK_BYTES } from '../src/byte-stream.js';
+import { describe, expect, it, vi } from 'vitest';
+import { ByteSource, byteStream, STREAM_CHUNK_BYTES } from '../src/byte-stream.js';
 import { type Connection, connectTransport } from '../src/connection.js';
 import { ConnectionClosedError, RemoteError } from '../src/errors.js';
 import { memoryTransportPair } from '../src/memory-transport.js';
@@ -359,5 +359,45 @@ describe('a byte stream over a transport that delivers parts as frames', () => {
     await settled(server, client);
     client.close();
     server.close();
+  });
+});
+
+describe("the owner's reads of its source", () => {
+  it('gathers the chunks an async generator computes into one answer, without a timer each', async () => {
+    async function* chunks() {
+      for (let i = 0; i < 100; i++) yield pattern(i * 8192, 8192);
+    }
+    const source = new ByteSource(byteStream(chunks()));
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      const answer = await source._read(16 * 8192);
+      expect(answer.chunks).toHaveLength(16);
+      expect(answer.done).toBe(false);
+      expect(timers).not.toHaveBeenCalled();
+    } finally {
+      timers.mockRestore();
+      await source._close();
+    }
+  });
+
+  it('answers with the bytes in hand rather than wait for a slow source', async () => {
+    let pulls = 0;
+    const slow = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          // The first chunk at once, every later one only after 200 ms.
+          if (pulls++ > 0) await new Promise((r) => setTimeout(r, 200));
+          controller.enqueue(pattern(0, 8192));
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const source = new ByteSource(slow);
+    const answer = await source._read(1 << 20);
+    expect(answer.chunks).toHaveLength(1);
+    // The read still pending is kept for the next answer, not dropped.
+    const next = await source._read(1 << 20);
+    expect(next.chunks).toHaveLength(1);
+    await source._close();
   });
 });
