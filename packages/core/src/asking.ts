@@ -173,7 +173,9 @@ export class Asking {
     let ok = m[0] === MSG_RESOLVE;
     let value: unknown;
     try {
-      value = ok ? resultFromWire(m[2], this.#session) : errorFromWire(m[2], this.#session, true);
+      value = ok
+        ? (question.decodeAnswer ?? resultFromWire)(m[2], this.#session)
+        : errorFromWire(m[2], this.#session, true);
       const refusal = this.#session.takeImportRefusal();
       if (refusal !== undefined) {
         ok = false;

@@ -10,21 +10,28 @@
  */
 import { Operation } from './access-gate.js';
 import { ConnectionClosedError, LimitExceededError, ProtocolError } from './errors.js';
-import { OutOfLineBytes } from './message-parts.js';
+import { OutOfLineBytes, ReceivedPart } from './message-parts.js';
+import { type RefHost, resultFromWire, TAG_ARRAY } from './serialize.js';
 import type { Session } from './session.js';
 import { type Question, type StubState, stubStateOf } from './stub.js';
 
-/** Default bytes a receiver lets be in flight (requested, not yet read) per stream: 1 MiB. */
-export const DEFAULT_STREAM_WINDOW_BYTES = 1024 * 1024;
 /**
- * Largest credit of one request (and so bytes of one answer): 256 KiB, four reads in
- * flight in the default window. The chunks of an answer travel as out-of-line parts, so
- * an answer longer than a frame of the secure channel is neither copied into the message
- * by the encoder nor joined by the receiver: each part is sealed from the owner's chunk
- * and opened into a buffer of its own. Fewer, larger answers mean fewer requests and
- * fewer turns of the engine per byte.
+ * Default bytes a receiver lets be in flight (requested, not yet read) per stream: 4 MiB,
+ * four reads of 1 MiB, enough to keep both ends busy through a pause of either of
+ * several milliseconds (a garbage collection, a busy CPU).
  */
-export const STREAM_CHUNK_BYTES = 256 * 1024;
+export const DEFAULT_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest credit of one request (and so bytes of one answer): 1 MiB, four reads in flight
+ * in the default window. A read is a round trip through both engines (a request, a
+ * wake-up of the owner, an answer), so fewer, larger reads keep both ends busier
+ * (benchmarks/README.md, "Byte streams"). An answer is one message: a call made meanwhile
+ * on the same connection waits behind at most 1 MiB of it. The chunks of an answer travel
+ * as out-of-line parts, so an answer longer than a frame of the secure channel is neither
+ * copied into the message by the encoder nor joined by the receiver: each part is sealed
+ * from the owner's chunk, and the reader gets the frames it was opened in.
+ */
+export const STREAM_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Below this average size, the chunks of one answer are merged into one; a chunk of at
@@ -74,6 +81,12 @@ export function byteStream(
 /** One answer to a read: the next bytes, at most the credit, and whether the stream ended. */
 interface ReadAnswer {
   chunks: Uint8Array[];
+  done: boolean;
+}
+
+/** An answer as it arrives: its out-of-line chunks still as the transport delivered them. */
+interface ReceivedAnswer {
+  chunks: (Uint8Array | ReceivedPart)[];
   done: boolean;
 }
 
@@ -196,11 +209,24 @@ function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
+/**
+ * Microtask turns a read may take before a timer is armed for it: the next chunk of a
+ * source that computes its chunks (a pull that enqueues at once, an async generator behind
+ * `byteStream()`) arrives within a few.
+ */
+const MICROTASK_TURNS = 16;
+
 /** `promise`'s value if it settles within a timer turn, else {@link NOT_YET}. */
 async function soon<T>(promise: Promise<T>): Promise<T | typeof NOT_YET> {
-  // A read of a source with chunks queued is settled already: no timer for it.
-  const ready = await Promise.race([promise, Promise.resolve(NOT_YET)]);
-  if (ready !== NOT_YET) return ready;
+  let settled = false;
+  const mark = () => {
+    settled = true;
+  };
+  promise.then(mark, mark);
+  // A read of a source with chunks queued, or computing them, settles in a few turns of
+  // the microtask queue: no timer for it (one per chunk would cost more than the chunk).
+  for (let turn = 0; turn < MICROTASK_TURNS && !settled; turn++) await undefined;
+  if (settled) return promise;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<typeof NOT_YET>((resolve) => {
     timer = setTimeout(() => resolve(NOT_YET), 0);
@@ -243,7 +269,9 @@ export function remoteByteStream(
   };
   const topUp = () => {
     while (!ended && requested + credit <= Math.max(window, credit)) {
-      inflight.push(session.request(reading, Operation.Iterate, [credit]));
+      const question = session.request(reading, Operation.Iterate, [credit]);
+      question.decodeAnswer = answerFromWire;
+      inflight.push(question);
       requested += credit;
     }
   };
@@ -282,19 +310,72 @@ export function remoteByteStream(
   );
 }
 
-/** Checks an answer of the owner: chunks of bytes, no more than the credit in total. */
+/**
+ * Reads the value of an answer to a read off the wire: `{ chunks, done }`, its chunks kept
+ * as they arrived (out-of-line parts as the transport delivered them, small chunks copied
+ * out of the message). Anything else is decoded as any call's result, for
+ * {@link checkAnswer} to refuse (its references are then released as usual).
+ */
+function answerFromWire(raw: unknown, host: RefHost): unknown {
+  if (raw instanceof Map && raw.size === 2) {
+    const list = raw.get('chunks') as unknown;
+    const done = raw.get('done') as unknown;
+    if (Array.isArray(list) && list[0] === TAG_ARRAY && typeof done === 'boolean') {
+      const chunks: (Uint8Array | ReceivedPart)[] = [];
+      for (let i = 1; i < list.length; i++) {
+        const item = list[i] as unknown;
+        if (item instanceof ReceivedPart) chunks.push(item);
+        // A chunk inside the message: a fresh copy, never a view of the message.
+        else if (item instanceof Uint8Array) chunks.push(new Uint8Array(item));
+        else return resultFromWire(raw, host);
+      }
+      return { chunks, done } satisfies ReceivedAnswer;
+    }
+  }
+  return resultFromWire(raw, host);
+}
+
+/**
+ * Checks an answer of the owner (chunks of bytes, no more than the credit in total) and
+ * takes its chunks: an out-of-line chunk as the pieces it arrived in (the frames of the
+ * secure channel), uncopied, pieces of one buffer that follow each other joined as one
+ * view.
+ */
 function checkAnswer(raw: unknown, credit: number): ReadAnswer {
   const record = raw as { chunks?: unknown; done?: unknown } | null;
   if (typeof record !== 'object' || record === null || !Array.isArray(record.chunks))
     throw new ProtocolError('malformed byte stream answer');
   let size = 0;
   for (const bytes of record.chunks) {
-    if (!(bytes instanceof Uint8Array)) throw new ProtocolError('malformed byte stream answer');
+    if (!(bytes instanceof Uint8Array || bytes instanceof ReceivedPart))
+      throw new ProtocolError('malformed byte stream answer');
     size += bytes.byteLength;
   }
   if (size > credit)
     throw new LimitExceededError(
       `the peer sent ${size} bytes of a stream for a credit of ${credit}`,
     );
-  return { chunks: record.chunks as Uint8Array[], done: record.done === true };
+  const chunks: Uint8Array[] = [];
+  for (const item of record.chunks as (Uint8Array | ReceivedPart)[]) {
+    if (item instanceof Uint8Array) {
+      if (item.byteLength > 0) chunks.push(item);
+      continue;
+    }
+    for (const piece of item.takeChunks()) {
+      if (piece.byteLength === 0) continue;
+      const last = chunks[chunks.length - 1];
+      if (
+        last !== undefined &&
+        last.buffer === piece.buffer &&
+        last.byteOffset + last.byteLength === piece.byteOffset
+      )
+        chunks[chunks.length - 1] = new Uint8Array(
+          last.buffer,
+          last.byteOffset,
+          last.byteLength + piece.byteLength,
+        );
+      else chunks.push(piece);
+    }
+  }
+  return { chunks, done: record.done === true };
 }

@@ -218,8 +218,9 @@ export class Codec {
 
   /**
    * Decodes one message from the peer; maps come back as `Map`. A message with out-of-line
-   * parts comes whole, or as its head with `parts` in buffers of their own that the
-   * receiver owns (these reach the application without another copy).
+   * parts comes whole, or as its head with `parts` the bytes of its parts in buffers the
+   * receiver owns, one per part or cut anywhere else (a part alone in its buffer reaches
+   * the application without another copy, a byte stream's chunks as views).
    * @throws {ProtocolError} For anything malformed or over a limit.
    */
   decode(bytes: Uint8Array, parts?: readonly Uint8Array[]): unknown {
@@ -232,7 +233,7 @@ export class Codec {
     const split = splitParts(bytes, delivered, this.#limits.maxMessageBytes);
     const message = this.#decodeEnvelope(split.envelope);
     // The parts are held while the message is served, as its envelope is.
-    for (const part of split.parts) this.#decodedSize += part.byteLength;
+    for (const part of split.parts) for (const piece of part) this.#decodedSize += piece.byteLength;
     placeParts(message, split.parts, split.owned);
     return message;
   }

@@ -123,7 +123,7 @@ export interface ConnectionOptions {
   /**
    * Bytes of each byte stream of the peer that may be in flight towards us (requested
    * and not yet read): the read-ahead window of a `ReadableStream` that arrived.
-   * Default 1 MiB.
+   * Default 4 MiB.
    */
   streamWindowBytes?: number;
   /** Milliseconds to wait for the peer's protocol hello. Default 10 000. */

@@ -150,15 +150,19 @@ export function partsBuffers(layout: PartsLayout): Uint8Array[] {
 
 /**
  * Splits a message with parts into its envelope and parts.
- * @param bytes The whole message, or only its head when `delivered` holds the parts.
- * @param delivered Parts a transport delivered in buffers of their own.
+ * @param bytes The whole message, or only its head when `delivered` holds the parts' bytes.
+ * @param delivered The bytes of the parts, in order, delivered apart by the transport: one
+ * buffer per part, or pieces cut anywhere else (as the frames they arrived in), whose
+ * lengths add up to those the head announces.
+ * @returns Each part as the pieces its bytes lie in (views; none when it is empty), and
+ * whether the receiver owns that memory (it was delivered apart).
  * @throws {ProtocolError} When the lengths do not add up.
  */
 export function splitParts(
   bytes: Uint8Array,
   delivered: readonly Uint8Array[] | undefined,
   maxMessageBytes: number,
-): { envelope: Uint8Array; parts: readonly Uint8Array[]; owned: boolean } {
+): { envelope: Uint8Array; parts: Uint8Array[][]; owned: boolean } {
   const layout = readPartsLayout(bytes, maxMessageBytes);
   if (layout === undefined)
     throw new ProtocolError('malformed message: truncated parts head (0xc1)');
@@ -168,44 +172,105 @@ export function splitParts(
     throw new ProtocolError(`malformed message: ${layout.reason}`);
   }
   const envelope = bytes.subarray(layout.envelopeAt, layout.headBytes);
+  const sizes = layout.partBytes;
   if (delivered !== undefined) {
-    if (bytes.byteLength !== layout.headBytes || delivered.length !== layout.partBytes.length)
-      throw new ProtocolError('malformed message: parts do not match their head');
-    for (let i = 0; i < delivered.length; i++)
-      if (delivered[i]!.byteLength !== layout.partBytes[i])
-        throw new ProtocolError('malformed message: parts do not match their head');
-    return { envelope, parts: delivered, owned: true };
+    if (bytes.byteLength !== layout.headBytes) throw partsMismatch();
+    let total = 0;
+    for (const piece of delivered) total += piece.byteLength;
+    if (total !== layout.totalBytes - layout.headBytes) throw partsMismatch();
+    // The usual case: one buffer per part, as the head announces.
+    if (delivered.length === sizes.length && delivered.every((p, i) => p.byteLength === sizes[i]))
+      return {
+        envelope,
+        parts: delivered.map((p) => (p.byteLength === 0 ? [] : [p])),
+        owned: true,
+      };
+    return { envelope, parts: cutPieces(delivered, sizes), owned: true };
   }
-  if (bytes.byteLength !== layout.totalBytes)
-    throw new ProtocolError('malformed message: parts do not match their head');
-  const parts: Uint8Array[] = [];
-  let at = layout.headBytes;
-  for (const n of layout.partBytes) {
-    parts.push(bytes.subarray(at, at + n));
-    at += n;
+  if (bytes.byteLength !== layout.totalBytes) throw partsMismatch();
+  return { envelope, parts: cutPieces([bytes.subarray(layout.headBytes)], sizes), owned: false };
+}
+
+function partsMismatch(): ProtocolError {
+  return new ProtocolError('malformed message: parts do not match their head');
+}
+
+/** Cuts `pieces` (exactly `sizes` bytes in all) into each part's views, in order. */
+function cutPieces(pieces: readonly Uint8Array[], sizes: readonly number[]): Uint8Array[][] {
+  const parts: Uint8Array[][] = [];
+  let piece = 0;
+  let at = 0;
+  for (const size of sizes) {
+    const part: Uint8Array[] = [];
+    let need = size;
+    while (need > 0) {
+      const from = pieces[piece]!;
+      const n = Math.min(from.byteLength - at, need);
+      if (n > 0) part.push(at === 0 && n === from.byteLength ? from : from.subarray(at, at + n));
+      at += n;
+      need -= n;
+      if (at === from.byteLength) {
+        piece++;
+        at = 0;
+      }
+    }
+    parts.push(part);
   }
-  return { envelope, parts, owned: false };
+  return parts;
 }
 
 /**
- * A part in a decoded wire tree. `take` gives its bytes once in memory of their own: the
- * transport's buffer itself when it delivered the part apart (nothing else references it),
- * else a copy.
+ * A part in a decoded wire tree: its bytes, as the pieces they arrived in. `take` gives
+ * them once as one array in memory of its own; `takeChunks` (for a byte stream, whose
+ * chunk boundaries carry no meaning) gives them once as they lie, without a copy when
+ * the receiver owns them.
  */
 export class ReceivedPart {
-  #bytes: Uint8Array | undefined;
+  #pieces: readonly Uint8Array[] | undefined;
   readonly #owned: boolean;
-  constructor(bytes: Uint8Array, owned: boolean) {
-    this.#bytes = bytes;
+  /** Bytes of the part. */
+  readonly byteLength: number;
+  constructor(pieces: readonly Uint8Array[], owned: boolean) {
+    this.#pieces = pieces;
     this.#owned = owned;
+    let n = 0;
+    for (const piece of pieces) n += piece.byteLength;
+    this.byteLength = n;
   }
-  /** The bytes, never a view shared with anything else. */
+
+  #use(): readonly Uint8Array[] {
+    const pieces = this.#pieces;
+    if (pieces === undefined) throw new ProtocolError('out-of-line part used twice');
+    this.#pieces = undefined;
+    return pieces;
+  }
+
+  /**
+   * The bytes, never a view shared with anything else: the transport's buffer itself when
+   * it delivered the part alone in one (nothing else references it), else a copy.
+   */
   take(): Uint8Array {
-    const bytes = this.#bytes;
-    if (bytes === undefined) throw new ProtocolError('out-of-line part used twice');
-    this.#bytes = undefined;
-    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-    return this.#owned && whole ? bytes : new Uint8Array(bytes);
+    const pieces = this.#use();
+    const only = pieces.length === 1 ? pieces[0]! : undefined;
+    if (
+      only !== undefined &&
+      this.#owned &&
+      only.byteOffset === 0 &&
+      only.byteLength === only.buffer.byteLength
+    )
+      return only;
+    // `new Uint8Array(view)` copies (a Buffer's `slice` would not).
+    return only !== undefined ? new Uint8Array(only) : joinPieces(pieces);
+  }
+
+  /**
+   * The bytes as views of the buffers they arrived in, which the receiver owns and which
+   * hold nothing but this message (so a chunk may share its buffer with the chunk before
+   * or after it, and with the message's head); copies when the receiver does not own them.
+   */
+  takeChunks(): Uint8Array[] {
+    const pieces = this.#use();
+    return this.#owned ? [...pieces] : pieces.map((piece) => new Uint8Array(piece));
   }
 }
 
@@ -217,7 +282,11 @@ export class ReceivedPart {
  * numbers) the same shape is data. Every part must be referenced exactly once.
  * @throws {ProtocolError} For a placeholder out of range, used twice, or a part never used.
  */
-export function placeParts(message: unknown, parts: readonly Uint8Array[], owned: boolean): void {
+export function placeParts(
+  message: unknown,
+  parts: readonly (readonly Uint8Array[])[],
+  owned: boolean,
+): void {
   const used = new Uint8Array(parts.length);
   let placed = 0;
   const resolve = (value: unknown): unknown => {

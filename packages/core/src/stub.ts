@@ -10,6 +10,7 @@
  * member read or a call on the pending result, passing it by reference, `withOptions`,
  * release, iteration).
  */
+import type { RefHost } from './serialize.js';
 
 /** Per-call options, attached to a stub with `withOptions`. */
 export interface CallOptions {
@@ -42,6 +43,8 @@ export class Question {
   /** Keeps the stub the call went through alive until the call settles. */
   hold: StubState | undefined;
   abortCleanup: (() => void) | undefined;
+  /** Reads the value of a RESOLVE in place of `resultFromWire` (a byte stream's read). */
+  decodeAnswer: ((raw: unknown, host: RefHost) => unknown) | undefined;
   #promise: Promise<unknown> | undefined;
   #resolve: ((value: unknown) => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;

@@ -10,10 +10,13 @@ export interface TransportReceiver {
   /** One whole message, in order. The receiver owns `data` from now on. */
   onMessage(data: Uint8Array): void;
   /**
-   * Optional: one whole message delivered as its head and its out-of-line parts, each in a
-   * buffer of its own (docs/protocol.md §2 "Out-of-line parts"). The receiver owns all of
-   * them. A transport calls this only when the receiver has it; otherwise it delivers the
-   * joined message to {@link TransportReceiver.onMessage}.
+   * Optional: one whole message with out-of-line parts (docs/protocol.md §2 "Out-of-line
+   * parts") delivered as its head and the bytes of its parts, in order: one buffer per
+   * part, or pieces cut anywhere else (the frames they arrived in, say) whose lengths add
+   * up to the parts' lengths the head announces. The receiver owns all of them, and the
+   * memory under them holds nothing but this message. A transport calls this only when
+   * the receiver has it; otherwise it delivers the joined message to
+   * {@link TransportReceiver.onMessage}.
    */
   onMessageParts?(head: Uint8Array, parts: Uint8Array[]): void;
   /** The transport closed; `error` is set when it failed rather than closed cleanly. */

@@ -121,6 +121,46 @@ describe('byte streams against a hostile peer', () => {
     victim.close();
   });
 
+  it('an answer of out-of-line chunks past the credit, or not of chunks, fails the read', async () => {
+    const TAG_PART = 15;
+    const cases: [string, (qid: number, credit: number, peer: RawPeer) => void][] = [
+      [
+        'ERR_LIMIT_EXCEEDED',
+        (qid, credit, peer) =>
+          peer.sendWithParts(
+            [2, qid, { chunks: [TAG_ARRAY, [TAG_PART, 0], [TAG_PART, 1]], done: false }],
+            [new Uint8Array(credit), new Uint8Array(1)],
+          ),
+      ],
+      [
+        'ERR_PROTOCOL',
+        (qid, _credit, peer) =>
+          peer.sendWithParts(
+            [2, qid, { chunks: [TAG_ARRAY, [TAG_PART, 0], 5], done: false }],
+            [new Uint8Array(10)],
+          ),
+      ],
+      [
+        'ERR_PROTOCOL',
+        (qid, _credit, peer) =>
+          peer.send([2, qid, { chunks: [TAG_ARRAY, [TAG_ARRAY, 1, 2]], done: false }]),
+      ],
+      ['ERR_PROTOCOL', (qid, _credit, peer) => peer.send([2, qid, { chunks: 5, done: true }])],
+    ];
+    for (const [code, answer] of cases) {
+      const { victim, peer } = await victimAndPeer({ streamWindowBytes: 64 * 1024 });
+      peer.send(callExport(1, 0, ['consume'], [[TAG_STREAM, 7]]));
+      await waitFor(() => reads(peer).length > 0);
+      const [qid, , credit] = reads(peer)[0]!;
+      answer(qid, credit, peer);
+      await peer.replied(1);
+      expect(peer.replies.get(1)!.value).toBe(code);
+      await waitFor(() => released(peer, 7));
+      expect(victim.isClosed).toBe(false);
+      victim.close();
+    }
+  });
+
   it('a flood of stream opens is bounded by the reference limits', async () => {
     // Streams of the peer: each is an import; past maxLiveReferences the connection closes.
     const flood = await victimAndPeer({ maxLiveReferences: 50 });

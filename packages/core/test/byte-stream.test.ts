@@ -1,9 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { byteStream } from '../src/byte-stream.js';
-import type { Connection } from '../src/connection.js';
+import { describe, expect, it, vi } from 'vitest';
+import { ByteSource, byteStream, STREAM_CHUNK_BYTES } from '../src/byte-stream.js';
+import { type Connection, connectTransport } from '../src/connection.js';
 import { ConnectionClosedError, RemoteError } from '../src/errors.js';
+import { memoryTransportPair } from '../src/memory-transport.js';
+import { joinPieces } from '../src/message-parts.js';
 import type { Remote } from '../src/remote.js';
 import { Service } from '../src/service.js';
+import type { Transport } from '../src/transport.js';
 import { connectionPair, TRANSPORTS, waitFor } from './helpers.js';
 
 /** Deterministic bytes: byte i of the whole stream is (i * 7 + 3) & 255. */
@@ -286,5 +289,115 @@ describe('a message with a stream that cannot be sent', () => {
     expect(client.stats().exports).toBe(0);
     client.close();
     server.close();
+  });
+});
+
+/**
+ * `transport` with what it delivers apart re-cut the way the secure channel delivers it:
+ * the parts' bytes in frames of `frame` bytes, each opened into a buffer of its own (a
+ * type byte, then the body), wherever the parts begin and end.
+ */
+function framed(
+  transport: Transport,
+  frame: number,
+): { transport: Transport; frames: Set<ArrayBufferLike> } {
+  const frames = new Set<ArrayBufferLike>();
+  const wrapped: Transport = {
+    send: (data) => transport.send(data),
+    sendParts: (pieces) => transport.sendParts!(pieces),
+    close: (error) => transport.close(error),
+    start: (receiver) =>
+      transport.start({
+        onMessage: (data) => receiver.onMessage(data),
+        onClose: (error) => receiver.onClose(error),
+        onMessageParts: (head, parts) => {
+          const all = joinPieces(parts);
+          const pieces: Uint8Array[] = [];
+          for (let at = 0; at < all.byteLength; at += frame) {
+            const body = all.subarray(at, at + frame);
+            const opened = new Uint8Array(1 + body.byteLength);
+            opened.set(body, 1);
+            frames.add(opened.buffer);
+            pieces.push(opened.subarray(1));
+          }
+          receiver.onMessageParts!(head, pieces);
+        },
+      }),
+  };
+  return { transport: wrapped, frames };
+}
+
+describe('a byte stream over a transport that delivers parts as frames', () => {
+  it('hands the reader each frame as one chunk, uncopied, whatever the source chunks', async () => {
+    const [a, b] = memoryTransportPair();
+    const { transport, frames } = framed(b, 10_000);
+    const [server, client] = await Promise.all([
+      connectTransport(a, { service: Files }),
+      connectTransport(transport),
+    ]);
+    const files = client.root as Remote<Files>;
+    // Source chunks of 8 KiB (out of line: 4 KiB and up) straddle the 10,000-byte frames;
+    // several reads.
+    const total = 400 * 8192;
+    const stream = await files.download(total, 8192);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const bytes = joinPieces(chunks);
+    expect(bytes.byteLength).toBe(total);
+    expect(firstMismatch(bytes)).toBe(-1);
+    for (const [i, chunk] of chunks.entries()) {
+      expect(frames.has(chunk.buffer)).toBe(true);
+      // Pieces of one frame (the end of a part and the start of the next) come as one.
+      if (i > 0) expect(chunk.buffer === chunks[i - 1]!.buffer).toBe(false);
+      expect(chunk.byteOffset).toBe(1);
+    }
+    // One chunk per frame: each read's bytes in frames of 10,000.
+    let frameCount = 0;
+    for (let left = total; left > 0; left -= STREAM_CHUNK_BYTES)
+      frameCount += Math.ceil(Math.min(left, STREAM_CHUNK_BYTES) / 10_000);
+    expect(chunks).toHaveLength(frameCount);
+    await settled(server, client);
+    client.close();
+    server.close();
+  });
+});
+
+describe("the owner's reads of its source", () => {
+  it('gathers the chunks an async generator computes into one answer, without a timer each', async () => {
+    async function* chunks() {
+      for (let i = 0; i < 100; i++) yield pattern(i * 8192, 8192);
+    }
+    const source = new ByteSource(byteStream(chunks()));
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      const answer = await source._read(16 * 8192);
+      expect(answer.chunks).toHaveLength(16);
+      expect(answer.done).toBe(false);
+      expect(timers).not.toHaveBeenCalled();
+    } finally {
+      timers.mockRestore();
+      await source._close();
+    }
+  });
+
+  it('answers with the bytes in hand rather than wait for a slow source', async () => {
+    let pulls = 0;
+    const slow = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          // The first chunk at once, every later one only after 200 ms.
+          if (pulls++ > 0) await new Promise((r) => setTimeout(r, 200));
+          controller.enqueue(pattern(0, 8192));
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const source = new ByteSource(slow);
+    const answer = await source._read(1 << 20);
+    expect(answer.chunks).toHaveLength(1);
+    // The read still pending is kept for the next answer, not dropped.
+    const next = await source._read(1 << 20);
+    expect(next.chunks).toHaveLength(1);
+    await source._close();
   });
 });

@@ -11,6 +11,7 @@ import {
   OUT_OF_LINE_MIN_BYTES,
   OutOfLineBytes,
   PARTS_MARKER,
+  type ReceivedPart,
   TAG_PART,
 } from '../src/message-parts.js';
 import type { Remote } from '../src/remote.js';
@@ -171,6 +172,82 @@ describe('out-of-line parts in the codec', () => {
       ),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('parts delivered cut anywhere', () => {
+  /** `bytes` cut at `points` (taken modulo its length), each piece in a buffer of its own. */
+  function cut(all: Uint8Array, points: readonly number[]): Uint8Array[] {
+    const at = [...new Set(points.map((p) => p % (all.byteLength + 1)))].sort((x, y) => x - y);
+    const out: Uint8Array[] = [];
+    let from = 0;
+    for (const p of [...at, all.byteLength]) {
+      // A leading byte (a frame's type) before each piece, as the secure channel delivers.
+      const own = new Uint8Array(1 + p - from);
+      own.set(all.subarray(from, p), 1);
+      out.push(own.subarray(1));
+      from = p;
+    }
+    return out;
+  }
+
+  it('decode to the same values as one buffer per part, or fail with ProtocolError (property)', () => {
+    const c = codec();
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat({ max: 3000 }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        fc.integer({ min: -2, max: 2 }),
+        (lengths, points, skew) => {
+          const parts = lengths.map((n, i) => bytes(n, i));
+          const pieces = c.encodeParts([
+            2,
+            1,
+            [0, ...parts.map((p) => new OutOfLineBytes(p))],
+          ]) as Uint8Array[];
+          const all = joinPieces(pieces.slice(1));
+          const delivered = cut(all, points);
+          if (skew !== 0) {
+            // Pieces that do not add up to what the head announced.
+            const last = delivered.pop()!;
+            delivered.push(new Uint8Array(Math.max(0, last.byteLength + skew)));
+            if (last.byteLength + skew < 0) return;
+            expect(() => c.decode(pieces[0]!, delivered)).toThrow(ProtocolError);
+            return;
+          }
+          const decoded = c.decode(pieces[0]!, delivered) as unknown[];
+          const placed = (decoded[2] as unknown[]).slice(1) as ReceivedPart[];
+          expect(placed).toHaveLength(parts.length);
+          for (const [i, part] of placed.entries()) {
+            expect(part.byteLength).toBe(lengths[i]);
+            if (i % 2 === 0) {
+              const taken = part.take();
+              expect(same(taken, parts[i]!)).toBe(true);
+              // One array of its own, whatever the cuts.
+              expect(taken.byteLength).toBe(taken.buffer.byteLength);
+            } else {
+              const chunks = part.takeChunks();
+              expect(same(joinPieces(chunks), parts[i]!)).toBe(true);
+              // Views of what was delivered, uncopied.
+              for (const chunk of chunks)
+                expect(delivered.some((d) => d.buffer === chunk.buffer)).toBe(true);
+            }
+            expect(() => part.take()).toThrow(ProtocolError);
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('a part of a joined message is copied out of it, also for a byte stream', () => {
+    const c = codec();
+    const payload = bytes(100_000, 3);
+    const joined = joinPieces(c.encodeParts([2, 1, new OutOfLineBytes(payload)]) as Uint8Array[]);
+    const decoded = c.decode(joined) as unknown[];
+    const chunks = (decoded[2] as ReceivedPart).takeChunks();
+    expect(chunks.every((chunk) => chunk.buffer !== joined.buffer)).toBe(true);
+    expect(same(joinPieces(chunks), payload)).toBe(true);
   });
 });
 

@@ -4,7 +4,13 @@
  * send what no honest `Connection` would, and fast: a 100,000-message chain is one loop.
  */
 import { Packr } from 'msgpackr';
-import { PARTS_MARKER, splitParts, TAG_PART } from '../src/message-parts.js';
+import {
+  joinPieces,
+  layOutParts,
+  PARTS_MARKER,
+  splitParts,
+  TAG_PART,
+} from '../src/message-parts.js';
 import type { Transport } from '../src/transport.js';
 import { waitFor } from './helpers.js';
 
@@ -56,6 +62,16 @@ export class RawPeer {
     this.#transport.send(raw.pack(message));
   }
 
+  /**
+   * Sends one raw message with out-of-line parts: `message` holds `[TAG_PART, i]` where
+   * part `i` goes (docs/protocol.md §2).
+   */
+  sendWithParts(message: unknown[], parts: Uint8Array[]): void {
+    const pieces = layOutParts(raw.pack(message), parts, Number.MAX_SAFE_INTEGER);
+    if (this.#transport.sendParts !== undefined) this.#transport.sendParts(pieces);
+    else this.#transport.send(joinPieces(pieces));
+  }
+
   /** Resolves once `count` replies have arrived (bounded by `ms`). */
   async replied(count: number, ms = 30_000): Promise<void> {
     await waitFor(() => this.received >= count || this.closed, ms);
@@ -87,7 +103,8 @@ function unpackMessage(bytes: Uint8Array): unknown[] {
   const { envelope, parts } = splitParts(bytes, undefined, Number.MAX_SAFE_INTEGER);
   const place = (value: unknown): unknown => {
     if (Array.isArray(value)) {
-      if (value.length === 2 && value[0] === TAG_PART) return parts[value[1] as number];
+      if (value.length === 2 && value[0] === TAG_PART)
+        return joinPieces(parts[value[1] as number]!);
       return value.map(place);
     }
     if (typeof value === 'object' && value !== null && !(value instanceof Uint8Array))

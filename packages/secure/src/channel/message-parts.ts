@@ -79,35 +79,60 @@ function readSizes(first: Uint8Array): number[] | undefined {
 }
 
 /**
- * The buffers of one incoming message with parts, filled frame by frame as its frames are
- * opened. Made only from a head whose lengths add up to at most the message limit, so no
- * buffer is ever larger than what the limit already allows.
+ * Parts of at most this many bytes (a byte stream's chunks: reads ask for at most 1 MiB)
+ * are delivered as the frames they arrived in, uncopied: a receiver that needs a part in
+ * one buffer joins its frames then, which costs no more than copying it here. A larger
+ * part is copied here frame by frame into a buffer of its own, so that it is never held
+ * twice (as frames, then joined).
+ */
+export const VIEW_PART_MAX_BYTES = 1024 * 1024;
+
+/**
+ * One incoming message with parts, filled frame by frame as its frames are opened: its
+ * head, then its parts' bytes, either as views of the opened frames (every part at most
+ * {@link VIEW_PART_MAX_BYTES}) or copied into one buffer per part. Made only from a head
+ * whose lengths add up to at most the message limit, so nothing is ever larger than what
+ * the limit already allows.
  */
 export class PartsSink {
-  /** The head, then one buffer per part. */
-  readonly buffers: Uint8Array[];
+  /** Bytes of the head, then of each part. */
+  readonly #sizes: readonly number[];
+  /** Views mode: the parts' bytes as they arrived; else one buffer per part, filled. */
+  readonly #parts: Uint8Array[];
+  readonly #views: boolean;
+  #head: Uint8Array | undefined;
+  /** Copy mode: the buffer being filled (0 the head) and bytes in it so far. */
   #index = 0;
   #at = 0;
   #left: number;
 
-  private constructor(sizes: readonly number[], total: number) {
-    // Not zero-filled: every byte is written before the message is delivered (`complete`).
-    this.buffers = sizes.map(ownBytes);
+  private constructor(sizes: readonly number[], total: number, views: boolean) {
+    this.#sizes = sizes;
     this.#left = total;
+    this.#views = views;
+    // Not zero-filled: every byte is written before the message is delivered (`complete`).
+    this.#parts = views ? [] : sizes.slice(1).map(ownBytes);
   }
 
   /**
-   * A sink for the message whose first frame body (or its first piece) is `first`.
+   * A sink for the message whose first frame body is `first`.
+   * @param viewPartMaxBytes Largest part delivered as views (tests lower it).
    * @returns `undefined` when `first` does not start with a whole head, or the head
    * announces more than `maxMessageBytes` (the message is then gathered as any other).
    */
-  static open(first: Uint8Array, maxMessageBytes: number): PartsSink | undefined {
+  static open(
+    first: Uint8Array,
+    maxMessageBytes: number,
+    viewPartMaxBytes = VIEW_PART_MAX_BYTES,
+  ): PartsSink | undefined {
     const sizes = readSizes(first);
     if (sizes === undefined) return undefined;
     let total = 0;
+    let largest = 0;
+    for (let i = 1; i < sizes.length; i++) largest = Math.max(largest, sizes[i]!);
     for (const n of sizes) total += n;
     if (total > maxMessageBytes) return undefined;
-    return new PartsSink(sizes, total);
+    return new PartsSink(sizes, total, largest <= viewPartMaxBytes);
   }
 
   /** True once every announced byte has arrived. */
@@ -115,16 +140,51 @@ export class PartsSink {
     return this.#left === 0;
   }
 
+  /** The head (once complete). */
+  get head(): Uint8Array {
+    return this.#head!;
+  }
+
   /**
-   * Copies the next bytes of the message into place.
+   * The parts' bytes (once complete): one buffer per part, each of its own, or views of
+   * the frames they arrived in, cut where the frames were.
+   */
+  get parts(): Uint8Array[] {
+    return this.#parts;
+  }
+
+  /**
+   * Takes the next bytes of the message: as views when the parts are delivered so (the
+   * caller hands over `piece`, freshly opened, and never reuses it), else copied.
    * @returns false when they run past what the head announced.
    */
   write(piece: Uint8Array): boolean {
     if (piece.length > this.#left) return false;
     this.#left -= piece.length;
     let from = 0;
+    const headBytes = this.#sizes[0]!;
+    if (this.#index === 0) {
+      // The head: a view when it lies whole in this piece (the usual case), else gathered.
+      if (this.#at === 0 && piece.length >= headBytes) {
+        this.#head = piece.subarray(0, headBytes);
+        from = headBytes;
+      } else {
+        this.#head ??= new Uint8Array(headBytes);
+        from = Math.min(piece.length, headBytes - this.#at);
+        this.#head.set(piece.subarray(0, from), this.#at);
+        this.#at += from;
+        if (this.#at < headBytes) return true;
+      }
+      this.#index = 1;
+      this.#at = 0;
+    }
+    if (from === piece.length) return true;
+    if (this.#views) {
+      this.#parts.push(from === 0 ? piece : piece.subarray(from));
+      return true;
+    }
     while (from < piece.length) {
-      const target = this.buffers[this.#index]!;
+      const target = this.#parts[this.#index - 1]!;
       const n = Math.min(piece.length - from, target.length - this.#at);
       target.set(piece.subarray(from, from + n), this.#at);
       from += n;

@@ -111,7 +111,9 @@ export interface ChannelReceiver {
   onMessage(data: Uint8Array): void;
   /**
    * Optional: one whole message with out-of-line parts (docs/protocol.md §2), delivered as
-   * its head and each part in a buffer of its own; the receiver owns them all.
+   * its head and the bytes of its parts: the frames they were decrypted in when no part
+   * exceeds 1 MiB, else one buffer of its own per part. The receiver owns them all, and
+   * that memory holds nothing but this message.
    */
   onMessageParts?(head: Uint8Array, parts: Uint8Array[]): void;
   /** The channel closed; `error` is set when it failed rather than closed cleanly. */
@@ -783,7 +785,7 @@ export class SecureChannel {
             this.#fail(new ChannelError('message ends before the parts its head announced'));
             return;
           }
-          receiver.onMessageParts!(sink.buffers[0]!, sink.buffers.slice(1));
+          receiver.onMessageParts!(sink.head, sink.parts);
           return;
         }
         const pieces = this.#partial ?? [];
@@ -877,7 +879,8 @@ export class SecureChannel {
       return false;
     }
     // The first frame of a message with parts holds its head: from there on each frame's
-    // bytes go straight into their buffers.
+    // bytes go to the sink, which keeps them as they were opened or copies them into the
+    // parts' buffers.
     if (
       this.#sink === undefined &&
       this.#partial === undefined &&
