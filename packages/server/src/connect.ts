@@ -11,7 +11,7 @@ import {
   type ServiceSpec,
   TimeoutError,
 } from '@keyway/core';
-import { type ClientHandshakeOptions, clientHandshake } from '@keyway/secure';
+import { ChannelError, type ClientHandshakeOptions, clientHandshake } from '@keyway/secure';
 import { debugFromEnvironment } from './debug.js';
 import { ConnectionRefusedError, ConnectionResetError } from './errors.js';
 import { withNetworkDefaults } from './network-defaults.js';
@@ -172,6 +172,14 @@ export async function connect(
     const connection = await connectTransport(transport, {
       ...withNetworkDefaults(options.connection),
       service: options.service,
+    }).catch((error: unknown) => {
+      // The server (a draining one, say) closed the channel right after its verdict, before
+      // the connection opened: a reset to the caller, who may dial again.
+      throw error instanceof ChannelError
+        ? new ConnectionResetError('the server closed the connection as it opened', {
+            cause: error,
+          })
+        : error;
     });
     // The deadline or the signal won the race meanwhile: nobody will use this connection.
     if (settled) void connection.close();
